@@ -1,0 +1,1 @@
+"""One module per onboard chip. Drivers see only :class:`wisgate.bus.I2CBus` and a clock."""

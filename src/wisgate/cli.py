@@ -1,0 +1,109 @@
+"""The ``wisgate`` command. Errors are one clear line on stderr and exit status 1, never a traceback."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from wisgate.board.rak7391 import ONBOARD_DEVICES
+from wisgate.errors import WisgateError
+from wisgate.runtime import Target, open_target
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+console = Console(highlight=False)
+
+
+def bus_options(func: F) -> F:
+    """``--sim`` / ``--bus PATH``: the simulated board is the default where /dev/i2c-1 is missing."""
+
+    @click.option("--sim", "use_sim", is_flag=True, help="Use the simulated board.")
+    @click.option("--bus", "bus_path", metavar="/dev/i2c-N", help="Use this Linux I2C bus.")
+    @functools.wraps(func)
+    def wrapper(*args: Any, use_sim: bool, bus_path: str | None, **kwargs: Any) -> Any:
+        if use_sim and bus_path:
+            raise click.UsageError("give --sim or --bus, not both")
+        target = open_target("sim" if use_sim else bus_path)
+        try:
+            return func(*args, target=target, **kwargs)
+        finally:
+            target.close()
+
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group()
+@click.version_option(package_name="wisgate")
+def cli() -> None:
+    """wisgate: the RAK7391 WisGate Connect from Python (real board or simulated)."""
+
+
+@cli.command()
+@bus_options
+def scan(target: Target) -> None:
+    """i2cdetect-style grid of the bus, naming each onboard device found."""
+    found = set(target.bus.scan())
+    parts = {target.addresses[d.name]: d.part for d in ONBOARD_DEVICES}
+    tags = {target.addresses[d.name]: d.tag for d in ONBOARD_DEVICES}
+    console.print(f"I2C scan of {target.description}")
+    click.echo("    " + "".join(f"{col:>5x}" for col in range(16)))
+    for row in range(0, 0x80, 0x10):
+        cells = []
+        for address in range(row, row + 16):
+            if address < 0x03 or address > 0x77:
+                cells.append(" " * 5)
+            elif address in found:
+                cells.append(f"{tags.get(address, f'{address:02x}'):>5}")
+            else:
+                cells.append(f"{'--':>5}")
+        click.echo(f"{row:02x}: " + "".join(cells))
+    for address in sorted(found):
+        console.print(f"  0x{address:02X}  {parts.get(address, 'unknown device')}")
+    missing = [d for d in ONBOARD_DEVICES if target.addresses[d.name] not in found]
+    for device in missing:
+        console.print(f"  [yellow]missing[/]: {device.part} ({device.role}) at 0x{target.addresses[device.name]:02X}")
+
+
+@cli.command()
+@bus_options
+def status(target: Target) -> None:
+    """Every sensor of the board, read once."""
+    from wisgate.services.status import read_status
+
+    table = Table(title=f"{target.description}")
+    table.add_column("device")
+    table.add_column("reading")
+    table.add_column("value", justify="right")
+    failed = False
+    for row in read_status(target):
+        failed |= not row.ok
+        table.add_row(row.device, row.label, row.value if row.ok else f"[red]{row.value}[/]")
+    console.print(table)
+    if failed:
+        sys.exit(1)
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        cli.main(args=argv, prog_name="wisgate", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except (WisgateError, OSError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Services: what the board does with its chips (status, fan, power, display...)."""

@@ -1,0 +1,51 @@
+"""Every sensor of the board read once: each probe independent, so one missing chip costs one line.
+
+A probe gets the :class:`~wisgate.runtime.Target` and returns (label, value) rows; a probe that
+fails yields one row with the error instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from wisgate.errors import WisgateError
+from wisgate.runtime import Target
+
+Rows = list[tuple[str, str]]
+
+
+@dataclass(frozen=True)
+class Probe:
+    device: str  # key in Target.addresses
+    read: Callable[[Target], Rows]
+
+
+@dataclass(frozen=True)
+class StatusRow:
+    device: str
+    label: str
+    value: str
+    ok: bool = True
+
+
+def _climate(target: Target) -> Rows:
+    from wisgate.chips.shtc3 import SHTC3
+
+    reading = SHTC3(target.bus, target.addresses["temperature_sensor"], clock=target.clock).measure()
+    return [("PCB temperature", f"{reading.temperature_c:.1f} °C"), ("PCB humidity", f"{reading.humidity_rh:.1f} %RH")]
+
+
+PROBES: list[Probe] = [
+    Probe("temperature_sensor", _climate),
+]
+
+
+def read_status(target: Target) -> list[StatusRow]:
+    rows: list[StatusRow] = []
+    for probe in PROBES:
+        try:
+            rows.extend(StatusRow(probe.device, label, value) for label, value in probe.read(target))
+        except (WisgateError, OSError) as exc:
+            rows.append(StatusRow(probe.device, "error", str(exc), ok=False))
+    return rows

@@ -1,0 +1,63 @@
+"""The simulated RAK7391: one clock, one I2C bus with the onboard chips, lines and physics.
+
+Addresses follow the datasheet defaults and can be moved as the resistor options allow
+(``SimBoard(addresses={"adc": 0x48})``).
+"""
+
+from __future__ import annotations
+
+from wisgate.board.rak7391 import ONBOARD_ADDRESSES
+from wisgate.clock import RealtimeSimClock, SimClock
+from wisgate.sim.bus import SimI2CBus
+from wisgate.sim.chips.shtc3 import SHTC3Model
+from wisgate.sim.device import I2CModel
+from wisgate.sim.environment import Environment
+from wisgate.sim.lines import SimLines
+
+POWER_UP_TIME = 0.01
+
+
+class SimBoard:
+    def __init__(
+        self,
+        *,
+        realtime: bool = False,
+        clock: SimClock | None = None,
+        addresses: dict[str, int] | None = None,
+    ) -> None:
+        self.clock = clock or (RealtimeSimClock() if realtime else SimClock())
+        self.env = Environment(self.clock.monotonic())
+        self.clock.observe(self.env.update)
+        self.clock.observe(lambda _now: self._update_lines())
+        self.bus = SimI2CBus(self.clock)
+        self.lines = SimLines(self.clock)
+        self.addresses = dict(ONBOARD_ADDRESSES)
+        for name, address in (addresses or {}).items():
+            if name not in self.addresses:
+                raise KeyError(f"no onboard device {name!r}; known: {sorted(self.addresses)}")
+            self.addresses[name] = address
+        self.power_fail = self.lines.add("GPIO16", level=True)
+        self.models: dict[str, I2CModel] = {}
+        self._build()
+        # the chips' own power-up times (µs to ms) are long over by the time Linux boots
+        self.clock.advance(POWER_UP_TIME)
+
+    def _build(self) -> None:
+        a = self.addresses
+        climate = self.env.climate
+        self.add("temperature_sensor", SHTC3Model(
+            self.clock, a["temperature_sensor"],
+            temperature=lambda: climate.pcb_c, humidity=lambda: climate.pcb_rh,
+        ))
+
+    def add(self, name: str, model: I2CModel) -> I2CModel:
+        self.models[name] = self.bus.attach(model)
+        return model
+
+    def advance(self, seconds: float) -> None:
+        """Let simulated time pass (physics, conversions, RTC)."""
+        self.clock.advance(seconds)
+
+    def _update_lines(self) -> None:
+        supply = self.env.supply
+        self.power_fail.drive(supply.input_volts(self.env.t) >= supply.fail_threshold)

@@ -1,0 +1,1 @@
+"""Chip models: each knows its chip by registers and commands, never by our drivers."""
