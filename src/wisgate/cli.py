@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import importlib
+import pkgutil
 import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -87,6 +89,17 @@ def status(target: Target) -> None:
     console.print(table)
     if failed:
         sys.exit(1)
+
+
+def _register_commands() -> None:
+    import wisgate.commands
+
+    for info in sorted(pkgutil.iter_modules(wisgate.commands.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"wisgate.commands.{info.name}")
+        cli.add_command(module.command)
+
+
+_register_commands()
 
 
 def main(argv: list[str] | None = None) -> None:
