@@ -1,0 +1,36 @@
+"""Options and output shared by the subcommands."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+
+from wisgate.runtime import open_target
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+console = Console(highlight=False)
+
+
+def bus_options(func: F) -> F:
+    """``--sim`` / ``--bus PATH``: the simulated board is the default where /dev/i2c-1 is missing."""
+
+    @click.option("--sim", "use_sim", is_flag=True, help="Use the simulated board.")
+    @click.option("--bus", "bus_path", metavar="/dev/i2c-N", help="Use this Linux I2C bus.")
+    @functools.wraps(func)
+    def wrapper(*args: Any, use_sim: bool, bus_path: str | None, **kwargs: Any) -> Any:
+        if use_sim and bus_path:
+            raise click.UsageError("give --sim or --bus, not both")
+        target = open_target("sim" if use_sim else bus_path)
+        try:
+            return func(*args, target=target, **kwargs)
+        finally:
+            target.close()
+
+    return wrapper  # type: ignore[return-value]
+
+
