@@ -27,8 +27,6 @@ class SimBoard:
     ) -> None:
         self.clock = clock or (RealtimeSimClock() if realtime else SimClock())
         self.env = Environment(self.clock.monotonic())
-        self.clock.observe(self.env.update)
-        self.clock.observe(lambda _now: self._update_lines())
         self.bus = SimI2CBus(self.clock)
         self.lines = SimLines(self.clock)
         self.addresses = dict(ONBOARD_ADDRESSES)
@@ -37,6 +35,8 @@ class SimBoard:
                 raise KeyError(f"no onboard device {name!r}; known: {sorted(self.addresses)}")
             self.addresses[name] = address
         self.power_fail = self.lines.add("GPIO16", level=True)
+        self.clock.observe(self.env.update)
+        self.clock.observe(lambda _now: self._update_lines())
         self.models: dict[str, I2CModel] = {}
         self._build()
         # the chips' own power-up times (µs to ms) are long over by the time Linux boots

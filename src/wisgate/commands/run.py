@@ -1,0 +1,46 @@
+"""``wisgate run``: the board daemon (monitor, display...) until Ctrl-C or SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from pathlib import Path
+
+import click
+
+from wisgate.commands._options import console
+
+
+@click.command("run")
+@click.option("--config", "config_path", type=click.Path(path_type=Path), help="TOML configuration file.")
+@click.option("--sim", "use_sim", is_flag=True, help="Use the simulated board (overrides the config).")
+@click.option("--bus", "bus_path", metavar="/dev/i2c-N", help="Use this Linux I2C bus (overrides the config).")
+@click.option("--duration", type=float, help="Stop after this many seconds (default: run until stopped).")
+def command(config_path: Path | None, use_sim: bool, bus_path: str | None, duration: float | None) -> None:
+    """Run the board daemon on the simulated board or the real one."""
+    from wisgate.config import load_config
+    from wisgate.runtime import open_target
+    from wisgate.services.daemon import build_supervisor
+
+    config = load_config(config_path)
+    logging.basicConfig(level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    spec = "sim" if use_sim else bus_path or (None if config.board.bus == "auto" else config.board.bus)
+    target = open_target(spec, realtime=True, addresses=config.board.addresses)
+    console.print(f"wisgate running on the {target.description}; Ctrl-C stops it")
+    supervisor = build_supervisor(target, config)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        if duration is not None:
+            loop.call_later(duration, stop.set)
+        await supervisor.run(stop)
+
+    try:
+        asyncio.run(main())
+    finally:
+        target.close()
+    console.print("wisgate stopped")

@@ -1,0 +1,14 @@
+"""Which services the daemon runs, from the configuration."""
+
+from __future__ import annotations
+
+from wisgate.config import Config
+from wisgate.runtime import Target
+from wisgate.services.monitor import monitor_service
+from wisgate.services.supervisor import Supervisor
+
+
+def build_supervisor(target: Target, config: Config) -> Supervisor:
+    supervisor = Supervisor(target)
+    supervisor.add("monitor", monitor_service(config.monitor.interval_s))
+    return supervisor

@@ -1,0 +1,49 @@
+"""Configuration: defaults, validation errors that name the field, TOML errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from wisgate.config import load_config, parse_config
+from wisgate.errors import ConfigError
+
+
+def test_defaults_without_a_file() -> None:
+    config = load_config(None)
+    assert config.board.bus == "auto"
+    assert config.monitor.interval_s == 5.0
+
+
+def test_address_override_is_kept(tmp_path: Path) -> None:
+    path = tmp_path / "wisgate.toml"
+    path.write_text("[board]\nbus = 'sim'\naddresses = { adc = 0x48 }\n")
+    config = load_config(path)
+    assert config.board.addresses == {"adc": 0x48}
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"board": {"bus": "com3"}}, "board.bus: must be 'auto', 'sim' or a /dev/i2c-N path"),
+        ({"board": {"addresses": {"toaster": 0x20}}}, "unknown onboard device(s) ['toaster']"),
+        ({"board": {"addresses": {"adc": 0x90}}}, "board.addresses.adc"),
+        ({"monitor": {"interval_s": 0}}, "monitor.interval_s"),
+        ({"monitr": {}}, "monitr: Extra inputs are not permitted"),
+    ],
+)
+def test_invalid_values_name_the_field(data: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(data, source="test.toml")
+    assert message in str(info.value)
+    assert str(info.value).startswith("test.toml: ")
+
+
+def test_missing_file_and_bad_toml(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no such configuration file"):
+        load_config(tmp_path / "absent.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[board\n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(bad)

@@ -1,0 +1,61 @@
+"""The supervisor keeps services running: a failing one is restarted, the others go on."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from wisgate.cli import cli
+from wisgate.runtime import open_target
+from wisgate.services.monitor import monitor_service
+from wisgate.services.supervisor import Context, Supervisor
+
+
+def test_failing_service_is_restarted_and_others_keep_running() -> None:
+    target = open_target("sim")
+    supervisor = Supervisor(target)
+    attempts: list[int] = []
+
+    async def broken(_context: Context) -> None:
+        attempts.append(1)
+        raise RuntimeError("boom")
+
+    supervisor.add("broken", broken)
+    supervisor.add("monitor", monitor_service(0.1))
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        asyncio.get_running_loop().call_later(1.3, stop.set)
+        await supervisor.run(stop)
+
+    asyncio.run(main())
+    broken_service = supervisor.services[0]
+    assert len(attempts) == 2  # first run, then one restart after 1 s back-off
+    assert broken_service.last_error == "RuntimeError: boom"
+    rows = supervisor.context.state["status"]
+    assert isinstance(rows, list) and any(row.label == "PCB temperature" for row in rows)
+
+
+def test_run_command_runs_and_stops(tmp_path: Path) -> None:
+    config = tmp_path / "wisgate.toml"
+    config.write_text("[monitor]\ninterval_s = 0.2\n")
+    result = CliRunner().invoke(cli, ["run", "--sim", "--config", str(config), "--duration", "0.5"])
+    assert result.exit_code == 0, result.output
+    assert "simulated RAK7391" in result.output
+    assert "wisgate stopped" in result.output
+
+
+def test_run_with_bad_config_is_one_line(tmp_path: Path) -> None:
+    config = tmp_path / "wisgate.toml"
+    config.write_text("[board]\nbus = 'com3'\n")
+    proc = subprocess.run(
+        [sys.executable, "-c", "from wisgate.cli import main; main()", "run", "--config", str(config)],
+        capture_output=True, text=True, timeout=30,
+    )
+    assert proc.returncode == 1
+    assert proc.stderr.strip().count("\n") == 0
+    assert "board.bus" in proc.stderr and "Traceback" not in proc.stderr
