@@ -10,8 +10,9 @@ from __future__ import annotations
 import errno
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from wisgate.bus.i2c import I2CBus, Message, Read, Write, check_address
 from wisgate.errors import (
@@ -36,16 +37,20 @@ def bus_number(path: str) -> int:
 class LinuxI2CBus(I2CBus):
     """A Linux I2C adapter. Opened here, closed by :meth:`close`."""
 
-    def __init__(self, path: str = "/dev/i2c-1", *, sysfs: Path = SYSFS_I2C) -> None:
-        try:
-            from smbus2 import SMBus
-        except ImportError as exc:  # pragma: no cover - smbus2 is a dependency
-            raise UnsupportedError("the Linux I2C backend needs the smbus2 package") from exc
+    def __init__(
+        self, path: str = "/dev/i2c-1", *, sysfs: Path = SYSFS_I2C, smbus_factory: Callable[[int], Any] | None = None
+    ) -> None:
+        if smbus_factory is None:
+            try:
+                from smbus2 import SMBus
+            except ImportError as exc:  # pragma: no cover - smbus2 is a dependency
+                raise UnsupportedError("the Linux I2C backend needs the smbus2 package") from exc
+            smbus_factory = SMBus
         self.name = path
         self._number = bus_number(path)
         self._sysfs = sysfs
         try:
-            self._smbus = SMBus(self._number)
+            self._smbus = smbus_factory(self._number)
         except FileNotFoundError as exc:
             raise BusError(f"no such I2C bus (is i2c enabled in config.txt?): {exc}", bus=path) from exc
         except PermissionError as exc:
