@@ -1,0 +1,5 @@
+"""``python -m wisgate`` is the ``wisgate`` command."""
+
+from wisgate.cli import main
+
+main()
