@@ -18,12 +18,16 @@ class SimLine(GpioLine):
     def read(self) -> bool:
         return self._level
 
-    def drive(self, level: bool) -> None:
-        """Set the level from the simulation side (a chip's INT pin, the supply monitor)."""
+    def drive(self, level: bool, *, at: float | None = None) -> None:
+        """Set the level from the simulation side (a chip's INT pin, the supply monitor).
+
+        ``at``: when the change happened, if a model catching up on a long clock advance knows it
+        happened earlier than now (an RTC alarm at a given second).
+        """
         if level == self._level:
             return
         self._level = level
-        now = self.clock.monotonic()
+        now = self.clock.monotonic() if at is None else at
         self.history.append((now, level))
         if len(self.history) > 10_000:
             del self.history[:5_000]
