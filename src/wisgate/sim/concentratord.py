@@ -1,0 +1,178 @@
+"""A simulated ChirpStack Concentratord: the daemon's ZeroMQ + protobuf API in front of a simulated module.
+
+It publishes ``gw.Event`` uplinks for what its radio hears and answers ``gw.Command`` requests on its REP
+socket, so :class:`wisgate.lora.concentratord.ConcentratordBackend` runs unchanged against it. Like the
+real daemon, ``rx_info.context`` carries the 4-byte big-endian value of the module's 32-bit µs counter,
+and downlinks are acknowledged per item when they are queued.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import zmq
+from chirpstack_api import gw
+
+from wisgate.clock import Clock
+
+TxCheck = Callable[[gw.DownlinkFrameItem, int], "gw.TxAckStatus.ValueType"]
+
+
+@dataclass
+class Transmission:
+    item: gw.DownlinkFrameItem
+    #: Module counter (µs, 32-bit) at which the frame leaves the antenna.
+    count_us: int
+
+
+@dataclass
+class SimModule:
+    """What the module is: identity, counter offset, TX range."""
+
+    gateway_id: str
+    board: int = 0
+    counter_offset_us: int = 0
+    tx_min_hz: int = 863_000_000
+    tx_max_hz: int = 870_000_000
+    tx_powers: tuple[int, ...] = (12, 14, 16, 20, 27)
+    transmissions: list[Transmission] = field(default_factory=list)
+
+
+class SimConcentratord:
+    """Binds ``event_url`` (PUB) and ``command_url`` (REP); serves commands on a thread until :meth:`stop`."""
+
+    def __init__(
+        self,
+        module: SimModule,
+        *,
+        clock: Clock,
+        event_url: str,
+        command_url: str,
+        tx_check: TxCheck | None = None,
+        context: zmq.Context[zmq.Socket[bytes]] | None = None,
+    ) -> None:
+        self.module = module
+        self.clock = clock
+        self.tx_check = tx_check or self._default_tx_check
+        self._context = context or zmq.Context.instance()
+        self._pub = self._context.socket(zmq.PUB)
+        self._pub.setsockopt(zmq.LINGER, 0)
+        self._pub.bind(event_url)
+        self._rep = self._context.socket(zmq.REP)
+        self._rep.setsockopt(zmq.LINGER, 0)
+        self._rep.bind(command_url)
+        self._pub_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, name=f"sim-concentratord-{module.board}", daemon=True)
+        self.uplink_id = 0
+        self.commands_served = 0
+
+    def count_us(self) -> int:
+        """The module's free-running 32-bit microsecond counter."""
+        return (int(self.clock.monotonic() * 1_000_000) + self.module.counter_offset_us) & 0xFFFFFFFF
+
+    def start(self) -> SimConcentratord:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=2)
+        self._pub.close(linger=0)
+        self._rep.close(linger=0)
+
+    def publish_raw(self, data: bytes) -> None:
+        with self._pub_lock:
+            self._pub.send(data)
+
+    def receive(
+        self,
+        phy_payload: bytes,
+        *,
+        frequency: int,
+        spreading_factor: int,
+        bandwidth: int = 125_000,
+        rssi: int,
+        snr: float,
+        channel: int = 0,
+        rf_chain: int = 0,
+        crc_ok: bool = True,
+        code_rate: gw.CodeRate.ValueType = gw.CR_4_5,
+        count_us: int | None = None,
+    ) -> gw.UplinkFrame:
+        """The radio finished receiving a frame: publish it as the daemon would."""
+        count = self.count_us() if count_us is None else count_us & 0xFFFFFFFF
+        self.uplink_id += 1
+        frame = gw.UplinkFrame(phy_payload=phy_payload)
+        frame.tx_info.frequency = frequency
+        frame.tx_info.modulation.lora.bandwidth = bandwidth
+        frame.tx_info.modulation.lora.spreading_factor = spreading_factor
+        frame.tx_info.modulation.lora.code_rate = code_rate
+        rx = frame.rx_info
+        rx.gateway_id = self.module.gateway_id
+        rx.uplink_id = self.uplink_id
+        rx.rssi = rssi
+        rx.snr = snr
+        rx.channel = channel
+        rx.rf_chain = rf_chain
+        rx.board = self.module.board
+        rx.antenna = 0
+        rx.context = count.to_bytes(4, "big")
+        rx.crc_status = gw.CRC_OK if crc_ok else gw.BAD_CRC
+        self.publish_raw(gw.Event(uplink_frame=frame).SerializeToString())
+        return frame
+
+    def _default_tx_check(self, item: gw.DownlinkFrameItem, now_us: int) -> gw.TxAckStatus.ValueType:
+        info = item.tx_info
+        if not self.module.tx_min_hz <= info.frequency <= self.module.tx_max_hz:
+            return gw.TX_FREQ
+        if info.power not in self.module.tx_powers:
+            return gw.TX_POWER
+        return gw.OK
+
+    def _departure(self, item: gw.DownlinkFrameItem, now_us: int) -> int:
+        timing = item.tx_info.timing
+        if timing.WhichOneof("parameters") == "delay" and len(item.tx_info.context) == 4:
+            delay = timing.delay.delay
+            delay_us = delay.seconds * 1_000_000 + delay.nanos // 1000
+            return int((int.from_bytes(item.tx_info.context, "big") + delay_us) & 0xFFFFFFFF)
+        return now_us
+
+    def _downlink(self, frame: gw.DownlinkFrame) -> gw.DownlinkTxAck:
+        ack = gw.DownlinkTxAck(gateway_id=self.module.gateway_id, downlink_id=frame.downlink_id)
+        sent = False
+        now = self.count_us()
+        for item in frame.items:
+            if sent:
+                ack.items.add(status=gw.IGNORED)
+                continue
+            status = self.tx_check(item, now)
+            ack.items.add(status=status)
+            if status == gw.OK:
+                sent = True
+                self.module.transmissions.append(Transmission(item, self._departure(item, now)))
+        return ack
+
+    def _answer(self, raw: bytes) -> bytes:
+        command = gw.Command()
+        try:
+            command.ParseFromString(raw)
+        except Exception:  # the real daemon answers garbage with an empty reply
+            return b""
+        kind = command.WhichOneof("command")
+        if kind == "get_gateway_id":
+            return bytes(gw.GetGatewayIdResponse(gateway_id=self.module.gateway_id).SerializeToString())
+        if kind == "send_downlink_frame":
+            return bytes(self._downlink(command.send_downlink_frame).SerializeToString())
+        return b""
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            if not self._rep.poll(50, zmq.POLLIN):
+                continue
+            raw = self._rep.recv()
+            self._rep.send(self._answer(raw))
+            self.commands_served += 1
