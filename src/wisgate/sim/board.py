@@ -9,10 +9,13 @@ from __future__ import annotations
 from wisgate.board.rak7391 import ONBOARD_ADDRESSES
 from wisgate.clock import RealtimeSimClock, SimClock
 from wisgate.sim.bus import SimI2CBus
+from wisgate.sim.chips.sgm58031 import SGM58031Model
 from wisgate.sim.chips.shtc3 import SHTC3Model
+from wisgate.sim.chips.tpt29555 import TPT29555Model
 from wisgate.sim.device import I2CModel
 from wisgate.sim.environment import Environment
 from wisgate.sim.lines import SimLines
+from wisgate.sim.loads import ExpanderLoads
 
 POWER_UP_TIME = 0.01
 
@@ -48,6 +51,17 @@ class SimBoard:
         self.add("temperature_sensor", SHTC3Model(
             self.clock, a["temperature_sensor"],
             temperature=lambda: climate.pcb_c, humidity=lambda: climate.pcb_rh,
+        ))
+        expanders = {
+            name: TPT29555Model(self.clock, a[name], interrupt=self.lines.add(f"{name}.INT"))
+            for name in ("expander1", "expander2")
+        }
+        for name, expander in expanders.items():
+            self.add(name, expander)
+        #: LEDs on expander1, WisBlock slot outputs on expander2
+        self.loads = ExpanderLoads(self.lines, expanders)
+        self.add("adc", SGM58031Model(
+            self.clock, a["adc"], volts=self.env.analog.volts, alert=self.lines.add("adc.ALERT"),
         ))
 
     def add(self, name: str, model: I2CModel) -> I2CModel:
