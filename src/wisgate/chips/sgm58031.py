@@ -185,12 +185,22 @@ class SGM58031(I2CDevice):
         """One single-shot conversion: the signed code."""
         gain = self.gain if gain is None else gain
         rate = self.rate if rate is None else rate
+        if self._continuous:
+            # OS=1 is ignored while a continuous conversion runs: let it end first
+            old_rate = self._continuous[2]
+            self.stop_continuous()
+            self._wait_idle(old_rate, waited=0.0)
         self.write_register(CONFIG, self._config(channel, gain, rate, single=True))
-        self._continuous = None
         period = self.conversion_time(rate)
-        start = self.clock.monotonic()
-        deadline = start + period * (1 + RATE_TOLERANCE) + POLL_MARGIN
         self.clock.sleep(period)
+        self._wait_idle(rate, waited=period)
+        return signed16(self.read_register(CONVERSION))
+
+    def _wait_idle(self, rate: float, *, waited: float) -> None:
+        """Poll OS until the conversion started ``waited`` s ago at ``rate`` is done."""
+        period = self.conversion_time(rate)
+        start = self.clock.monotonic() - waited
+        deadline = start + period * (1 + RATE_TOLERANCE) + POLL_MARGIN
         while not OS.get(self.read_register(CONFIG)):
             if self.clock.monotonic() >= deadline:
                 raise ChipTimeoutError(
@@ -200,7 +210,6 @@ class SGM58031(I2CDevice):
                     address=self.address,
                 )
             self.clock.sleep(min(period / 20, 0.0005))
-        return signed16(self.read_register(CONVERSION))
 
     def read_volts(self, channel: Channel = 0, *, gain: float | None = None, rate: float | None = None) -> float:
         """One single-shot conversion in volts (``gain`` = full scale, ±V)."""
