@@ -11,6 +11,7 @@ from wisgate.clock import RealtimeSimClock, SimClock
 from wisgate.sim.bus import SimI2CBus
 from wisgate.sim.chips.sgm58031 import SGM58031Model
 from wisgate.sim.chips.shtc3 import SHTC3Model
+from wisgate.sim.chips.ssd1306 import SSD1306Model
 from wisgate.sim.chips.tpt29555 import TPT29555Model
 from wisgate.sim.device import I2CModel
 from wisgate.sim.environment import Environment
@@ -63,6 +64,7 @@ class SimBoard:
         self.add("adc", SGM58031Model(
             self.clock, a["adc"], volts=self.env.analog.volts, alert=self.lines.add("adc.ALERT"),
         ))
+        self.add("oled", SSD1306Model(self.clock, a["oled"]))
 
     def add(self, name: str, model: I2CModel) -> I2CModel:
         self.models[name] = self.bus.attach(model)
