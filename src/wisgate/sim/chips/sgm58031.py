@@ -112,6 +112,7 @@ class SGM58031Model(I2CModel):
         self._received: list[int] = []
         self._fresh = True
         self._running: _Conversion | None = None
+        self._catching_up = False
         self._alert_active = False
         self._exceeded_count = 0
         #: completed conversions, for tests: (time, code)
@@ -195,12 +196,20 @@ class SGM58031Model(I2CModel):
 
     def _catch_up(self, now: float) -> None:
         running = self._running
-        if running is None or running.end > now:
+        if running is None or running.end > now or self._catching_up:
             return
+        # an ALERT edge callback may read the chip (and so call here again) while this runs
+        self._catching_up = True
+        try:
+            self._complete(running, now)
+        finally:
+            self._catching_up = False
+
+    def _complete(self, running: _Conversion, now: float) -> None:
         self._finish(running)
         if MODE.get(self.config) == 1:
             self._running = None
-            self._drive_alert()
+            self._drive_alert(now)
             return
         # continuous: from here on every conversion uses the current (unchanging) settings
         period = self.period()
@@ -214,7 +223,7 @@ class SGM58031Model(I2CModel):
             self._finish(_Conversion(start, start + period, MUX.get(self.config), PGA.get(self.config)))
             start += period
         self._running = _Conversion(start, start + period, MUX.get(self.config), PGA.get(self.config))
-        self._drive_alert()
+        self._drive_alert(now)
 
     def _finish(self, conversion: _Conversion) -> None:
         positive, negative = INPUTS[conversion.mux]
