@@ -426,3 +426,60 @@ def test_command_stream_split_anywhere_gives_the_same_state(stream: list[int], c
         split_bus.write(OLED, bytes([0x00, *stream[start:end]]))
     assert split.settings == whole.settings
     assert split.pointer == whole.pointer
+
+
+# -- wisgate oled -----------------------------------------------------------------------------
+
+
+def test_oled_command_on_the_simulated_board_saves_what_the_panel_shows(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from wisgate.cli import cli
+
+    path = tmp_path / "screen.png"
+    result = CliRunner().invoke(
+        cli, ["oled", "--sim", "--text", "WisGate", "--text", "12:00", "--contrast", "64", "--png", str(path)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "2 line(s), contrast 64, display on" in result.output
+    with Image.open(path) as saved:
+        assert saved.convert("1").tobytes() == render_text(["WisGate", "12:00"]).tobytes()
+
+
+def test_oled_command_off_saves_a_dark_panel(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from wisgate.cli import cli
+
+    path = tmp_path / "off.png"
+    result = CliRunner().invoke(cli, ["oled", "--sim", "--text", "bye", "--off", "--png", str(path)])
+    assert result.exit_code == 0, result.output
+    with Image.open(path) as saved:
+        assert saved.getbbox() is None
+
+
+def test_oled_command_on_hardware_saves_the_image_sent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    import wisgate.commands._options as options
+    from wisgate.cli import cli
+    from wisgate.runtime import Target
+
+    bus, model = make_bus()
+    # a bus with no simulated board behind the target: the command takes the hardware path
+    monkeypatch.setattr(options, "open_target", lambda spec: Target(bus=bus, clock=bus.clock, addresses={"oled": OLED}))
+    path = tmp_path / "sent.png"
+    result = CliRunner().invoke(cli, ["oled", "--bus", "/dev/i2c-1", "--text", "hello", "--png", str(path)])
+    assert result.exit_code == 0, result.output
+    with Image.open(path) as saved:
+        assert saved.convert("1").tobytes() == render_text(["hello"]).tobytes()
+    assert model.lit and model.image().tobytes() == render_text(["hello"]).tobytes()
+
+
+def test_oled_command_rejects_contrast_out_of_range() -> None:
+    from click.testing import CliRunner
+
+    from wisgate.cli import cli
+
+    result = CliRunner().invoke(cli, ["oled", "--sim", "--contrast", "300"])
+    assert result.exit_code == 2 and "0<=x<=255" in result.output

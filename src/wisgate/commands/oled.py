@@ -1,0 +1,55 @@
+"""``wisgate oled``: put lines of text on the SSD1306 status screen, set its contrast, or switch it off."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from wisgate.commands._options import bus_options, console
+from wisgate.runtime import Target
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+
+@click.command("oled")
+@click.option("--text", "texts", multiple=True, metavar="LINE", help="A line of text (repeat for more lines).")
+@click.option("--contrast", type=click.IntRange(0, 255), default=None, help="Contrast 0-255 (default 207).")
+@click.option("--off", is_flag=True, help="Switch the display off (sleep) after uploading.")
+@click.option(
+    "--png",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Save the screen as PNG: what the simulated panel shows, or on hardware the image that was sent.",
+)
+@bus_options
+def command(target: Target, texts: tuple[str, ...], contrast: int | None, off: bool, png: Path | None) -> None:
+    """Show text on the OLED (Pillow's default font, five lines fit)."""
+    from wisgate.chips.ssd1306 import DEFAULT_CONTRAST, SSD1306, render_text
+
+    address = target.addresses["oled"]
+    oled = SSD1306(target.bus, address, clock=target.clock)
+    image = render_text(texts)
+    level = DEFAULT_CONTRAST if contrast is None else contrast
+    oled.init(image, contrast=level)
+    if off:
+        oled.sleep()
+    state = "off" if off else "on"
+    console.print(f"OLED 0x{address:02X} on {target.bus.name}: {len(texts)} line(s), contrast {level}, display {state}")
+    if png is not None:
+        _save_png(target, image, png)
+        console.print(f"saved {png}")
+
+
+def _save_png(target: Target, sent: Image.Image, path: Path) -> None:
+    from wisgate.sim.chips.ssd1306 import SSD1306Model
+
+    model = target.sim.models.get("oled") if target.sim else None
+    try:
+        if isinstance(model, SSD1306Model):
+            model.save_png(path)
+        else:
+            sent.save(path, format="PNG")
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {path}: {exc.strerror or exc}") from exc
