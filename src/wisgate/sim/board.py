@@ -9,6 +9,7 @@ from __future__ import annotations
 from wisgate.board.rak7391 import ONBOARD_ADDRESSES
 from wisgate.clock import RealtimeSimClock, SimClock
 from wisgate.sim.bus import SimI2CBus
+from wisgate.sim.chips.emc2301 import EMC2301Model
 from wisgate.sim.chips.sgm58031 import SGM58031Model
 from wisgate.sim.chips.shtc3 import SHTC3Model
 from wisgate.sim.chips.ssd1306 import SSD1306Model
@@ -17,6 +18,7 @@ from wisgate.sim.device import I2CModel
 from wisgate.sim.environment import Environment
 from wisgate.sim.lines import SimLines
 from wisgate.sim.loads import ExpanderLoads
+from wisgate.sim.thermal import Cooling, SimCpuTemperature
 
 POWER_UP_TIME = 0.01
 
@@ -53,6 +55,14 @@ class SimBoard:
             self.clock, a["temperature_sensor"],
             temperature=lambda: climate.pcb_c, humidity=lambda: climate.pcb_rh,
         ))
+        fan_controller = EMC2301Model(self.clock, a["fan"], tach_hz=lambda: self.fan.tach_hz)
+        self.cooling = Cooling(climate, lambda: fan_controller.pwm_duty)
+        #: the fan on the fan connector and the CPU it cools (``cpu.load`` 0..1)
+        self.fan, self.cpu = self.cooling.fan, self.cooling.cpu
+        self.cpu_temperature = SimCpuTemperature(self.cpu)
+        self.env.add_stepper(self.cooling.step)
+        self.env.add_stepper(lambda t, _dt: fan_controller.run_until(t))
+        self.add("fan", fan_controller)
         expanders = {
             name: TPT29555Model(self.clock, a[name], interrupt=self.lines.add(f"{name}.INT"))
             for name in ("expander1", "expander2")
