@@ -575,3 +575,73 @@ def test_cli_missing_file_and_missing_argument(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert result.output == f"Error: cannot read {tmp_path / 'none.toml'}: No such file or directory\n"
     assert CliRunner().invoke(cli, ["check"]).exit_code == 2
+
+
+def test_unknown_usb_module_warns() -> None:
+    finding = only(describe('[[usb]]\nname = "gw"\nport = "usb2"\nmodule = "RAK5146"\n'), "module-unknown")
+    assert finding.message == "usb2 gw: module 'RAK5146' is not in the catalogue"
+    assert finding.fix == "did you mean RAK5146-SPI or RAK5146-USB?"
+
+
+# --- properties over generated descriptions ---------------------------------------------------------------------
+
+KNOWN_CODES = {
+    "power-inputs", "power-voltage", "power-budget", "power-margin", "power-unrated", "usb-current", "hdmi-current",
+    "twelve-volt", "slot-incompatible", "module-unknown", "lora-count", "spi-shared", "pcie-shared", "i2c-collision",
+    "i2c-onboard-collision", "i2c-external-collision", "i2c-slot-empty", "cm4-missing", "jumper-emmc-flash",
+}  # fmt: skip
+
+module_names = st.sampled_from([m.name for m in MODULES] + ["mystery", "RAK5146"])
+descriptions = st.fixed_dictionaries(
+    {
+        "power": st.fixed_dictionaries(
+            {"input": st.sampled_from(["dc", "phoenix", "poe-at", "poe-bt"])},
+            optional={"voltage": st.floats(5, 60), "supply_watts": st.floats(10, 200)},
+        ),
+        "board": st.fixed_dictionaries(
+            {},
+            optional={
+                "fan": st.sampled_from(["none", "5v", "12v"]),
+                "external_i2c": st.sampled_from(["i2c1", "i2c3"]),
+                "adc_address": st.sampled_from(sorted(ADC_ADDRESS_RESISTORS)),
+                "expander1_address": st.integers(0x20, 0x27),
+                "expander2_address": st.integers(0x20, 0x27),
+                "ethernet_2g5": st.booleans(),
+                "cm4": st.booleans(),
+            },
+        ),
+        "slots": st.dictionaries(st.sampled_from(SLOT_KEYS), module_names, max_size=7),
+        "i2c": st.lists(
+            st.fixed_dictionaries(
+                {
+                    "name": st.text("abcdef", min_size=1, max_size=4),
+                    "slot": st.sampled_from(["hat", "wisblock1", "wisblock2", "mpcie1", "mpcie2", "mpcie3"]),
+                    "address": st.integers(0x08, 0x77),
+                }
+            ),
+            max_size=6,
+        ),
+    }
+)
+
+
+@given(descriptions)
+def test_generated_descriptions_check_consistently(data: dict[str, object]) -> None:
+    desc = BoardDescription.model_validate(data)
+    findings = check_board(desc)
+    assert {f.code for f in findings} <= KNOWN_CODES
+    assert all(f.level in ("error", "warning") and f.message for f in findings)
+    levels = [f.level for f in findings]
+    assert levels == sorted(levels, key=lambda level: level != "error")
+    budget = power_budget(desc)
+    assert budget.total == pytest.approx(sum(item.watts for item in budget.items))
+    onboard = {
+        0x3C, 0x2F, 0x70, 0x51, 0x60, desc.board.adc_address, desc.board.expander1_address,
+        desc.board.expander2_address,
+    }  # fmt: skip
+    collisions = [f for f in findings if f.code == "i2c-collision"]
+    if desc.board.external_i2c == "i2c3":
+        assert collisions == []
+    else:
+        assert len(collisions) == sum(d.address in onboard for d in desc.i2c)
+        assert all(f.fix.endswith(EXTERNAL_BUS_MOVE) for f in collisions)

@@ -273,6 +273,17 @@ def _check_slots(desc: BoardDescription) -> Iterator[Finding]:
             )
 
 
+def _check_usb_modules(desc: BoardDescription) -> Iterator[Finding]:
+    for device in desc.usb:
+        if device.module and _usb_module(device.module) is None:
+            hint = suggestions(device.module)
+            yield _warning(
+                "module-unknown",
+                f"{device.port} {device.name}: module '{device.module}' is not in the catalogue",
+                f"did you mean {' or '.join(hint)}?" if hint else "give its current as ma = ...",
+            )
+
+
 def _check_concentrators(desc: BoardDescription) -> Iterator[Finding]:
     names = [p.label for p in placed_modules(desc) if p.module and p.module.lora_concentrator]
     for device in desc.usb:
@@ -454,6 +465,7 @@ CHECKS: tuple[Callable[[BoardDescription], Iterable[Finding]], ...] = (
     _check_currents,
     _check_twelve_volt,
     _check_slots,
+    _check_usb_modules,
     _check_concentrators,
     _check_spi,
     _check_pcie,
