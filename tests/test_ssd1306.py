@@ -275,6 +275,20 @@ def test_partial_update_touches_only_changed_bytes() -> None:
     assert cost == 10
 
 
+def test_nearby_changes_merge_into_one_write() -> None:
+    bus, model = make_bus()
+    oled = SSD1306(bus, clock=bus.clock)
+    oled.init()
+    writes = record(bus)
+    image = Image.new("1", (128, 64), 0)
+    for x, y in ((20, 15), (20, 16), (22, 16)):  # pages 1 and 2, columns 20-22
+        image.putpixel((x, y), 255)
+    assert oled.show(image) == 16
+    # one two-page window (cheaper than two page-mode runs), the unchanged column 21 bridged
+    assert writes == [bytes([0x00, 0x21, 20, 22, 0x22, 1, 2]), bytes([0x40, 0x80, 0, 0, 0x01, 0, 0x01])]
+    assert pixels(model.image()) == pixels(image)
+
+
 def test_same_rectangle_again_needs_no_commands() -> None:
     bus, _ = make_bus()
     oled = SSD1306(bus, clock=bus.clock)
@@ -389,7 +403,7 @@ shapes = st.tuples(
 )
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(
     updates=st.lists(st.lists(shapes, min_size=0, max_size=4), min_size=1, max_size=6),
     max_data=st.sampled_from([4, 32, 1024]),
