@@ -131,9 +131,17 @@ class SGM58031(I2CDevice):
         self._continuous: tuple[Channel, float, float] | None = None  # channel, gain, rate
 
     @classmethod
-    def open(cls, bus: I2CBus, address: int = ADDRESS, *, clock: Clock | None = None) -> SGM58031:
+    def open(
+        cls,
+        bus: I2CBus,
+        address: int = ADDRESS,
+        *,
+        clock: Clock | None = None,
+        gain: float = 2.048,
+        rate: float = 100.0,
+    ) -> SGM58031:
         """A driver for the chip at ``address``, after checking its Chip ID register."""
-        adc = cls(bus, address, clock=clock)
+        adc = cls(bus, address, clock=clock, gain=gain, rate=rate)
         adc.check_id()
         return adc
 

@@ -36,8 +36,30 @@ def _climate(target: Target) -> Rows:
     return [("PCB temperature", f"{reading.temperature_c:.1f} °C"), ("PCB humidity", f"{reading.humidity_rh:.1f} %RH")]
 
 
+def _adc(target: Target) -> Rows:
+    from wisgate.chips.sgm58031 import SGM58031
+
+    # ±4.096 V covers the 3.3 V inputs (RAK's examples read at this gain)
+    adc = SGM58031.open(target.bus, target.addresses["adc"], clock=target.clock, gain=4.096)
+    return [(f"AIN{channel}", f"{adc.read_volts(channel):.4f} V") for channel in range(4)]
+
+
+def _expander(name: str) -> Callable[[Target], Rows]:
+    def read(target: Target) -> Rows:
+        from wisgate.chips.tpt29555 import TPT29555
+
+        pins = TPT29555(target.bus, target.addresses[name], clock=target.clock).read_pins()
+        # bits shown pin 7 first, as the port reads
+        return [("port 0 inputs", f"{pins & 0xFF:08b}"), ("port 1 inputs", f"{pins >> 8:08b}")]
+
+    return read
+
+
 PROBES: list[Probe] = [
     Probe("temperature_sensor", _climate),
+    Probe("adc", _adc),
+    Probe("expander1", _expander("expander1")),
+    Probe("expander2", _expander("expander2")),
 ]
 
 
