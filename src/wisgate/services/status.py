@@ -55,8 +55,23 @@ def _expander(name: str) -> Callable[[Target], Rows]:
     return read
 
 
+def _cpu(target: Target) -> Rows:
+    from wisgate.services.cpu import cpu_temperature
+
+    return [("CPU temperature", f"{cpu_temperature(target).read_celsius():.1f} °C")]
+
+
+def _fan(target: Target) -> Rows:
+    from wisgate.chips.emc2301 import EMC2301
+
+    reading = EMC2301.open(target.bus, target.addresses["fan"], clock=target.clock).reading()
+    return [("fan duty", f"{reading.duty_percent:.0f} %"), ("fan speed", f"{reading.rpm:.0f} RPM")]
+
+
 PROBES: list[Probe] = [
     Probe("temperature_sensor", _climate),
+    Probe("cpu", _cpu),
+    Probe("fan", _fan),
     Probe("adc", _adc),
     Probe("expander1", _expander("expander1")),
     Probe("expander2", _expander("expander2")),
