@@ -116,3 +116,14 @@ def test_attach_twice_names_the_occupant() -> None:
     clock, bus = make()
     with pytest.raises(ValueError, match="0x10"):
         bus.attach(Scratch(clock, 0x10))
+
+
+def test_realtime_clock_observer_may_ask_the_time() -> None:
+    from wisgate.clock import RealtimeSimClock
+
+    clock = RealtimeSimClock()
+    seen: list[float] = []
+    clock.observe(lambda now: seen.append(clock.monotonic() - now))
+    clock.advance(1.0)
+    assert clock.monotonic() >= 1.0
+    assert seen and all(delta == 0 for delta in seen)

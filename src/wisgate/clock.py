@@ -45,6 +45,7 @@ class SimClock:
     def __init__(self, start: float = 0.0) -> None:
         self._now = start
         self._observers: list[Callable[[float], None]] = []
+        self._notifying = False
 
     def monotonic(self) -> float:
         return self._now
@@ -58,8 +59,12 @@ class SimClock:
         if seconds == 0:
             return
         self._now += seconds
-        for observer in list(self._observers):
-            observer(self._now)
+        self._notifying = True
+        try:
+            for observer in list(self._observers):
+                observer(self._now)
+        finally:
+            self._notifying = False
 
     def observe(self, callback: Callable[[float], None]) -> None:
         """Call ``callback(now)`` after every advance."""
@@ -79,6 +84,9 @@ class RealtimeSimClock(SimClock):
         self._skew = 0.0
 
     def monotonic(self) -> float:
+        if self._notifying:
+            # an observer asking the time while being told about a step sees that step, not a newer one
+            return self._now
         target = time.monotonic() - self._wall0 + self._skew
         if target > self._now:
             super().advance(target - self._now)
