@@ -1,9 +1,10 @@
 """TPT29555 16-bit GPIO expander (PCA9555/TCA9555 compatible): two on the RAK7391, 0x27 and 0x26.
 
 Datasheet (PCA9555 family) "Register descriptions"; notes in chips.md. Registers come in pairs
-(port 0, port 1) and a transfer alternates within the pair, so, as Linux gpio-pca953x does, this
-driver moves both ports in one 2-byte transfer and changes a single pin by reading the pair,
-changing one bit and writing the pair back. Pins 0-15: port 0 is 0-7 (IO0_x), port 1 is 8-15.
+(port 0, port 1) and a transfer alternates within the pair, so this driver moves both ports in one
+2-byte transfer, as Linux gpio-pca953x's bulk accesses do, and changes a single pin by reading the
+pair, changing one bit and writing the pair back (no cache: another bus master's changes are kept;
+Linux instead updates one cached byte). Pins 0-15: port 0 is 0-7 (IO0_x), port 1 is 8-15.
 
 On RAKPiOS the kernel's gpio-pca953x driver owns both chips (raw access fails with
 DeviceBusyError); use the gpiochip lines there, or remove the overlays to use this driver.
