@@ -9,6 +9,7 @@ from __future__ import annotations
 from wisgate.board.rak7391 import ONBOARD_ADDRESSES
 from wisgate.clock import RealtimeSimClock, SimClock
 from wisgate.sim.bus import SimI2CBus
+from wisgate.sim.chips.atecc608a import ATECC608AModel
 from wisgate.sim.chips.emc2301 import EMC2301Model
 from wisgate.sim.chips.sgm58031 import SGM58031Model
 from wisgate.sim.chips.shtc3 import SHTC3Model
@@ -30,7 +31,10 @@ class SimBoard:
         realtime: bool = False,
         clock: SimClock | None = None,
         addresses: dict[str, int] | None = None,
+        seed: int = 0,
     ) -> None:
+        #: makes this board's own identity (the secure element's serial number and keys) reproducible
+        self.seed = seed
         self.clock = clock or (RealtimeSimClock() if realtime else SimClock())
         self.env = Environment(self.clock.monotonic())
         self.bus = SimI2CBus(self.clock)
@@ -75,6 +79,10 @@ class SimBoard:
             self.clock, a["adc"], volts=self.env.analog.volts, alert=self.lines.add("adc.ALERT"),
         ))
         self.add("oled", SSD1306Model(self.clock, a["oled"]))
+        secure_element = ATECC608AModel(self.clock, a["secure_element"], seed=self.seed)
+        self.add("secure_element", secure_element)
+        # the chip wakes on SDA held low, which a host makes by addressing 0x00: the bus shows it that
+        self.bus.listeners.append(secure_element.on_bus_activity)
 
     def add(self, name: str, model: I2CModel) -> I2CModel:
         self.models[name] = self.bus.attach(model)
