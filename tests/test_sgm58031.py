@@ -244,6 +244,20 @@ def test_read_too_early_after_a_channel_change_is_stale(board: SimBoard) -> None
     assert dev.read_latest_volts() == pytest.approx(0.25)
 
 
+def test_linux_ads1115_wait_can_be_too_short(board: SimBoard) -> None:
+    # Linux ti-ads1015 sleeps 1/DR_old + 1/DR_new + 10 % from the ADS1115 table (128 SPS at DR code 4):
+    # 17.2 ms, less than the SGM58031's worst case of two 10 ms periods
+    board.env.analog.set_volts(0, 1.0)
+    board.env.analog.set_volts(1, 0.25)
+    board.bus.write(ADC, [1, 0x44, 0x83])  # continuous, AIN0, ±2.048 V, DR code 4
+    board.advance(0.0101)  # a conversion just ended; the next one of AIN0 has begun
+    board.bus.write(ADC, [1, 0x54, 0x83])  # AIN1
+    board.advance((2 / 128) * 1.1)
+    assert reg(board, 0) == 16000  # still AIN0
+    board.advance(0.003)
+    assert reg(board, 0) == 4000
+
+
 def test_start_continuous_settles_on_the_new_channel(board: SimBoard) -> None:
     board.env.analog.set_volts(0, 1.0)
     board.env.analog.set_volts(1, 0.25)
