@@ -3,8 +3,19 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from wisgate.chips.emc2301 import EMC2301, FanConfig, duty_to_register, register_to_duty
+from wisgate.chips.emc2301 import (
+    EMC2301,
+    FanConfig,
+    count_to_rpm,
+    duty_to_register,
+    join_count,
+    register_to_duty,
+    rpm_to_count,
+    split_count,
+)
 from wisgate.errors import NoDeviceError, WrongChipError
 from wisgate.sim.board import SimBoard
 from wisgate.sim.chips.emc2301 import EMC2301Model
@@ -70,6 +81,29 @@ def test_duty_register_conversion(percent: float, value: int) -> None:
     assert register_to_duty(value) == pytest.approx(percent, abs=0.2)
 
 
+@given(st.integers(0, 255))
+def test_register_duty_round_trip(value: int) -> None:
+    assert duty_to_register(register_to_duty(value)) == value
+
+
+@given(st.integers(0, 0x1FFF))
+def test_tach_count_split_round_trip(count: int) -> None:
+    low, high = split_count(count)
+    assert low & 0x07 == 0
+    assert join_count(high, low) == count
+
+
+@given(
+    st.integers(0, 3).map(lambda i: FanConfig(fsc=False, multiplier=1 << i, edges=5, update_ms=400)),
+    st.floats(600, 16_000),
+)
+def test_rpm_count_round_trip(config: FanConfig, rpm: float) -> None:
+    count = rpm_to_count(rpm, config)
+    assert rpm_to_count(count_to_rpm(count, config), config) == count
+    assert count_to_rpm(count, config) == pytest.approx(rpm, rel=1 / count + 1e-9)
+    assert count_to_rpm(count, config) == pytest.approx(3_932_160 * config.multiplier / count)
+
+
 def test_set_duty_writes_fan_setting(board: SimBoard, fan: EMC2301) -> None:
     fan.set_duty(40)
     board.advance(0.6)  # after the spin-up routine
@@ -133,6 +167,17 @@ def test_tach_count_follows_range_and_edges(board: SimBoard, fan: EMC2301) -> No
     fan.set_tach(edges=5)
     assert fan.read_tach_count() == round(3_932_160 / rpm)
     assert fan.read_rpm() == pytest.approx(rpm, rel=0.005)
+
+
+def test_fan_with_more_poles_needs_matching_edges(board: SimBoard) -> None:
+    board.fan.pulses_per_rev = 4
+    fan = EMC2301.open(board.bus, clock=board.clock, poles=4)
+    fan.set_duty(80)
+    board.advance(10)
+    fan.set_tach(edges=9)  # 9 edges = one revolution of a 4-pole fan
+    assert fan.read_rpm() == pytest.approx(board.fan.rpm, rel=0.005)
+    with pytest.raises(ValueError, match="poles"):
+        EMC2301(board.bus, clock=board.clock, poles=5)
 
 
 def test_reading_the_high_byte_latches_the_low_byte(board: SimBoard, fan: EMC2301) -> None:

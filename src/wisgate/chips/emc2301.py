@@ -35,7 +35,9 @@ MIN_DRIVE = 0x38
 VALID_TACH = 0x39
 DRIVE_FAIL_BAND_LOW = 0x3A
 TACH_TARGET_LOW = 0x3C
+TACH_TARGET_HIGH = 0x3D
 TACH_READING_HIGH = 0x3E
+TACH_READING_LOW = 0x3F
 SOFTWARE_LOCK = 0xEF
 PRODUCT_ID_REG = 0xFD
 
@@ -75,6 +77,16 @@ def register_to_duty(value: int) -> float:
     return value * 100 / 255
 
 
+def join_count(high: int, low: int) -> int:
+    """A 13-bit TACH value from its high byte and its low byte's bits 7:3."""
+    return (high << 5) | (low >> 3)
+
+
+def split_count(count: int) -> bytes:
+    """A 13-bit TACH value as (low, high) bytes, in register order."""
+    return bytes([(count & 0x1F) << 3, count >> 5])
+
+
 def _index(value: int, table: tuple[int, ...], what: str) -> int:
     if value not in table:
         raise ValueError(f"{what} {value} is not one of {', '.join(map(str, table))}")
@@ -98,6 +110,15 @@ class FanConfig:
             edges=EDGES[(value & EDGES_MASK) >> EDGES_SHIFT],
             update_ms=UPDATE_MS[value & UPDATE_MASK],
         )
+
+
+def count_to_rpm(count: int, config: FanConfig, poles: int = 2) -> float:
+    """Eq. 2: RPM = (n − 1) / poles × m × 32768 × 60 / count."""
+    return (config.edges - 1) * config.multiplier * TACH_CLOCK_HZ * 60 / (poles * count)
+
+
+def rpm_to_count(rpm: float, config: FanConfig, poles: int = 2) -> int:
+    return round((config.edges - 1) * config.multiplier * TACH_CLOCK_HZ * 60 / (poles * rpm))
 
 
 @dataclass(frozen=True)
@@ -213,29 +234,24 @@ class EMC2301(I2CDevice):
     def read_tach_count(self) -> int:
         """The 13-bit count; one read of high then low byte, as reading the high byte latches the low."""
         high, low = self.read_reg(TACH_READING_HIGH, 2)
-        return (high << 5) | (low >> 3)
-
-    def count_to_rpm(self, count: int, config: FanConfig) -> float:
-        """Eq. 2: RPM = (n − 1) / poles × m × 32768 × 60 / count."""
-        return (config.edges - 1) * config.multiplier * TACH_CLOCK_HZ * 60 / (self.poles * count)
-
-    def rpm_to_count(self, rpm: float, config: FanConfig) -> int:
-        return round((config.edges - 1) * config.multiplier * TACH_CLOCK_HZ * 60 / (self.poles * rpm))
+        return join_count(high, low)
 
     def reading(self) -> FanReading:
-        """Drive, speed, mode and target from one 14-byte read of 0x30-0x3F (one bus transaction)."""
-        regs = self.read_reg(FAN_SETTING, 16)
-        config = FanConfig.decode(regs[FAN_CONFIG1 - FAN_SETTING])
-        valid = regs[VALID_TACH - FAN_SETTING]
-        target_high, target_low = regs[TACH_TARGET_LOW + 1 - FAN_SETTING], regs[TACH_TARGET_LOW - FAN_SETTING]
-        count = (regs[TACH_READING_HIGH - FAN_SETTING] << 5) | (regs[TACH_READING_HIGH + 1 - FAN_SETTING] >> 3)
-        stopped = count >= TACH_STOPPED or count >> 5 > valid
+        """Drive, speed, mode and target from one 16-byte read of 0x30-0x3F (one bus transaction)."""
+        block = self.read_reg(FAN_SETTING, 16)
+
+        def at(register: int) -> int:
+            return block[register - FAN_SETTING]
+
+        config = FanConfig.decode(at(FAN_CONFIG1))
+        count = join_count(at(TACH_READING_HIGH), at(TACH_READING_LOW))
+        stopped = count >= TACH_STOPPED or count >> 5 > at(VALID_TACH)
         target = None
-        if config.fsc and target_high != 0xFF:
-            target = self.count_to_rpm((target_high << 5) | (target_low >> 3), config)
+        if config.fsc and at(TACH_TARGET_HIGH) != 0xFF:
+            target = count_to_rpm(join_count(at(TACH_TARGET_HIGH), at(TACH_TARGET_LOW)), config, self.poles)
         return FanReading(
-            duty_percent=register_to_duty(regs[0]),
-            rpm=0.0 if stopped else self.count_to_rpm(count, config),
+            duty_percent=register_to_duty(at(FAN_SETTING)),
+            rpm=0.0 if stopped else count_to_rpm(count, config, self.poles),
             tach_count=count,
             fsc=config.fsc,
             target_rpm=target,
@@ -256,9 +272,9 @@ class EMC2301(I2CDevice):
         config = self.config()
         if rpm <= 0:
             raise ValueError(f"stall RPM {rpm} must be positive")
-        count = self.rpm_to_count(rpm, config)
+        count = rpm_to_count(rpm, config, self.poles)
         if count > TACH_STOPPED:
-            floor = self.count_to_rpm(TACH_STOPPED, config)
+            floor = count_to_rpm(TACH_STOPPED, config, self.poles)
             raise ValueError(f"stall RPM {rpm} is below what the TACH range measures ({floor:.0f} RPM)")
         self.set_valid_tach_count(count >> 5)
 
@@ -271,14 +287,14 @@ class EMC2301(I2CDevice):
         """Target for the RPM loop (0 stops the fan); ``enable`` switches the loop on."""
         config = self.config()
         if rpm == 0:
-            self.write_reg(TACH_TARGET_LOW, [0xF8, 0xFF])  # high byte FFh: drive 0 %
+            self.write_reg(TACH_TARGET_LOW, split_count(TACH_STOPPED))  # high byte FFh: drive 0 %
         else:
             if rpm < 0:
                 raise ValueError(f"target {rpm} RPM is negative")
-            count = self.rpm_to_count(rpm, config)
+            count = rpm_to_count(rpm, config, self.poles)
             valid = self.read_u8(VALID_TACH)
             if count >> 5 > valid or count > TACH_STOPPED:
-                slowest = self.count_to_rpm(min(TACH_STOPPED, (valid << 5) | 0x1F), config)
+                slowest = count_to_rpm(min(TACH_STOPPED, (valid << 5) | 0x1F), config, self.poles)
                 raise ValueError(
                     f"target {rpm} RPM is below the slowest valid speed ({slowest:.0f} RPM); "
                     "lower the stall RPM or the TACH range"
@@ -286,7 +302,7 @@ class EMC2301(I2CDevice):
             if count < 1:
                 raise ValueError(f"target {rpm} RPM is above what the TACH counter resolves")
             # low byte first: writing the high byte applies the target
-            self.write_reg(TACH_TARGET_LOW, [(count & 0x1F) << 3, count >> 5])
+            self.write_reg(TACH_TARGET_LOW, split_count(count))
         if enable:
             self.enable_fsc(True)
 
@@ -336,7 +352,7 @@ class EMC2301(I2CDevice):
         """TACH counts below target allowed at full drive before a drive failure counts."""
         if not 0 <= counts <= TACH_STOPPED:
             raise ValueError(f"drive fail band {counts} is outside 0-{TACH_STOPPED}")
-        self.write_reg(DRIVE_FAIL_BAND_LOW, [(counts & 0x1F) << 3, counts >> 5])
+        self.write_reg(DRIVE_FAIL_BAND_LOW, split_count(counts))
 
     # ----- status, watchdog, lock
 
