@@ -382,3 +382,71 @@ def test_adafruit_shtc3_reads_the_simulated_climate() -> None:
     assert temperature == pytest.approx(climate.pcb_c, abs=0.01)
     assert humidity == pytest.approx(climate.pcb_rh, abs=0.01)
     assert 30 < humidity < 40  # warmer PCB: drier than the 62 % ambient
+
+
+LUMA_ON_PILLOW_13 = "ignore:Image.Image.getdata is deprecated:DeprecationWarning"
+
+
+@pytest.mark.filterwarnings(LUMA_ON_PILLOW_13)
+def test_luma_ssd1306_draws_what_the_simulated_panel_shows() -> None:
+    from luma.core.interface.serial import i2c
+    from luma.oled.device import ssd1306
+    from PIL import Image, ImageDraw
+
+    board = SimBoard()
+    oled = ssd1306(i2c(bus=SMBusAdapter(board.bus), address=board.addresses["oled"]))
+    model = board.models["oled"]
+    picture = Image.new("1", (128, 64))
+    draw = ImageDraw.Draw(picture)
+    draw.rectangle((0, 0, 127, 63), outline=1)
+    draw.line((0, 0, 127, 63), fill=1)
+    draw.text((40, 8), "wisgate", fill=1)
+
+    def lit(image: Image.Image) -> int:
+        return sum(bin(byte).count("1") for byte in image.tobytes())
+
+    def shown() -> Image.Image:
+        return model.image()  # type: ignore[attr-defined, no-any-return]
+
+    oled.display(picture)
+    assert shown().tobytes() == picture.tobytes()
+    assert lit(shown()) == lit(picture) > 500
+    # luma sends only the changed area next time: the panel must still match
+    draw.rectangle((90, 40, 120, 60), fill=1)
+    oled.display(picture)
+    assert shown().tobytes() == picture.tobytes()
+    oled.contrast(0x42)
+    assert model.contrast == 0x42  # type: ignore[attr-defined]
+    oled.hide()
+    assert shown().getbbox() is None
+
+
+def test_adafruit_ads1115_reads_the_simulated_inputs() -> None:
+    import adafruit_ads1x15.ads1115 as ads1115
+    from adafruit_ads1x15.analog_in import AnalogIn
+
+    board = SimBoard()
+    board.env.analog.set_volts(0, 0.5)
+    board.env.analog.set_volts(1, 1.234)
+    board.env.analog.set_volts(3, 3.3)
+    adc = ads1115.ADS1115(BlinkaI2C(board.bus), address=board.addresses["adc"])
+    # the driver's default gain 1: ±4.096 V full scale, 125 µV per code
+    assert AnalogIn(adc, 1).value == round(1.234 / 125e-6)
+    assert AnalogIn(adc, 1).voltage == pytest.approx(1.234, abs=125e-6)
+    assert AnalogIn(adc, 3).voltage == pytest.approx(3.3, abs=125e-6)
+    assert AnalogIn(adc, 2).voltage == pytest.approx(0.0, abs=125e-6)
+    assert AnalogIn(adc, 0, 1).voltage == pytest.approx(0.5 - 1.234, abs=125e-6)
+    adc.gain = 4  # ±1.024 V: 1.234 V saturates
+    assert AnalogIn(adc, 1).value == 0x7FFF
+
+
+@pytest.mark.filterwarnings(LUMA_ON_PILLOW_13)
+def test_simulated_board_examples_in_the_docs_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    text = (Path(__file__).parent.parent / "docs" / "adapters.md").read_text()
+    blocks = [block.split("```")[0] for block in text.split("```python\n")[1:]]
+    simulated = [block for block in blocks if "SimBoard(" in block]
+    assert len(simulated) == 2
+    monkeypatch.chdir(tmp_path)  # the OLED example saves a PNG
+    for block in simulated:
+        exec(compile(block, "docs/adapters.md", "exec"), {})
+    assert (tmp_path / "oled.png").stat().st_size > 100
