@@ -68,6 +68,13 @@ def _fan(target: Target) -> Rows:
     return [("fan duty", f"{reading.duty_percent:.0f} %"), ("fan speed", f"{reading.rpm:.0f} RPM")]
 
 
+def _secure_element(target: Target) -> Rows:
+    from wisgate.chips.atecc608a import ATECC608A
+
+    serial = ATECC608A(target.bus, target.addresses["secure_element"], clock=target.clock).serial_number()
+    return [("serial number", serial.hex().upper())]
+
+
 PROBES: list[Probe] = [
     Probe("temperature_sensor", _climate),
     Probe("cpu", _cpu),
@@ -75,6 +82,7 @@ PROBES: list[Probe] = [
     Probe("adc", _adc),
     Probe("expander1", _expander("expander1")),
     Probe("expander2", _expander("expander2")),
+    Probe("secure_element", _secure_element),
 ]
 
 
