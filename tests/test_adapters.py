@@ -410,6 +410,7 @@ def test_luma_ssd1306_draws_what_the_simulated_panel_shows() -> None:
 
     oled.display(picture)
     assert shown().tobytes() == picture.tobytes()
+    assert model.framebuffer().tobytes() == picture.tobytes()  # type: ignore[attr-defined]
     assert lit(shown()) == lit(picture) > 500
     # luma sends only the changed area next time: the panel must still match
     draw.rectangle((90, 40, 120, 60), fill=1)
