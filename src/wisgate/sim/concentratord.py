@@ -9,6 +9,7 @@ and downlinks are acknowledged per item when they are queued.
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -68,6 +69,8 @@ class SimConcentratord:
         self._thread = threading.Thread(target=self._serve, name=f"sim-concentratord-{module.board}", daemon=True)
         self.uplink_id = 0
         self.commands_served = 0
+        #: The last uplinks published, for tests and the dashboard.
+        self.heard: deque[gw.UplinkFrame] = deque(maxlen=1000)
 
     def count_us(self) -> int:
         """The module's free-running 32-bit microsecond counter."""
@@ -123,6 +126,7 @@ class SimConcentratord:
         rx.context = count.to_bytes(4, "big")
         rx.crc_status = gw.CRC_OK if crc_ok else gw.BAD_CRC
         self.publish_raw(gw.Event(uplink_frame=frame).SerializeToString())
+        self.heard.append(frame)
         return frame
 
     def _default_tx_check(self, item: gw.DownlinkFrameItem, now_us: int) -> gw.TxAckStatus.ValueType:

@@ -1,0 +1,222 @@
+"""The simulated radio environment: LoRaWAN devices, propagation, collisions, and the modules that hear them.
+
+Devices send real LoRaWAN frames (encrypted FRMPayload, AES-CMAC MIC, increasing FCnt; OTAA devices
+start with a join request) at random intervals no shorter than their duty cycle allows. Each
+transmission reaches every module that has a channel at its frequency, bandwidth and SF, with an RSSI
+from a log-distance path loss plus per-link shadowing, and an SNR over the thermal noise floor.
+Overlapping transmissions on the same channel and SF collide: the stronger survives when it is at
+least ``CAPTURE_DB`` above every other one (capture effect); otherwise the module still detects the
+packet but its CRC fails. The same frame is heard by two modules whose channels overlap, which is
+what the gateway's dedup must merge.
+
+Everything is driven by the simulated clock: :meth:`RadioEnvironment.run_until` delivers every
+reception that completed by then to its module's :class:`SimConcentratord`.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from wisgate.lora.airtime import lora_airtime, sx1280_airtime
+from wisgate.lora.channels import Channel, ChannelKind
+from wisgate.lora.crypto import build_data_frame, build_join_request
+from wisgate.lora.phy import MType
+from wisgate.sim.concentratord import SimConcentratord
+
+CAPTURE_DB = 6.0
+NOISE_FIGURE_DB = 6.0
+#: Demodulation floor (SNR, dB) per spreading factor (SX1302 datasheet figures).
+SNR_FLOOR_DB = {5: -2.5, 6: -5.0, 7: -7.5, 8: -10.0, 9: -12.5, 10: -15.0, 11: -17.5, 12: -20.0}
+
+
+def path_loss_db(distance_m: float, frequency_hz: int, exponent: float = 2.7) -> float:
+    """Free-space loss at 1 m, then ``exponent`` × 10 dB per decade (suburban)."""
+    d = max(distance_m, 1.0)
+    free_space_1m = 20 * math.log10(frequency_hz) - 147.55
+    return free_space_1m + 10 * exponent * math.log10(d)
+
+
+def noise_floor_dbm(bandwidth_hz: int) -> float:
+    return -174 + 10 * math.log10(bandwidth_hz) + NOISE_FIGURE_DB
+
+
+@dataclass
+class SimDevice:
+    """One end device. ``channels``: where it may transmit; one picked at random per frame."""
+
+    dev_addr: int
+    channels: Sequence[Channel]
+    spreading_factor: int = 7
+    position: tuple[float, float] = (500.0, 0.0)
+    tx_power_dbm: float = 14.0
+    mean_interval_s: float = 60.0
+    payload_size: int = 12
+    duty_cycle: float = 0.01
+    nwk_skey: bytes = bytes(range(16))
+    app_skey: bytes = bytes(range(16, 32))
+    fcnt: int = 0
+    #: OTAA identity: when set, the device first sends a join request.
+    dev_eui: int | None = None
+    join_eui: int = 0
+    app_key: bytes = bytes(16)
+    joined: bool = True
+
+    def __post_init__(self) -> None:
+        if self.dev_eui is not None:
+            self.joined = False
+
+
+@dataclass
+class Receiver:
+    """A concentrator module in the environment: its daemon, the channels it listens on, where it is."""
+
+    daemon: SimConcentratord
+    channels: Sequence[Channel]
+    position: tuple[float, float] = (0.0, 0.0)
+    antenna_gain_db: float = 2.0
+
+    def channel_index(self, frequency_hz: int, bandwidth_hz: int, spreading_factor: int) -> int | None:
+        for index, channel in enumerate(self.channels):
+            if channel.frequency_hz != frequency_hz or channel.bandwidth_hz != bandwidth_hz:
+                continue
+            if channel.kind is ChannelKind.FSK:
+                continue
+            if channel.spreading_factor is None or channel.spreading_factor == spreading_factor:
+                return index
+        return None
+
+
+@dataclass
+class Transmission:
+    device: SimDevice
+    payload: bytes
+    frequency_hz: int
+    bandwidth_hz: int
+    spreading_factor: int
+    start: float
+    end: float
+    delivered: bool = False
+
+
+@dataclass
+class RadioStats:
+    transmissions: int = 0
+    receptions: int = 0
+    collisions: int = 0
+    below_sensitivity: int = 0
+
+
+@dataclass
+class RadioEnvironment:
+    receivers: list[Receiver] = field(default_factory=list)
+    devices: list[SimDevice] = field(default_factory=list)
+    seed: int = 1
+    shadowing_db: float = 4.0
+    stats: RadioStats = field(default_factory=RadioStats)
+
+    def __post_init__(self) -> None:
+        self._random = random.Random(self.seed)
+        self._next: list[tuple[float, int, SimDevice]] = []
+        self._in_air: list[Transmission] = []
+        self._shadow: dict[tuple[int, int], float] = {}
+        self._time = 0.0
+
+    def add_device(self, device: SimDevice, *, first_at: float | None = None) -> None:
+        self.devices.append(device)
+        start = self._time + self._random.uniform(0, device.mean_interval_s) if first_at is None else first_at
+        heapq.heappush(self._next, (start, id(device), device))
+
+    def _frame(self, device: SimDevice) -> bytes:
+        if not device.joined and device.dev_eui is not None:
+            device.joined = True  # the simulated network always accepts
+            nonce = self._random.randrange(0x10000)
+            return build_join_request(
+                join_eui=device.join_eui, dev_eui=device.dev_eui, dev_nonce=nonce, app_key=device.app_key
+            ).to_bytes()
+        payload = bytes(self._random.randrange(256) for _ in range(device.payload_size))
+        frame = build_data_frame(
+            mtype=MType.UNCONFIRMED_DATA_UP, dev_addr=device.dev_addr, fcnt32=device.fcnt,
+            nwk_skey=device.nwk_skey, app_skey=device.app_skey, payload=payload, fport=1,
+        )
+        device.fcnt += 1
+        return frame.to_bytes()
+
+    def _transmit(self, device: SimDevice, start: float) -> Transmission:
+        channel = self._random.choice(list(device.channels))
+        payload = self._frame(device)
+        if channel.kind is ChannelKind.LORA_2G4:
+            sf = channel.spreading_factor or device.spreading_factor
+            airtime = sx1280_airtime(len(payload), sf, channel.bandwidth_hz, code_rate="4/8LI")
+        else:
+            sf = channel.spreading_factor or device.spreading_factor
+            airtime = lora_airtime(len(payload), sf, channel.bandwidth_hz)
+        self.stats.transmissions += 1
+        tx = Transmission(device, payload, channel.frequency_hz, channel.bandwidth_hz, sf, start, start + airtime)
+        pause = max(self._random.expovariate(1 / device.mean_interval_s), airtime / device.duty_cycle - airtime)
+        heapq.heappush(self._next, (tx.end + pause, id(device), device))
+        return tx
+
+    def _rssi(self, tx: Transmission, receiver: Receiver) -> float:
+        key = (id(tx.device), id(receiver))
+        if key not in self._shadow:
+            self._shadow[key] = self._random.gauss(0, self.shadowing_db)
+        dx = tx.device.position[0] - receiver.position[0]
+        dy = tx.device.position[1] - receiver.position[1]
+        loss = path_loss_db(math.hypot(dx, dy), tx.frequency_hz)
+        return tx.device.tx_power_dbm + receiver.antenna_gain_db - loss + self._shadow[key]
+
+    def run_until(self, now: float) -> int:
+        """Generate transmissions up to ``now`` and deliver those that ended; returns receptions delivered."""
+        while self._next and self._next[0][0] <= now:
+            start, _, device = heapq.heappop(self._next)
+            self._in_air.append(self._transmit(device, start))
+        self._time = now
+        delivered = 0
+        # every transmission that started by now exists, so one that ended knows all its interferers
+        for tx in sorted((t for t in self._in_air if t.end <= now and not t.delivered), key=lambda t: t.end):
+            delivered += self._deliver(tx)
+            tx.delivered = True
+        horizon = min((t.start for t in self._in_air if not t.delivered), default=now)
+        self._in_air = [t for t in self._in_air if not t.delivered or t.end > horizon]
+        return delivered
+
+    def _deliver(self, tx: Transmission) -> int:
+        delivered = 0
+        for receiver in self.receivers:
+            index = receiver.channel_index(tx.frequency_hz, tx.bandwidth_hz, tx.spreading_factor)
+            if index is None:
+                continue
+            rssi = self._rssi(tx, receiver)
+            snr = rssi - noise_floor_dbm(tx.bandwidth_hz)
+            if snr < SNR_FLOOR_DB[tx.spreading_factor]:
+                self.stats.below_sensitivity += 1
+                continue
+            interferers = [
+                other for other in self._in_air
+                if other is not tx and other.frequency_hz == tx.frequency_hz
+                and other.spreading_factor == tx.spreading_factor
+                and other.start < tx.end and tx.start < other.end
+            ]
+            captured = all(rssi >= self._rssi(other, receiver) + CAPTURE_DB for other in interferers)
+            if not captured:
+                self.stats.collisions += 1
+            module = receiver.daemon.module
+            count_us = (int(tx.end * 1_000_000) + module.counter_offset_us) & 0xFFFFFFFF
+            receiver.daemon.receive(
+                tx.payload if captured else _garble(tx.payload),
+                frequency=tx.frequency_hz, spreading_factor=tx.spreading_factor,
+                bandwidth=tx.bandwidth_hz, rssi=round(rssi), snr=round(snr, 1),
+                channel=index, crc_ok=captured, count_us=count_us,
+            )
+            self.stats.receptions += 1
+            delivered += 1
+        return delivered
+
+
+def _garble(payload: bytes) -> bytes:
+    """What a collided packet decodes to: the same length, bits flipped."""
+    return bytes(b ^ 0x5A for b in payload)
