@@ -1,0 +1,62 @@
+"""The uplink pipeline: parse, extend board time, merge copies, filter."""
+
+from __future__ import annotations
+
+from wisgate.lora import crypto
+from wisgate.lora.phy import DataFrame, MType
+from wisgate.lora.pipeline import UplinkPipeline
+from wisgate.lora.timebase import COUNTER_MASK
+from wisgate.lora.uplink import CrcStatus, LoraModulation, RxInfo, UplinkFrame
+
+SF7 = LoraModulation(7, 125_000)
+KEY = bytes(16)
+
+
+def uplink(
+    board: int, count_us: int, payload: bytes, *, snr: float = 5.0, crc: CrcStatus = CrcStatus.OK
+) -> UplinkFrame:
+    return UplinkFrame(payload, 868_100_000, SF7, RxInfo(board, count_us, -90.0, snr, crc_status=crc))
+
+
+def data(fcnt: int) -> bytes:
+    frame = crypto.build_data_frame(
+        mtype=MType.UNCONFIRMED_DATA_UP,
+        dev_addr=0x26000001,
+        fcnt32=fcnt,
+        nwk_skey=KEY,
+        app_skey=KEY,
+        payload=b"hi",
+        fport=1,
+    )
+    return frame.to_bytes()
+
+
+def test_two_boards_merge_and_carry_extended_time() -> None:
+    p = UplinkPipeline()
+    p.push(uplink(0, COUNTER_MASK - 5, data(1)), now=0.0)  # board 0 epoch just before its wrap
+    p.push(uplink(0, 10, data(2)), now=0.5)  # after the wrap
+    p.push(uplink(1, 777, data(2), snr=9.0), now=0.501)
+    assert p.pop_due(0.4)[0].frame is not None
+    (out,) = p.pop_due(1.0)
+    assert isinstance(out.frame, DataFrame) and out.frame.fcnt == 2
+    assert [r.rx_info.board for r in out.uplink.receptions] == [1, 0]
+    assert [r.rx_info.time_us for r in out.uplink.receptions] == [777, COUNTER_MASK + 1 + 10]
+
+
+def test_non_lorawan_is_forwarded_or_filtered() -> None:
+    p = UplinkPipeline()
+    p.push(uplink(0, 1, b"\x41junk"), now=0.0)
+    (out,) = p.pop_due(1.0)
+    assert out.frame is None and "major version" in out.parse_error
+    strict = UplinkPipeline(lorawan_only=True)
+    strict.push(uplink(0, 1, b"\x41junk"), now=0.0)
+    assert strict.pop_due(1.0) == [] and strict.stats.not_lorawan == 1
+
+
+def test_crc_bad_receptions_are_dropped_by_default() -> None:
+    p = UplinkPipeline()
+    p.push(uplink(0, 1, data(1), crc=CrcStatus.BAD), now=0.0)
+    assert p.pop_due(1.0) == [] and p.stats.crc_dropped == 1
+    keep = UplinkPipeline(forward_crc_bad=True)
+    keep.push(uplink(0, 1, data(1), crc=CrcStatus.BAD), now=0.0)
+    assert len(keep.pop_due(1.0)) == 1
