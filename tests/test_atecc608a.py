@@ -403,3 +403,15 @@ def test_adafruit_atecc_reads_serial_and_hashes(board: SimBoard, monkeypatch: py
     atecc.sha_start()
     atecc.sha_update(message)
     assert bytes(atecc.sha_digest(bytearray(b"tail"))) == hashlib.sha256(message + b"tail").digest()
+
+
+def test_adafruit_atecc_makes_a_key_and_signs(board: SimBoard, monkeypatch: pytest.MonkeyPatch) -> None:
+    atecc_module = pytest.importorskip("adafruit_atecc.adafruit_atecc")
+    adapters = pytest.importorskip("wisgate.bus.adapters")
+    monkeypatch.setattr(atecc_module, "time", types.SimpleNamespace(sleep=board.clock.sleep))
+    atecc = atecc_module.ATECC(adapters.BlinkaI2C(board.bus))
+    public = bytes(atecc.gen_key(bytearray(64), 1, private_key=True))
+    digest = hashlib.sha256(b"adafruit").digest()
+    signature = bytes(atecc.ecdsa_sign(1, bytearray(digest)))
+    verify_locally(public, digest, signature)
+    assert ATECC608A(board.bus, clock=board.clock).public_key(1) == public
