@@ -249,6 +249,20 @@ def test_missing_key_and_unreadable_slots_are_execution_errors(board: SimBoard, 
     assert se.execute(0x02, 0x82, 9 << 8) == b"\xff" * 32  # a data slot reads in the clear
 
 
+def test_read_zones_and_bounds(se: ATECC608A) -> None:
+    config = se.read_config().raw
+    assert se.execute(0x02, 0x80, 3 << 3) == config[96:128]  # 32-byte read of block 3
+    assert se.execute(0x02, 0x00, 31) == config[124:128]  # last 4-byte word
+    assert se.execute(0x02, 0x81, 1 << 3) == b"\xff" * 32  # OTP block 1
+    with pytest.raises(ParseError):
+        se.execute(0x02, 0x80, 4 << 3)  # past the 128-byte config zone
+    with pytest.raises(ParseError):
+        se.execute(0x02, 0x82, (0 << 8) | (2 << 3))  # slot 0 is 36 bytes: no block 2
+    assert se.execute(0x30, 0x01, 0) == bytes(4)  # Info KeyValid: slot 0 empty
+    se.generate_key(0)
+    assert se.execute(0x30, 0x01, 0) == bytes([0, 0, 0, 1])
+
+
 def test_vanished_chip_raises_no_device(board: SimBoard, se: ATECC608A) -> None:
     board.bus.faults.vanish(ADDRESS)
     with pytest.raises(NoDeviceError, match="0x60"):
