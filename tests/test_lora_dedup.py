@@ -103,3 +103,31 @@ def test_bad_crc_copy_has_other_bytes_and_stays_apart() -> None:
 
 def test_context_is_the_big_endian_counter() -> None:
     assert RxInfo(0, 0x01020304, 0, 0).context == b"\x01\x02\x03\x04"
+
+
+def test_hold_emits_early_and_drops_late_copies_in_the_window() -> None:
+    slow = LoraModulation(12, 125_000)
+    airtime = lora_airtime(len(PAYLOAD), 12, 125_000)  # 1.3 s: longer than RX1
+
+    def sf12(board: int, snr: float) -> UplinkFrame:
+        return UplinkFrame(PAYLOAD, 868_100_000, slow, RxInfo(board, 0, -120, snr))
+
+    d = Deduplicator(margin_s=0.05, hold_s=0.1)
+    d.push(sf12(0, -10), now=0.0)
+    d.push(sf12(1, -5), now=0.08)
+    assert d.next_due() == pytest.approx(0.1)
+    (uplink,) = d.pop_due(0.1)
+    assert [r.rx_info.board for r in uplink.receptions] == [1, 0]
+    d.push(sf12(2, 0), now=0.5)  # a straggler inside the 1.35 s window
+    assert d.pop_due(2.0) == [] and d.stats.late_duplicates == 1
+    d.push(sf12(0, -10), now=airtime + 0.05 + 0.001)  # after the window: a new transmission
+    assert len(d.flush()) == 1 and d.stats.emitted == 2
+
+
+def test_forced_emission_also_suppresses_later_copies() -> None:
+    d = Deduplicator(margin_s=1.0, max_pending=1)
+    d.push(frame(0, 1, -100, payload=b"\x40a"), now=0.0)
+    d.push(frame(0, 1, -100, payload=b"\x40b"), now=0.001)  # forces "a" out
+    d.push(frame(1, 2, -90, payload=b"\x40a"), now=0.002)  # copy of "a" after it left
+    assert d.stats.forced == 1 and d.stats.late_duplicates == 1
+    assert [u.phy_payload for u in d.flush()] == [b"\x40a", b"\x40b"]

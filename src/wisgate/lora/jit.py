@@ -68,11 +68,15 @@ class TxRequest:
     count_us: int | None = None
     board: int | None = None
     antenna: int = 0
-    preamble: int = 8
+    preamble: int | None = None  # symbols (LoRa) or bytes (FSK); None: the modulation's LoRaWAN default
 
     def airtime_us(self) -> int:
         # LoRaWAN downlinks and beacons carry no PHY CRC
-        seconds = self.modulation.airtime(len(self.payload), crc=False, preamble=self.preamble)
+        size = len(self.payload)
+        if self.preamble is None:
+            seconds = self.modulation.airtime(size, crc=False)
+        else:
+            seconds = self.modulation.airtime(size, crc=False, preamble=self.preamble)
         return math.ceil(seconds * 1_000_000)
 
 
