@@ -1,0 +1,81 @@
+"""Concentratord protobufs (``chirpstack_api.gw``) to and from the gateway's own types, field by field."""
+
+from __future__ import annotations
+
+from chirpstack_api import gw
+
+from wisgate.lora.errors import ParseError
+from wisgate.lora.jit import TxOutcome, TxRequest
+from wisgate.lora.uplink import CrcStatus, FskModulation, LoraModulation, Modulation, RxInfo, UplinkFrame
+
+CODE_RATES = {
+    gw.CR_4_5: "4/5", gw.CR_4_6: "4/6", gw.CR_4_7: "4/7", gw.CR_4_8: "4/8",
+    gw.CR_LI_4_5: "4/5LI", gw.CR_LI_4_6: "4/6LI", gw.CR_LI_4_8: "4/8LI",
+}
+CODE_RATE_ENUMS = {text: enum for enum, text in CODE_RATES.items()}
+CRC = {gw.CRC_OK: CrcStatus.OK, gw.BAD_CRC: CrcStatus.BAD, gw.NO_CRC: CrcStatus.NONE}
+TX_STATUS = {
+    TxOutcome.OK: gw.OK, TxOutcome.TOO_LATE: gw.TOO_LATE, TxOutcome.TOO_EARLY: gw.TOO_EARLY,
+    TxOutcome.COLLISION_PACKET: gw.COLLISION_PACKET, TxOutcome.COLLISION_BEACON: gw.COLLISION_BEACON,
+    TxOutcome.TX_FREQ: gw.TX_FREQ, TxOutcome.TX_POWER: gw.TX_POWER, TxOutcome.DUTY_CYCLE: gw.DUTY_CYCLE_OVERFLOW,
+}
+TX_OUTCOME = {status: outcome for outcome, status in TX_STATUS.items()}
+
+
+def uplink_from_proto(frame: gw.UplinkFrame, board: int) -> UplinkFrame:
+    """Our uplink from a Concentratord event; :class:`ParseError` names what is missing."""
+    rx = frame.rx_info
+    if len(rx.context) != 4:
+        raise ParseError(f"board {board}: uplink context is {len(rx.context)} bytes, not the 4-byte counter")
+    kind = frame.tx_info.modulation.WhichOneof("parameters")
+    modulation: Modulation
+    if kind == "lora":
+        lora = frame.tx_info.modulation.lora
+        code_rate = CODE_RATES.get(lora.code_rate)
+        if code_rate is None:
+            raise ParseError(f"board {board}: unknown LoRa code rate {lora.code_rate}")
+        modulation = LoraModulation(int(lora.spreading_factor), int(lora.bandwidth), code_rate)
+    elif kind == "fsk":
+        modulation = FskModulation(int(frame.tx_info.modulation.fsk.datarate))
+    else:
+        raise ParseError(f"board {board}: uplink modulation {kind or 'missing'} not supported")
+    return UplinkFrame(
+        phy_payload=bytes(frame.phy_payload),
+        frequency_hz=int(frame.tx_info.frequency),
+        modulation=modulation,
+        rx_info=RxInfo(
+            board=board,
+            count_us=int.from_bytes(rx.context, "big"),
+            rssi=float(rx.rssi),
+            snr=float(rx.snr),
+            channel=int(rx.channel),
+            rf_chain=int(rx.rf_chain),
+            antenna=int(rx.antenna),
+            crc_status=CRC.get(rx.crc_status, CrcStatus.NONE),
+        ),
+    )
+
+
+def downlink_to_proto(request: TxRequest, count_us: int, *, gateway_id: str, downlink_id: int) -> gw.DownlinkFrame:
+    """One item the module must send at its counter value ``count_us`` (already checked by our JIT)."""
+    frame = gw.DownlinkFrame(downlink_id=downlink_id, gateway_id=gateway_id)
+    item = frame.items.add(phy_payload=request.payload)
+    info = item.tx_info
+    info.frequency = request.frequency_hz
+    info.power = round(request.power_dbm)
+    info.board = request.board or 0
+    info.antenna = request.antenna
+    if isinstance(request.modulation, LoraModulation):
+        lora = info.modulation.lora
+        lora.bandwidth = request.modulation.bandwidth_hz
+        lora.spreading_factor = request.modulation.spreading_factor
+        lora.code_rate = CODE_RATE_ENUMS[request.modulation.code_rate]
+        lora.polarization_inversion = True
+        if request.preamble is not None:
+            lora.preamble = request.preamble
+    else:
+        info.modulation.fsk.datarate = request.modulation.datarate_bps
+        info.modulation.fsk.frequency_deviation = request.modulation.freq_deviation_hz
+    info.context = (count_us & 0xFFFFFFFF).to_bytes(4, "big")
+    info.timing.delay.delay.seconds = 0
+    return frame

@@ -1,0 +1,179 @@
+"""One gateway from several concentrator modules: uplinks merged, downlinks placed on the right module.
+
+Per module, a backend (Concentratord over ZeroMQ, real or simulated) delivers uplink events. Each is
+converted, stamped on its board's 64-bit timeline, filtered, counted, and pushed into one
+deduplicator; uplinks leave it when their airtime window closes, best reception first. Downlinks go
+through the gateway-wide scheduler (one Semtech JIT queue per module) and then to the chosen module.
+
+:meth:`Gateway.handle` is the synchronous hot path (no awaits), so it can be measured alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+
+from chirpstack_api import gw
+
+from wisgate.clock import Clock
+from wisgate.lora.concentratord import ConcentratordBackend, ConcentratordError
+from wisgate.lora.convert import TX_OUTCOME, downlink_to_proto, uplink_from_proto
+from wisgate.lora.dedup import Deduplicator, Uplink
+from wisgate.lora.errors import ParseError
+from wisgate.lora.filters import UplinkFilter
+from wisgate.lora.jit import JitQueue, TxOutcome, TxRequest, TxResult
+from wisgate.lora.scheduler import TxScheduler
+from wisgate.lora.stats import GatewayStats
+from wisgate.lora.timebase import BoardTimebase
+from wisgate.lora.uplink import CrcStatus
+
+log = logging.getLogger("wisgate.lora.gateway")
+
+SUBSCRIBER_QUEUE = 10_000
+
+
+@dataclass
+class ModuleLink:
+    board: int
+    backend: ConcentratordBackend
+    jit: JitQueue
+
+
+class Gateway:
+    def __init__(
+        self,
+        gateway_id: str,
+        links: Sequence[ModuleLink],
+        *,
+        clock: Clock,
+        uplink_filter: UplinkFilter | None = None,
+        dedup: Deduplicator | None = None,
+    ) -> None:
+        self.gateway_id = gateway_id
+        self.links = {link.board: link for link in links}
+        self.clock = clock
+        self.filter = uplink_filter or UplinkFilter()
+        self.dedup = dedup or Deduplicator()
+        self.timebases = {board: BoardTimebase(board) for board in self.links}
+        self.scheduler = TxScheduler([link.jit for link in links], self.timebases)
+        self.stats = GatewayStats()
+        self._subscribers: list[asyncio.Queue[Uplink]] = []
+        self._wake = asyncio.Event()
+        self._downlink_id = 0
+        self._problems: set[str] = set()
+
+    # uplinks
+
+    def handle(self, board: int, event: gw.UplinkFrame, now: float) -> None:
+        """One uplink event from ``board`` at host time ``now`` (seconds)."""
+        module = self.stats.module(board)
+        try:
+            frame = uplink_from_proto(event, board)
+        except ParseError as exc:
+            module.malformed += 1
+            self._problem(str(exc))
+            return
+        timebase = self.timebases[board]
+        timebase.sync(frame.rx_info.count_us, int(now * 1_000_000))
+        frame = frame.with_time(timebase.extend(frame.rx_info.count_us))
+        channel = module.channel(frame.frequency_hz)
+        channel.received += 1
+        if frame.rx_info.crc_status is CrcStatus.OK:
+            channel.crc_ok += 1
+            channel.airtime_s += frame.airtime()
+        elif frame.rx_info.crc_status is CrcStatus.BAD:
+            channel.crc_bad += 1
+        reason, _ = self.filter.reject(frame)
+        if reason:
+            channel.dropped[reason] += 1
+            return
+        before = self.dedup.stats.duplicates
+        self.dedup.push(frame, now)
+        if self.dedup.stats.duplicates != before:
+            channel.duplicates += 1
+        else:
+            channel.forwarded += 1
+
+    def emit_due(self, now: float) -> list[Uplink]:
+        uplinks = self.dedup.pop_due(now)
+        for uplink in uplinks:
+            self.stats.uplinks += 1
+            for queue in self._subscribers:
+                if queue.full():
+                    queue.get_nowait()  # a slow reader loses its oldest, never the gateway
+                queue.put_nowait(uplink)
+        return uplinks
+
+    async def uplinks(self) -> AsyncIterator[Uplink]:
+        """Every merged uplink from now on."""
+        queue: asyncio.Queue[Uplink] = asyncio.Queue(SUBSCRIBER_QUEUE)
+        self._subscribers.append(queue)
+        try:
+            while True:
+                yield await queue.get()
+        finally:
+            self._subscribers.remove(queue)
+
+    async def _pump(self, link: ModuleLink) -> None:
+        async for event in link.backend.events():
+            if event.WhichOneof("event") == "uplink_frame":
+                self.handle(link.board, event.uplink_frame, self.clock.monotonic())
+                self._wake.set()
+
+    async def _flush(self) -> None:
+        while True:
+            due = self.dedup.next_due()
+            timeout = None if due is None else max(0.0, due - self.clock.monotonic())
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout)
+            self.emit_due(self.clock.monotonic())
+
+    async def run(self) -> None:
+        """Pump every module and emit merged uplinks until cancelled; then emit what is pending."""
+        try:
+            async with asyncio.TaskGroup() as group:
+                for link in self.links.values():
+                    group.create_task(self._pump(link), name=f"lora-board-{link.board}")
+                group.create_task(self._flush(), name="lora-dedup")
+        finally:
+            self.emit_due(float("inf"))
+
+    # downlinks
+
+    def counters_now(self) -> dict[int, int]:
+        """Each synced board's counter now, from its last uplink's host-time mapping."""
+        host_us = int(self.clock.monotonic() * 1_000_000)
+        return {b: tb.from_gateway(host_us) for b, tb in self.timebases.items() if tb.synced}
+
+    async def send_downlink(self, request: TxRequest) -> TxResult:
+        result = self.scheduler.schedule(request, self.counters_now())
+        if not result.ok or result.board is None or result.count_us is None:
+            self.stats.module(request.board or 0).tx_outcomes[result.outcome.value] += 1
+            return result
+        link = self.links[result.board]
+        self._downlink_id += 1
+        frame = downlink_to_proto(
+            request, result.count_us, gateway_id=self.gateway_id, downlink_id=self._downlink_id
+        )
+        frame.items[0].tx_info.board = result.board
+        try:
+            ack = await link.backend.send_downlink(frame)
+        except ConcentratordError as exc:
+            self._problem(str(exc))
+            result = TxResult(TxOutcome.COLLISION_PACKET, result.board, detail=str(exc))
+        else:
+            outcome = TX_OUTCOME.get(ack.items[0].status)
+            if outcome is None or outcome is not TxOutcome.OK:
+                name = gw.TxAckStatus.Name(ack.items[0].status)
+                result = TxResult(outcome or TxOutcome.COLLISION_PACKET, result.board, detail=f"module said {name}")
+        self.stats.module(result.board or 0).tx_outcomes[result.outcome.value] += 1
+        return result
+
+    def _problem(self, message: str) -> None:
+        if message not in self._problems:
+            self._problems.add(message)
+            log.warning("%s", message)

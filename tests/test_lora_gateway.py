@@ -1,0 +1,195 @@
+"""The one-gateway assembly: modules over real ZeroMQ sockets, dedup across boards, filters, downlinks."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from chirpstack_api import gw
+
+from wisgate.clock import SimClock
+from wisgate.lora.channels import Channel
+from wisgate.lora.concentratord import ConcentratordBackend
+from wisgate.lora.crypto import build_data_frame, build_join_request
+from wisgate.lora.filters import UplinkFilter, parse_prefix
+from wisgate.lora.gateway import Gateway, ModuleLink
+from wisgate.lora.jit import JitQueue, TxClass, TxOutcome, TxRequest
+from wisgate.lora.phy import MType
+from wisgate.lora.uplink import LoraModulation
+from wisgate.sim.concentratord import SimConcentratord, SimModule
+from wisgate.sim.radio import RadioEnvironment, Receiver, SimDevice
+
+SF7 = LoraModulation(7, 125_000)
+KEY = bytes(16)
+
+
+def data(dev_addr: int, fcnt: int) -> bytes:
+    return build_data_frame(
+        mtype=MType.UNCONFIRMED_DATA_UP, dev_addr=dev_addr, fcnt32=fcnt, nwk_skey=KEY, app_skey=KEY,
+        payload=b"hello", fport=1,
+    ).to_bytes()
+
+
+def event(payload: bytes, count_us: int, *, freq: int = 868_100_000, snr: float = 5.0,
+          rssi: int = -90, crc: int = gw.CRC_OK) -> gw.UplinkFrame:
+    frame = gw.UplinkFrame(phy_payload=payload)
+    frame.tx_info.frequency = freq
+    frame.tx_info.modulation.lora.spreading_factor = 7
+    frame.tx_info.modulation.lora.bandwidth = 125_000
+    frame.tx_info.modulation.lora.code_rate = gw.CR_4_5
+    frame.rx_info.context = count_us.to_bytes(4, "big")
+    frame.rx_info.snr = snr
+    frame.rx_info.rssi = rssi
+    frame.rx_info.crc_status = crc
+    return frame
+
+
+class Rig:
+    """Two simulated modules (board 0: EU868 TX-capable, board 1: RX only) and a gateway on them."""
+
+    def __init__(self, tmp_path: Path, *, uplink_filter: UplinkFilter | None = None) -> None:
+        self.clock = SimClock(50.0)
+        self.daemons = []
+        links = []
+        for board, offset in ((0, 123_456), (1, 0xFFFF_F000)):
+            events, commands = f"ipc://{tmp_path}/e{board}", f"ipc://{tmp_path}/c{board}"
+            tx_max = 870_000_000 if board == 0 else 0
+            self.daemons.append(SimConcentratord(
+                SimModule(f"{board:016x}", board=board, counter_offset_us=offset, tx_max_hz=tx_max),
+                clock=self.clock, event_url=events, command_url=commands,
+            ).start())
+            links.append(ModuleLink(
+                board, ConcentratordBackend(board=board, event_url=events, command_url=commands),
+                JitQueue(board=board, tx_freq_min_hz=863_000_000 if board == 0 else 1,
+                         tx_freq_max_hz=tx_max or 1, power_lut=(14, 20, 27)),
+            ))
+        self.gateway = Gateway("aa555a0000000000", links, clock=self.clock, uplink_filter=uplink_filter)
+
+    def close(self) -> None:
+        for link in self.gateway.links.values():
+            link.backend.close()
+        for daemon in self.daemons:
+            daemon.stop()
+
+
+@pytest.fixture
+def rig(tmp_path: Path) -> Iterator[Rig]:
+    made = Rig(tmp_path)
+    yield made
+    made.close()
+
+
+def test_same_frame_on_two_boards_is_one_uplink_best_first(rig: Rig) -> None:
+    g = rig.gateway
+    payload = data(0x26000001, 1)
+    g.handle(0, event(payload, 1_000_000, snr=2.0), now=50.0)
+    g.handle(1, event(payload, 4_000_000_000, snr=8.5), now=50.001)
+    g.handle(0, event(data(0x26000001, 2), 2_000_000), now=50.002)
+    assert g.emit_due(50.01) == []  # windows still open
+    first, second = g.emit_due(51.0)
+    assert [r.rx_info.board for r in first.receptions] == [1, 0]
+    assert first.best.rx_info.snr == 8.5
+    assert len(second.receptions) == 1
+    assert g.stats.module(1).channel(868_100_000).forwarded == 0
+    assert g.stats.module(1).channel(868_100_000).duplicates == 1
+    assert g.stats.uplinks == 2
+
+
+def test_timebase_survives_the_counter_wrap(rig: Rig) -> None:
+    g = rig.gateway
+    g.handle(1, event(data(0x26000001, 1), 0xFFFF_FF00), now=50.0)
+    g.handle(1, event(data(0x26000001, 2), 0x0000_0100), now=50.001)
+    a, b = g.emit_due(52.0)
+    assert b.best.rx_info.time_us - a.best.rx_info.time_us == 0x200
+
+
+def test_filters_are_counted_per_reason(tmp_path: Path) -> None:
+    rig = Rig(tmp_path, uplink_filter=UplinkFilter(
+        dev_addr_prefixes=[parse_prefix("26000000/7")], join_eui_ranges=[(0x10, 0x1F)],
+    ))
+    try:
+        g = rig.gateway
+        g.handle(0, event(data(0x26000001, 1), 1), now=50.0)  # passes
+        g.handle(0, event(data(0x48000001, 1), 2), now=50.0)  # other network
+        g.handle(0, event(b"\x00\x01", 3), now=50.0)  # not LoRaWAN
+        g.handle(0, event(data(0x26000001, 5), 4, crc=gw.BAD_CRC), now=50.0)
+        join = build_join_request(join_eui=0x42, dev_eui=1, dev_nonce=1, app_key=KEY).to_bytes()
+        g.handle(0, event(join, 5), now=50.0)
+        bad = event(data(0x26000001, 9), 6)
+        bad.rx_info.context = b"\x01"
+        g.handle(0, bad, now=50.0)
+        channel = g.stats.module(0).channel(868_100_000)
+        assert dict(channel.dropped) == {"dev-addr": 1, "not-lorawan": 1, "crc-bad": 1, "join-eui": 1}
+        assert channel.received == 5 and channel.crc_bad == 1 and channel.forwarded == 1
+        assert g.stats.module(0).malformed == 1
+        assert len(g.emit_due(60.0)) == 1
+    finally:
+        rig.close()
+
+
+def test_end_to_end_radio_to_merged_uplinks_over_sockets(rig: Rig) -> None:
+    ch = Channel(868_100_000)
+    env = RadioEnvironment([Receiver(rig.daemons[0], [ch]), Receiver(rig.daemons[1], [ch])], seed=9)
+    for n in range(5):
+        env.add_device(SimDevice(0x26000100 + n, [ch], position=(300 + 100 * n, 0), mean_interval_s=1e6),
+                       first_at=51.0 + n)
+
+    async def main() -> list[object]:
+        got: list[object] = []
+        runner = asyncio.create_task(rig.gateway.run())
+
+        async def collect() -> None:
+            async for uplink in rig.gateway.uplinks():
+                got.append(uplink)
+
+        collector = asyncio.create_task(collect())
+        await asyncio.sleep(0.3)  # let the SUB sockets join
+        for _ in range(80):
+            rig.clock.advance(0.1)
+            env.run_until(rig.clock.monotonic())
+            await asyncio.sleep(0.01)
+            if len(got) >= 5:
+                break
+        runner.cancel()
+        collector.cancel()
+        await asyncio.gather(runner, collector, return_exceptions=True)
+        return got
+
+    uplinks = asyncio.run(main())
+    assert len(uplinks) == 5
+    assert all(len(u.receptions) == 2 for u in uplinks)  # type: ignore[attr-defined]
+    assert rig.gateway.stats.module(0).channel(868_100_000).received == 5
+
+
+def test_downlink_goes_to_the_module_that_can_transmit(rig: Rig) -> None:
+    g = rig.gateway
+    g.handle(0, event(data(0x26000001, 1), 1_000_000), now=50.0)
+    g.handle(1, event(data(0x26000001, 1), 7_000_000), now=50.0)
+    # heard best by board 1 (RX only): the answer must leave from board 0, one second after the uplink
+    request = TxRequest(b"\x60" + bytes(12), 869_525_000, 14, LoraModulation(9, 125_000),
+                        count_us=7_000_000 + 1_000_000, board=1)
+
+    async def main() -> tuple[object, object]:
+        ok = await g.send_downlink(request)
+        late = await g.send_downlink(TxRequest(b"\x60" + bytes(12), 869_525_000, 14, SF7,
+                                               count_us=7_000_000 + 10_000, board=1))
+        return ok, late
+
+    ok, late = asyncio.run(main())
+    assert ok.outcome is TxOutcome.OK and ok.board == 0  # type: ignore[attr-defined]
+    assert ok.count_us == 1_000_000 + 1_000_000  # type: ignore[attr-defined]
+    assert late.outcome is TxOutcome.TOO_LATE  # type: ignore[attr-defined]
+    (sent,) = rig.daemons[0].module.transmissions
+    assert sent.count_us == 2_000_000
+    assert g.stats.module(0).tx_outcomes["OK"] == 1
+
+
+def test_class_c_downlink_is_sent_immediately_on_a_synced_module(rig: Rig) -> None:
+    g = rig.gateway
+    g.handle(0, event(data(0x26000001, 1), 1_000_000), now=50.0)
+    request = TxRequest(b"\x60" + bytes(12), 869_525_000, 27, SF7, tx_class=TxClass.C)
+    result = asyncio.run(g.send_downlink(request))
+    assert result.ok and result.board == 0
+    assert 80_000 <= (result.count_us or 0) - 1_000_000 <= 81_000
