@@ -71,3 +71,12 @@ def test_sx1280_normal_interleaving_and_implicit_header() -> None:
 def test_invalid_parameters(sf: int, bw: int, cr: str) -> None:
     with pytest.raises(ValueError):
         lora_airtime(10, sf, bw, code_rate=cr)
+
+
+def test_modulation_picks_the_formula_by_band() -> None:
+    from wisgate.lora.uplink import LoraModulation
+
+    assert LoraModulation(12, 812_000, "4/8LI").airtime(23) == sx1280_airtime(23, 12)
+    assert LoraModulation(12, 812_000, "4/7LI").airtime(23) == sx1280_airtime(23, 12)
+    assert LoraModulation(7, 125_000).airtime(13) == lora_airtime(13, 7, 125_000)
+    assert LoraModulation(7, 250_000).datr == "SF7BW250"

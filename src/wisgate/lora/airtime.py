@@ -12,8 +12,9 @@ from __future__ import annotations
 import math
 
 CODE_RATES = {"4/5": 1, "4/6": 2, "4/7": 3, "4/8": 4}
-# SX1280 long-interleaving rates and their effective FEC rate (4/7LI is coded as 4/8)
-LI_FEC = {"4/5LI": 4 / 5, "4/6LI": 4 / 6, "4/8LI": 4 / 8}
+# SX1280 long-interleaving rates and their effective FEC rate; the 2g4 HAL names its third LI rate
+# "LI_4_7" but computes it as 4/8, and GWMP reports it as 4/8LI, so both names mean 4/8
+LI_FEC = {"4/5LI": 4 / 5, "4/6LI": 4 / 6, "4/7LI": 4 / 8, "4/8LI": 4 / 8}
 LDRO_SYMBOL_S = 0.016
 
 
