@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import pkgutil
 import sys
@@ -11,7 +12,7 @@ from rich.table import Table
 
 from wisgate.board.rak7391 import ONBOARD_DEVICES
 from wisgate.commands._options import bus_options, console
-from wisgate.errors import WisgateError
+from wisgate.errors import NackError, WisgateError
 from wisgate.runtime import Target
 
 
@@ -25,6 +26,11 @@ def cli() -> None:
 @bus_options
 def scan(target: Target) -> None:
     """i2cdetect-style grid of the bus, naming each onboard device found."""
+    # the secure element sleeps and NACKs its address until SDA is held low for 60 µs: a write to
+    # address 0x00 does that (at the Pi's default 100 kHz), then it answers for 1.3 s
+    with contextlib.suppress(NackError):
+        target.bus.write(0x00, b"\x00")
+    target.clock.sleep(0.0015)
     found = set(target.bus.scan())
     parts = {target.addresses[d.name]: d.part for d in ONBOARD_DEVICES}
     tags = {target.addresses[d.name]: d.tag for d in ONBOARD_DEVICES}
