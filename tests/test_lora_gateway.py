@@ -88,7 +88,7 @@ def test_same_frame_on_two_boards_is_one_uplink_best_first(rig: Rig) -> None:
     g.handle(1, event(payload, 4_000_000_000, snr=8.5), now=50.001)
     g.handle(0, event(data(0x26000001, 2), 2_000_000), now=50.002)
     assert g.emit_due(50.01) == []  # windows still open
-    first, second = g.emit_due(51.0)
+    first, second = (r.uplink for r in g.emit_due(51.0))
     assert [r.rx_info.board for r in first.receptions] == [1, 0]
     assert first.best.rx_info.snr == 8.5
     assert len(second.receptions) == 1
@@ -101,7 +101,7 @@ def test_timebase_survives_the_counter_wrap(rig: Rig) -> None:
     g = rig.gateway
     g.handle(1, event(data(0x26000001, 1), 0xFFFF_FF00), now=50.0)
     g.handle(1, event(data(0x26000001, 2), 0x0000_0100), now=50.001)
-    a, b = g.emit_due(52.0)
+    a, b = (r.uplink for r in g.emit_due(52.0))
     assert b.best.rx_info.time_us - a.best.rx_info.time_us == 0x200
 
 
@@ -159,7 +159,7 @@ def test_end_to_end_radio_to_merged_uplinks_over_sockets(rig: Rig) -> None:
 
     uplinks = asyncio.run(main())
     assert len(uplinks) == 5
-    assert all(len(u.receptions) == 2 for u in uplinks)  # type: ignore[attr-defined]
+    assert all(len(u.uplink.receptions) == 2 for u in uplinks)  # type: ignore[attr-defined]
     assert rig.gateway.stats.module(0).channel(868_100_000).received == 5
 
 

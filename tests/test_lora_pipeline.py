@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from wisgate.lora import crypto
+from wisgate.lora.filters import UplinkFilter
 from wisgate.lora.phy import DataFrame, MType
 from wisgate.lora.pipeline import UplinkPipeline
 from wisgate.lora.timebase import COUNTER_MASK
@@ -48,15 +49,15 @@ def test_non_lorawan_is_forwarded_or_filtered() -> None:
     p.push(uplink(0, 1, b"\x41junk"), now=0.0)
     (out,) = p.pop_due(1.0)
     assert out.frame is None and "major version" in out.parse_error
-    strict = UplinkPipeline(lorawan_only=True)
-    strict.push(uplink(0, 1, b"\x41junk"), now=0.0)
-    assert strict.pop_due(1.0) == [] and strict.stats.not_lorawan == 1
+    strict = UplinkPipeline(UplinkFilter(lorawan_only=True))
+    assert strict.push(uplink(0, 1, b"\x41junk"), now=0.0) == "not-lorawan"
+    assert strict.pop_due(1.0) == [] and strict.stats.dropped["not-lorawan"] == 1
 
 
 def test_crc_bad_receptions_are_dropped_by_default() -> None:
     p = UplinkPipeline()
     p.push(uplink(0, 1, data(1), crc=CrcStatus.BAD), now=0.0)
-    assert p.pop_due(1.0) == [] and p.stats.crc_dropped == 1
-    keep = UplinkPipeline(forward_crc_bad=True)
+    assert p.pop_due(1.0) == [] and p.stats.dropped["crc-bad"] == 1
+    keep = UplinkPipeline(UplinkFilter(forward_crc_bad=True, lorawan_only=False))
     keep.push(uplink(0, 1, data(1), crc=CrcStatus.BAD), now=0.0)
     assert len(keep.pop_due(1.0)) == 1

@@ -1,6 +1,6 @@
 """Uplink filters, applied before dedup: CRC status, LoRaWAN-only, DevAddr prefixes / NetIDs, JoinEUI ranges.
 
-Each filter answers with the reason it dropped a frame (counted per reason in the stats) or None.
+Each check answers with the reason it drops a frame (counted per reason in the stats), or "".
 Proprietary frames pass the address filters (they carry no address); join requests are judged by
 JoinEUI only and data frames by DevAddr only, as ChirpStack's forwarders do.
 """
@@ -10,10 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from wisgate.lora.errors import ParseError
 from wisgate.lora.netid import DevAddrPrefix, dev_addr_prefix
-from wisgate.lora.phy import DataFrame, Frame, JoinRequest, parse
-from wisgate.lora.uplink import CrcStatus, UplinkFrame
+from wisgate.lora.phy import DataFrame, Frame, JoinRequest
+from wisgate.lora.uplink import CrcStatus
 
 
 def parse_prefix(text: str) -> DevAddrPrefix:
@@ -47,32 +46,29 @@ class UplinkFilter:
         prefixes = tuple(self.dev_addr_prefixes) + tuple(dev_addr_prefix(n) for n in self.net_ids)
         object.__setattr__(self, "_prefixes", prefixes)
 
-    def reject(self, frame: UplinkFrame) -> tuple[str, Frame | None]:
-        """(reason, parsed frame); reason is "" when the frame passes."""
-        status = frame.rx_info.crc_status
-        if status is CrcStatus.OK and not self.forward_crc_ok:
-            return "crc-ok", None
-        if status is CrcStatus.BAD and not self.forward_crc_bad:
-            return "crc-bad", None
-        if status is CrcStatus.NONE and not self.forward_crc_none:
-            return "crc-none", None
-        try:
-            parsed: Frame | None = parse(frame.phy_payload)
-        except ParseError:
-            if self.lorawan_only:
-                return "not-lorawan", None
-            return "", None
+    def check_crc(self, status: CrcStatus) -> str:
+        """The drop reason for a reception with this CRC status, or ""."""
+        if status is CrcStatus.OK:
+            return "" if self.forward_crc_ok else "crc-ok"
+        if status is CrcStatus.BAD:
+            return "" if self.forward_crc_bad else "crc-bad"
+        return "" if self.forward_crc_none else "crc-none"
+
+    def check_frame(self, parsed: Frame | None) -> str:
+        """The drop reason for a parsed frame (None: not LoRaWAN), or ""."""
+        if parsed is None:
+            return "not-lorawan" if self.lorawan_only else ""
         if (
             isinstance(parsed, DataFrame)
             and parsed.uplink
             and self._prefixes
             and not any(p.matches(parsed.dev_addr) for p in self._prefixes)
         ):
-            return "dev-addr", parsed
+            return "dev-addr"
         if (
             isinstance(parsed, JoinRequest)
             and self.join_eui_ranges
             and not any(lo <= parsed.join_eui <= hi for lo, hi in self.join_eui_ranges)
         ):
-            return "join-eui", parsed
-        return "", parsed
+            return "join-eui"
+        return ""

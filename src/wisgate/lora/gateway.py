@@ -21,18 +21,21 @@ from chirpstack_api import gw
 from wisgate.clock import Clock
 from wisgate.lora.concentratord import ConcentratordBackend, ConcentratordError
 from wisgate.lora.convert import TX_OUTCOME, downlink_to_proto, uplink_from_proto
-from wisgate.lora.dedup import Deduplicator, Uplink
+from wisgate.lora.dedup import Deduplicator
 from wisgate.lora.errors import ParseError
 from wisgate.lora.filters import UplinkFilter
 from wisgate.lora.jit import JitQueue, TxOutcome, TxRequest, TxResult
+from wisgate.lora.pipeline import ReceivedUplink, UplinkPipeline
 from wisgate.lora.scheduler import TxScheduler
 from wisgate.lora.stats import GatewayStats
-from wisgate.lora.timebase import BoardTimebase
 from wisgate.lora.uplink import CrcStatus
 
 log = logging.getLogger("wisgate.lora.gateway")
 
 SUBSCRIBER_QUEUE = 10_000
+#: An uplink leaves this long after its first copy, not after the whole airtime window: at SF12 the
+#: window (2.5 s) is longer than RX1 (1 s), and the network server must still be able to answer.
+DEDUP_HOLD_S = 0.2
 
 
 @dataclass
@@ -55,12 +58,14 @@ class Gateway:
         self.gateway_id = gateway_id
         self.links = {link.board: link for link in links}
         self.clock = clock
-        self.filter = uplink_filter or UplinkFilter()
-        self.dedup = dedup or Deduplicator()
-        self.timebases = {board: BoardTimebase(board) for board in self.links}
+        self.pipeline = UplinkPipeline(uplink_filter or UplinkFilter(), dedup or Deduplicator(hold_s=DEDUP_HOLD_S))
+        self.dedup = self.pipeline.dedup
+        self.timebases = self.pipeline.timebases
+        for board in self.links:
+            self.pipeline.timebase(board)
         self.scheduler = TxScheduler([link.jit for link in links], self.timebases)
         self.stats = GatewayStats()
-        self._subscribers: list[asyncio.Queue[Uplink]] = []
+        self._subscribers: list[asyncio.Queue[ReceivedUplink]] = []
         self._wake = asyncio.Event()
         self._downlink_id = 0
         self._problems: set[str] = set()
@@ -76,9 +81,7 @@ class Gateway:
             module.malformed += 1
             self._problem(str(exc))
             return
-        timebase = self.timebases[board]
-        timebase.sync(frame.rx_info.count_us, int(now * 1_000_000))
-        frame = frame.with_time(timebase.extend(frame.rx_info.count_us))
+        self.timebases[board].sync(frame.rx_info.count_us, int(now * 1_000_000))
         channel = module.channel(frame.frequency_hz)
         channel.received += 1
         if frame.rx_info.crc_status is CrcStatus.OK:
@@ -86,19 +89,17 @@ class Gateway:
             channel.airtime_s += frame.airtime()
         elif frame.rx_info.crc_status is CrcStatus.BAD:
             channel.crc_bad += 1
-        reason, _ = self.filter.reject(frame)
+        before = self.dedup.stats.duplicates
+        reason = self.pipeline.push(frame, now)
         if reason:
             channel.dropped[reason] += 1
-            return
-        before = self.dedup.stats.duplicates
-        self.dedup.push(frame, now)
-        if self.dedup.stats.duplicates != before:
+        elif self.dedup.stats.duplicates != before:
             channel.duplicates += 1
         else:
             channel.forwarded += 1
 
-    def emit_due(self, now: float) -> list[Uplink]:
-        uplinks = self.dedup.pop_due(now)
+    def emit_due(self, now: float) -> list[ReceivedUplink]:
+        uplinks = self.pipeline.pop_due(now)
         for uplink in uplinks:
             self.stats.uplinks += 1
             for queue in self._subscribers:
@@ -107,9 +108,9 @@ class Gateway:
                 queue.put_nowait(uplink)
         return uplinks
 
-    async def uplinks(self) -> AsyncIterator[Uplink]:
+    async def uplinks(self) -> AsyncIterator[ReceivedUplink]:
         """Every merged uplink from now on."""
-        queue: asyncio.Queue[Uplink] = asyncio.Queue(SUBSCRIBER_QUEUE)
+        queue: asyncio.Queue[ReceivedUplink] = asyncio.Queue(SUBSCRIBER_QUEUE)
         self._subscribers.append(queue)
         try:
             while True:

@@ -1,21 +1,22 @@
-"""The uplink path of the gateway core: parse → per-board timebase → dedup → output (reference §9.2-9.3).
+"""The uplink path of the gateway core: filter → parse → per-board timebase → dedup (reference §9.2-9.3).
 
 Backends push :class:`~wisgate.lora.uplink.UplinkFrame` objects as modules report them, with the
 host time from an injected clock; the forwarder side pops merged uplinks once their dedup window
-has closed. Frames that are not LoRaWAN (parse errors) are forwarded with ``frame=None`` unless
-``lorawan_only`` is set, as ChirpStack's filter of that name does; CRC-failed receptions are
-dropped unless ``forward_crc_bad`` is set.
+has closed. The filter decides what is dropped (CRC status, LoRaWAN-only, DevAddr / JoinEUI);
+copies of one transmission are parsed once.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 
 from wisgate.lora.dedup import Deduplicator, Uplink
 from wisgate.lora.errors import ParseError
+from wisgate.lora.filters import UplinkFilter
 from wisgate.lora.phy import Frame, parse
 from wisgate.lora.timebase import BoardTimebase
-from wisgate.lora.uplink import CrcStatus, UplinkFrame
+from wisgate.lora.uplink import UplinkFrame
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,38 +29,43 @@ class ReceivedUplink:
 @dataclass
 class PipelineStats:
     pushed: int = 0
-    not_lorawan: int = 0
-    crc_dropped: int = 0
+    dropped: Counter[str] = field(default_factory=Counter)
 
 
 @dataclass
 class UplinkPipeline:
+    filter: UplinkFilter = field(default_factory=lambda: UplinkFilter(lorawan_only=False))
     dedup: Deduplicator = field(default_factory=Deduplicator)
-    lorawan_only: bool = False
-    forward_crc_bad: bool = False
     timebases: dict[int, BoardTimebase] = field(default_factory=dict)
     stats: PipelineStats = field(default_factory=PipelineStats)
     _parsed: dict[bytes, tuple[Frame | None, str]] = field(default_factory=dict, init=False, repr=False)
 
-    def push(self, frame: UplinkFrame, now: float) -> None:
+    def timebase(self, board: int) -> BoardTimebase:
+        timebase = self.timebases.get(board)
+        if timebase is None:
+            timebase = self.timebases[board] = BoardTimebase(board)
+        return timebase
+
+    def push(self, frame: UplinkFrame, now: float) -> str:
+        """Take one reception at host time ``now``; returns why it was dropped, or ""."""
         self.stats.pushed += 1
         rx = frame.rx_info
-        if rx.crc_status is CrcStatus.BAD and not self.forward_crc_bad:
-            self.stats.crc_dropped += 1
-            return
-        payload = frame.phy_payload
-        if payload not in self._parsed:
-            try:
-                self._parsed[payload] = (parse(payload), "")
-            except ParseError as exc:
-                if self.lorawan_only:
-                    self.stats.not_lorawan += 1
-                    return
-                self._parsed[payload] = (None, str(exc))
-        timebase = self.timebases.get(rx.board)
-        if timebase is None:
-            timebase = self.timebases[rx.board] = BoardTimebase(rx.board)
-        self.dedup.push(frame.with_time(timebase.extend(rx.count_us)), now)
+        reason = self.filter.check_crc(rx.crc_status)
+        if not reason:
+            payload = frame.phy_payload
+            parsed = self._parsed.get(payload)
+            if parsed is None:
+                try:
+                    parsed = (parse(payload), "")
+                except ParseError as exc:
+                    parsed = (None, str(exc))
+            reason = self.filter.check_frame(parsed[0])
+            if not reason:
+                self._parsed[payload] = parsed
+                self.dedup.push(frame.with_time(self.timebase(rx.board).extend(rx.count_us)), now)
+                return ""
+        self.stats.dropped[reason] += 1
+        return reason
 
     def pop_due(self, now: float) -> list[ReceivedUplink]:
         out = []
