@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -54,10 +54,66 @@ class DisplaySection(Section):
     png: Path | None = None
 
 
+class LoraModuleSection(Section):
+    """One concentrator module served by its own ChirpStack Concentratord."""
+
+    board: Annotated[int, Field(ge=0, le=3)]
+    chip: Literal["sx1301", "sx1302", "sx1303", "sx1280"] = "sx1302"
+    event_url: str
+    command_url: str
+    #: Whether this module may transmit (its TX range is the region's band).
+    tx: bool = True
+
+
+class LoraSimSection(Section):
+    """The simulated site used on the simulated board."""
+
+    sub_ghz_modules: Annotated[int, Field(ge=0, le=4)] = 2
+    sx1280_module: bool = True
+    devices: Annotated[int, Field(ge=0, le=10_000)] = 50
+    mean_interval_s: Annotated[float, Field(gt=0)] = 60.0
+    radius_m: Annotated[float, Field(gt=0)] = 3000.0
+    seed: int = 7
+
+
+class LoraFilterSection(Section):
+    forward_crc_bad: bool = False
+    lorawan_only: bool = True
+    #: e.g. ["26000000/7"]
+    dev_addr_prefixes: list[str] = []
+    net_ids: list[Annotated[int, Field(ge=0, le=0xFFFFFF)]] = []
+    #: inclusive JoinEUI ranges as hex strings, e.g. [["70b3d57ed0000000", "70b3d57ed0ffffff"]]
+    join_eui_ranges: list[tuple[str, str]] = []
+
+
+class LoraSection(Section):
+    enabled: bool = True
+    #: Sub-GHz channel plan: EU868, EU868-16, US915-FSB1+2, AU915, AS923, IN865, KR920.
+    region: str = "EU868-16"
+    #: The one gateway ID the network sees (16 hex digits).
+    gateway_id: Annotated[str, Field(pattern=r"^[0-9a-fA-F]{16}$")] = "0016c001ff1a7391"
+    #: Where decoded uplinks are published for ``wisgate lora traffic`` (loopback by default).
+    traffic_url: str = "tcp://127.0.0.1:5591"
+    stats_interval_s: Annotated[float, Field(gt=0)] = 60.0
+    #: Real modules (hardware); when empty on the simulated board, a simulated site is used.
+    modules: list[LoraModuleSection] = []
+    sim: LoraSimSection = LoraSimSection()
+    filters: LoraFilterSection = LoraFilterSection()
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, value: str) -> str:
+        from wisgate.lora.regions import plan_named
+
+        plan_named(value)  # raises PlanError (a ValueError) naming the known plans
+        return value
+
+
 class Config(Section):
     board: BoardSection = BoardSection()
     monitor: MonitorSection = MonitorSection()
     display: DisplaySection = DisplaySection()
+    lora: LoraSection = LoraSection()
     log_level: str = "INFO"
 
 

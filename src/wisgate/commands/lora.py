@@ -1,0 +1,117 @@
+"""``wisgate lora``: channel-plan splits and configs, and the live uplinks of a running gateway."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from wisgate.commands._options import console
+
+DEFAULT_TRAFFIC_URL = "tcp://127.0.0.1:5591"
+
+
+@click.group("lora")
+def command() -> None:
+    """LoRaWAN gateway tools (plans, configs, live traffic)."""
+
+
+def _mhz(hz: int | None) -> str:
+    return "-" if hz is None else f"{hz / 1e6:.3f}"
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + " }"
+    raise TypeError(f"cannot write {type(value).__name__} as TOML")
+
+
+def to_toml(data: dict[str, Any], prefix: str = "") -> str:
+    """Nested tables as [a.b] headers; lists and leaf dicts inline (enough for Concentratord configs)."""
+    scalars = {
+        k: v for k, v in data.items() if not isinstance(v, dict) or not any(isinstance(x, dict) for x in v.values())
+    }
+    tables = {k: v for k, v in data.items() if k not in scalars}
+    lines = [f"[{prefix}]"] if prefix and scalars else []
+    lines += [f"{k} = {_toml_value(v)}" for k, v in scalars.items()]
+    for key, table in tables.items():
+        lines.append(to_toml(table, f"{prefix}.{key}" if prefix else key))
+    return "\n".join(lines)
+
+
+@command.command("plan")
+@click.argument("region")
+@click.option("--modules", type=click.IntRange(1, 4), help="Concentrator modules to split over (default: fewest).")
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "concentratord", "semtech"]), default="text", show_default=True,
+    help="Print the split, each module's Concentratord TOML, or Semtech global_conf.json sections.",
+)
+def plan(region: str, modules: int | None, fmt: str) -> None:
+    """Split REGION's channel plan over the installed modules (EU868, EU868-16, US915-FSB1+2, ISM2400...)."""
+    from wisgate.lora.errors import PlanError
+    from wisgate.lora.planconf import concentratord_section, semtech_global_conf
+    from wisgate.lora.plans import allocate
+    from wisgate.lora.regions import modules_for, plan_named, smallest_split
+
+    try:
+        channel_plan = plan_named(region)
+        count = modules or smallest_split(channel_plan)
+        allocations = allocate(channel_plan, modules_for(channel_plan, count))
+    except PlanError as exc:
+        raise click.ClickException(str(exc)) from None
+    if fmt == "concentratord":
+        for a in allocations:
+            click.echo(f"# module {a.module.board} ({a.module.spec.chip}): concentratord.toml")
+            click.echo(to_toml(concentratord_section(a, channel_plan.region)) + "\n")
+        return
+    if fmt == "semtech":
+        click.echo(json.dumps({f"module_{a.module.board}": semtech_global_conf(a) for a in allocations}, indent=2))
+        return
+    console.print(f"{channel_plan.name}: {len(channel_plan.channels)} channels over {count} module(s)")
+    for a in allocations:
+        centres = ", ".join(f"radio {i} {_mhz(c)} MHz" for i, c in enumerate(a.radio_centres_hz))
+        console.print(f"module {a.module.board} ({a.module.spec.chip}){': ' + centres if centres else ''}")
+        for placed in a.if_channels:
+            console.print(f"  {placed.channel}  radio {placed.radio} IF {placed.if_hz / 1000:+.0f} kHz")
+        for channel in a.channels_2g4:
+            console.print(f"  {channel}")
+
+
+@command.command("traffic")
+@click.option("--url", default=DEFAULT_TRAFFIC_URL, show_default=True, help="The gateway's traffic socket.")
+@click.option("--count", type=int, help="Stop after this many uplinks.")
+@click.option("--json", "as_json", is_flag=True, help="Print each uplink as a JSON line.")
+@click.option("--timeout", type=float, help="Give up after this many seconds without an uplink.")
+def traffic(url: str, count: int | None, as_json: bool, timeout: float | None) -> None:
+    """Follow the live uplinks (decoded headers) of a running gateway (wisgate run)."""
+    import zmq
+
+    from wisgate.lora.describe import one_line
+
+    socket: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.SUB)
+    socket.setsockopt(zmq.LINGER, 0)
+    socket.setsockopt(zmq.SUBSCRIBE, b"")
+    socket.connect(url)
+    seen = 0
+    try:
+        while count is None or seen < count:
+            if not socket.poll(None if timeout is None else int(timeout * 1000)):
+                raise click.ClickException(f"no uplink from {url} within {timeout} s (is `wisgate run` running?)")
+            raw = socket.recv()
+            try:
+                record = json.loads(raw)
+            except ValueError:
+                continue
+            seen += 1
+            click.echo(json.dumps(record) if as_json else one_line(record))
+    finally:
+        socket.close(linger=0)

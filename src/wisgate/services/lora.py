@@ -1,0 +1,127 @@
+"""The LoRaWAN gateway service: modules (real Concentratord daemons or a simulated site) as one gateway.
+
+Decoded uplinks are published as JSON on a local ZeroMQ PUB socket (``lora.traffic_url``), which
+``wisgate lora traffic`` follows; statistics are logged every ``stats_interval_s``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+
+from wisgate.config import LoraSection
+from wisgate.lora.channels import ism2400
+from wisgate.lora.concentratord import ConcentratordBackend
+from wisgate.lora.describe import describe
+from wisgate.lora.filters import UplinkFilter, parse_prefix
+from wisgate.lora.gateway import Gateway, ModuleLink
+from wisgate.lora.jit import JitQueue
+from wisgate.lora.plans import SX1280, SX1301, SX1302, SX1303, Module, ModuleAllocation, allocate
+from wisgate.lora.regions import modules_for, plan_named
+from wisgate.services.supervisor import Context, ServiceFn
+
+log = logging.getLogger("wisgate.lora")
+
+CHIPS = {"sx1301": SX1301, "sx1302": SX1302, "sx1303": SX1303, "sx1280": SX1280}
+SIM_STEP_S = 0.02
+POWER_LUT_DBM = (12, 14, 16, 20, 27)
+
+
+def uplink_filter(config: LoraSection) -> UplinkFilter:
+    f = config.filters
+    return UplinkFilter(
+        forward_crc_bad=f.forward_crc_bad,
+        lorawan_only=f.lorawan_only,
+        dev_addr_prefixes=[parse_prefix(p) for p in f.dev_addr_prefixes],
+        net_ids=f.net_ids,
+        join_eui_ranges=[(int(lo, 16), int(hi, 16)) for lo, hi in f.join_eui_ranges],
+    )
+
+
+def sim_allocations(config: LoraSection) -> list[ModuleAllocation]:
+    """The simulated site's modules: ``sub_ghz_modules`` SX1302 on the region, plus an SX1280."""
+    plan = plan_named(config.region)
+    modules = modules_for(plan, config.sim.sub_ghz_modules) if config.sim.sub_ghz_modules else []
+    if config.sim.sx1280_module:
+        modules.append(Module.for_region(len(modules), "ISM2400", SX1280))
+        plan = plan + ism2400()
+    return allocate(plan, modules)
+
+
+def _jit(module: Module) -> JitQueue:
+    low, high = module.tx_freq_min_hz, module.tx_freq_max_hz
+    if low is None or high is None:
+        low = high = 0  # receive-only: no frequency is in range
+    return JitQueue(board=module.board, tx_freq_min_hz=low, tx_freq_max_hz=high, power_lut=POWER_LUT_DBM)
+
+
+def lora_service(config: LoraSection) -> ServiceFn:
+    async def run(context: Context) -> None:
+        import zmq
+        import zmq.asyncio
+
+        target = context.target
+        site = None
+        if config.modules:
+            links = []
+            region = plan_named(config.region).region
+            for m in config.modules:
+                module = Module.for_region(m.board, "ISM2400" if m.chip == "sx1280" else region, CHIPS[m.chip], tx=m.tx)
+                backend = ConcentratordBackend(board=m.board, event_url=m.event_url, command_url=m.command_url)
+                links.append(ModuleLink(m.board, backend, _jit(module)))
+        elif target.sim is not None:
+            from wisgate.sim.lora_site import SimLoraSite
+
+            allocations = sim_allocations(config)
+            site = SimLoraSite(
+                allocations, target.clock, devices=config.sim.devices, radius_m=config.sim.radius_m,
+                mean_interval_s=config.sim.mean_interval_s, seed=config.sim.seed,
+            ).start()
+            links = [
+                ModuleLink(m.board, ConcentratordBackend(board=m.board, event_url=m.event_url,
+                                                         command_url=m.command_url), _jit(a.module))
+                for m, a in zip(site.modules, allocations, strict=True)
+            ]
+        else:
+            log.warning("no LoRa modules configured ([[lora.modules]]): the gateway is not started")
+            return
+        gateway = Gateway(config.gateway_id, links, clock=target.clock, uplink_filter=uplink_filter(config))
+        context.state["lora"] = gateway
+        publisher = zmq.asyncio.Context.instance().socket(zmq.PUB)
+        publisher.setsockopt(zmq.LINGER, 0)
+        publisher.bind(config.traffic_url)
+        log.info("LoRa gateway %s on %d module(s); traffic on %s", config.gateway_id, len(links), config.traffic_url)
+
+        async def publish() -> None:
+            async for received in gateway.uplinks():
+                await publisher.send(json.dumps(describe(received)).encode())
+
+        async def simulate() -> None:
+            while site is not None:
+                site.step()
+                await asyncio.sleep(SIM_STEP_S)
+
+        async def report() -> None:
+            while True:
+                await asyncio.sleep(config.stats_interval_s)
+                for board, module in sorted(gateway.stats.modules.items()):
+                    total = module.total()
+                    log.info("board %d: received %d (CRC ok %d, bad %d), forwarded %d, duplicates %d, dropped %s",
+                             board, total.received, total.crc_ok, total.crc_bad, total.forwarded, total.duplicates,
+                             dict(total.dropped) or 0)
+
+        try:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(gateway.run(), name="lora-gateway")
+                group.create_task(publish(), name="lora-traffic")
+                group.create_task(simulate(), name="lora-radio")
+                group.create_task(report(), name="lora-stats")
+        finally:
+            publisher.close(linger=0)
+            for link in links:
+                link.backend.close()
+            if site is not None:
+                site.stop()
+
+    return run
