@@ -66,7 +66,7 @@ def test_uplink_event_carries_the_counter_as_context(daemon: tuple[SimConcentrat
 def test_commands_gateway_id_and_downlink_ack(daemon: tuple[SimConcentratord, str, str]) -> None:
     sim, events, commands = daemon
 
-    async def main() -> tuple[str, gw.DownlinkTxAck]:
+    async def main() -> tuple[str, gw.DownlinkTxAck, int]:
         backend = ConcentratordBackend(board=1, event_url=events, command_url=commands)
         try:
             gateway_id = await backend.gateway_id()
@@ -74,22 +74,27 @@ def test_commands_gateway_id_and_downlink_ack(daemon: tuple[SimConcentratord, st
             bad = frame.items.add(phy_payload=b"\x60rx1")
             bad.tx_info.frequency = 915_000_000  # outside the module's TX range
             bad.tx_info.power = 14
+            bad.tx_info.modulation.lora.spreading_factor = 9
+            bad.tx_info.modulation.lora.bandwidth = 125_000
+            bad.tx_info.modulation.lora.code_rate = gw.CR_4_5
             good = frame.items.add(phy_payload=b"\x60rx2")
             good.tx_info.frequency = 869_525_000
             good.tx_info.power = 14
-            good.tx_info.context = (1_000).to_bytes(4, "big")
+            good.tx_info.modulation.CopyFrom(bad.tx_info.modulation)
+            uplink_count = sim.count_us()
+            good.tx_info.context = uplink_count.to_bytes(4, "big")
             good.tx_info.timing.delay.delay.seconds = 2
-            return gateway_id, await backend.send_downlink(frame)
+            return gateway_id, await backend.send_downlink(frame), uplink_count
         finally:
             backend.close()
 
-    gateway_id, ack = asyncio.run(main())
+    gateway_id, ack, uplink_count = asyncio.run(main())
     assert gateway_id == "0016c001ff10a235"
     assert [item.status for item in ack.items] == [gw.TX_FREQ, gw.OK]
     assert ack.downlink_id == 7
     (sent,) = sim.module.transmissions
     assert sent.item.phy_payload == b"\x60rx2"
-    assert sent.count_us == 2_001_000
+    assert sent.count_us == (uplink_count + 2_000_000) & 0xFFFFFFFF
 
 
 def test_malformed_events_are_counted_and_skipped(daemon: tuple[SimConcentratord, str, str]) -> None:

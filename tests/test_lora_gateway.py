@@ -165,31 +165,45 @@ def test_end_to_end_radio_to_merged_uplinks_over_sockets(rig: Rig) -> None:
 
 def test_downlink_goes_to_the_module_that_can_transmit(rig: Rig) -> None:
     g = rig.gateway
-    g.handle(0, event(data(0x26000001, 1), 1_000_000), now=50.0)
-    g.handle(1, event(data(0x26000001, 1), 7_000_000), now=50.0)
+    count0, count1 = rig.daemons[0].count_us(), rig.daemons[1].count_us()
+    g.handle(0, event(data(0x26000001, 1), count0), now=50.0)
+    g.handle(1, event(data(0x26000001, 1), count1), now=50.0)
     # heard best by board 1 (RX only): the answer must leave from board 0, one second after the uplink
     request = TxRequest(b"\x60" + bytes(12), 869_525_000, 14, LoraModulation(9, 125_000),
-                        count_us=7_000_000 + 1_000_000, board=1)
+                        count_us=(count1 + 1_000_000) & 0xFFFFFFFF, board=1)
 
     async def main() -> tuple[object, object]:
         ok = await g.send_downlink(request)
         late = await g.send_downlink(TxRequest(b"\x60" + bytes(12), 869_525_000, 14, SF7,
-                                               count_us=7_000_000 + 10_000, board=1))
+                                               count_us=(count1 + 10_000) & 0xFFFFFFFF, board=1))
         return ok, late
 
     ok, late = asyncio.run(main())
     assert ok.outcome is TxOutcome.OK and ok.board == 0  # type: ignore[attr-defined]
-    assert ok.count_us == 1_000_000 + 1_000_000  # type: ignore[attr-defined]
+    assert ok.count_us == count0 + 1_000_000  # type: ignore[attr-defined]
     assert late.outcome is TxOutcome.TOO_LATE  # type: ignore[attr-defined]
     (sent,) = rig.daemons[0].module.transmissions
-    assert sent.count_us == 2_000_000
+    assert sent.count_us == count0 + 1_000_000
     assert g.stats.module(0).tx_outcomes["OK"] == 1
+
+
+def test_module_refusal_is_reported_as_its_outcome(rig: Rig) -> None:
+    g = rig.gateway
+    count0 = rig.daemons[0].count_us()
+    g.handle(0, event(data(0x26000001, 1), count0), now=50.0)
+    # the gateway accepts 14 dBm at 869.525 MHz; the module's power table has no 15 dBm entry
+    request = TxRequest(b"\x60" + bytes(12), 869_525_000, 15, SF7, count_us=count0 + 1_000_000, board=0)
+    result = asyncio.run(g.send_downlink(request))
+    assert result.outcome is TxOutcome.TX_POWER and "module said TX_POWER" in result.detail
 
 
 def test_class_c_downlink_is_sent_immediately_on_a_synced_module(rig: Rig) -> None:
     g = rig.gateway
-    g.handle(0, event(data(0x26000001, 1), 1_000_000), now=50.0)
+    count0 = rig.daemons[0].count_us()
+    g.handle(0, event(data(0x26000001, 1), count0), now=50.0)
     request = TxRequest(b"\x60" + bytes(12), 869_525_000, 27, SF7, tx_class=TxClass.C)
     result = asyncio.run(g.send_downlink(request))
     assert result.ok and result.board == 0
-    assert 80_000 <= (result.count_us or 0) - 1_000_000 <= 81_000
+    assert 80_000 <= (result.count_us or 0) - count0 <= 81_000
+    (sent,) = rig.daemons[0].module.transmissions
+    assert 80_000 <= sent.count_us - count0 <= 81_000

@@ -5,7 +5,7 @@ from __future__ import annotations
 from chirpstack_api import gw
 
 from wisgate.lora.errors import ParseError
-from wisgate.lora.jit import TxOutcome, TxRequest
+from wisgate.lora.jit import TxClass, TxOutcome, TxRequest
 from wisgate.lora.uplink import CrcStatus, FskModulation, LoraModulation, Modulation, RxInfo, UplinkFrame
 
 CODE_RATES = {
@@ -79,3 +79,36 @@ def downlink_to_proto(request: TxRequest, count_us: int, *, gateway_id: str, dow
     info.context = (count_us & 0xFFFFFFFF).to_bytes(4, "big")
     info.timing.delay.delay.seconds = 0
     return frame
+
+
+def downlink_from_proto(item: gw.DownlinkFrameItem, *, board: int) -> TxRequest:
+    """What a module is asked to send, as our JIT queue sees it (the simulated daemon's side)."""
+    info = item.tx_info
+    kind = info.modulation.WhichOneof("parameters")
+    modulation: Modulation
+    if kind == "lora":
+        lora = info.modulation.lora
+        code_rate = CODE_RATES.get(lora.code_rate)
+        if code_rate is None:
+            raise ParseError(f"board {board}: unknown LoRa code rate {lora.code_rate}")
+        modulation = LoraModulation(int(lora.spreading_factor), int(lora.bandwidth), code_rate)
+    elif kind == "fsk":
+        modulation = FskModulation(int(info.modulation.fsk.datarate), int(info.modulation.fsk.frequency_deviation))
+    else:
+        raise ParseError(f"board {board}: downlink modulation {kind or 'missing'} not supported")
+    timing = info.timing.WhichOneof("parameters")
+    count_us: int | None = None
+    tx_class = TxClass.C
+    if timing == "delay":
+        if len(info.context) != 4:
+            raise ParseError(f"board {board}: delayed downlink without the 4-byte counter context")
+        delay = info.timing.delay.delay
+        count_us = (int.from_bytes(info.context, "big") + delay.seconds * 1_000_000 + delay.nanos // 1000) & 0xFFFFFFFF
+        tx_class = TxClass.A
+    elif timing == "gps_epoch":
+        raise ParseError(f"board {board}: GPS-timed downlinks need a GPS; this module has none")
+    return TxRequest(
+        bytes(item.phy_payload), int(info.frequency), float(info.power), modulation,
+        tx_class=tx_class, count_us=count_us, board=board, antenna=int(info.antenna),
+        preamble=int(info.modulation.lora.preamble) if kind == "lora" and info.modulation.lora.preamble else None,
+    )

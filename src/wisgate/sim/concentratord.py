@@ -3,7 +3,8 @@
 It publishes ``gw.Event`` uplinks for what its radio hears and answers ``gw.Command`` requests on its REP
 socket, so :class:`wisgate.lora.concentratord.ConcentratordBackend` runs unchanged against it. Like the
 real daemon, ``rx_info.context`` carries the 4-byte big-endian value of the module's 32-bit µs counter,
-and downlinks are acknowledged per item when they are queued.
+and downlinks are acknowledged per item when they are queued, after its own Semtech JIT queue (the
+same rules the real daemon applies: TOO_LATE, TOO_EARLY, collisions, TX frequency) and power table.
 """
 
 from __future__ import annotations
@@ -17,8 +18,13 @@ import zmq
 from chirpstack_api import gw
 
 from wisgate.clock import Clock
+from wisgate.lora.convert import TX_STATUS, downlink_from_proto
+from wisgate.lora.errors import ParseError
+from wisgate.lora.jit import JitQueue
 
-TxCheck = Callable[[gw.DownlinkFrameItem, int], "gw.TxAckStatus.ValueType"]
+#: (status, departure count_us) for one downlink item at the module's counter ``now_us``.
+TxCheckResult = tuple["gw.TxAckStatus.ValueType", int | None]
+TxCheck = Callable[[gw.DownlinkFrameItem, int], TxCheckResult]
 
 
 @dataclass
@@ -57,6 +63,8 @@ class SimConcentratord:
         self.module = module
         self.clock = clock
         self.tx_check = tx_check or self._default_tx_check
+        low, high = (module.tx_min_hz, module.tx_max_hz) if module.tx_max_hz else (0, 0)
+        self.jit = JitQueue(board=module.board, tx_freq_min_hz=low, tx_freq_max_hz=high)
         self._context = context or zmq.Context.instance()
         self._pub = self._context.socket(zmq.PUB)
         self._pub.setsockopt(zmq.LINGER, 0)
@@ -129,21 +137,16 @@ class SimConcentratord:
         self.heard.append(frame)
         return frame
 
-    def _default_tx_check(self, item: gw.DownlinkFrameItem, now_us: int) -> gw.TxAckStatus.ValueType:
-        info = item.tx_info
-        if not self.module.tx_min_hz <= info.frequency <= self.module.tx_max_hz:
-            return gw.TX_FREQ
-        if info.power not in self.module.tx_powers:
-            return gw.TX_POWER
-        return gw.OK
-
-    def _departure(self, item: gw.DownlinkFrameItem, now_us: int) -> int:
-        timing = item.tx_info.timing
-        if timing.WhichOneof("parameters") == "delay" and len(item.tx_info.context) == 4:
-            delay = timing.delay.delay
-            delay_us = delay.seconds * 1_000_000 + delay.nanos // 1000
-            return int((int.from_bytes(item.tx_info.context, "big") + delay_us) & 0xFFFFFFFF)
-        return now_us
+    def _default_tx_check(self, item: gw.DownlinkFrameItem, now_us: int) -> TxCheckResult:
+        """The daemon's own JIT queue decides, with Semtech's rules, as the real one does."""
+        try:
+            request = downlink_from_proto(item, board=self.module.board)
+        except ParseError:
+            return gw.INTERNAL_ERROR, None
+        if request.power_dbm not in self.module.tx_powers:
+            return gw.TX_POWER, None
+        result = self.jit.enqueue(request, now_us)
+        return TX_STATUS[result.outcome], result.count_us
 
     def _downlink(self, frame: gw.DownlinkFrame) -> gw.DownlinkTxAck:
         ack = gw.DownlinkTxAck(gateway_id=self.module.gateway_id, downlink_id=frame.downlink_id)
@@ -153,11 +156,11 @@ class SimConcentratord:
             if sent:
                 ack.items.add(status=gw.IGNORED)
                 continue
-            status = self.tx_check(item, now)
+            status, departure = self.tx_check(item, now)
             ack.items.add(status=status)
             if status == gw.OK:
                 sent = True
-                self.module.transmissions.append(Transmission(item, self._departure(item, now)))
+                self.module.transmissions.append(Transmission(item, now if departure is None else departure))
         return ack
 
     def _answer(self, raw: bytes) -> bytes:
