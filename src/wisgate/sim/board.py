@@ -6,11 +6,15 @@ Addresses follow the datasheet defaults and can be moved as the resistor options
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from typing import Literal
+
 from wisgate.board.rak7391 import ONBOARD_ADDRESSES
 from wisgate.clock import RealtimeSimClock, SimClock
 from wisgate.sim.bus import SimI2CBus
 from wisgate.sim.chips.atecc608a import ATECC608AModel
 from wisgate.sim.chips.emc2301 import EMC2301Model
+from wisgate.sim.chips.pcf85063a import PCF85063AModel
 from wisgate.sim.chips.sgm58031 import SGM58031Model
 from wisgate.sim.chips.shtc3 import SHTC3Model
 from wisgate.sim.chips.ssd1306 import SSD1306Model
@@ -31,8 +35,12 @@ class SimBoard:
         realtime: bool = False,
         clock: SimClock | None = None,
         addresses: dict[str, int] | None = None,
+        rtc_time: datetime | Literal["host"] | None = "host",
         seed: int = 0,
     ) -> None:
+        """``rtc_time``: what the battery-backed RTC holds at start (UTC): the host's clock, a given
+        time, or None for a chip that just powered up without a battery (OS flag set)."""
+        self.rtc_time = rtc_time
         #: makes this board's own identity (the secure element's serial number and keys) reproducible
         self.seed = seed
         self.clock = clock or (RealtimeSimClock() if realtime else SimClock())
@@ -79,10 +87,20 @@ class SimBoard:
             self.clock, a["adc"], volts=self.env.analog.volts, alert=self.lines.add("adc.ALERT"),
         ))
         self.add("oled", SSD1306Model(self.clock, a["oled"]))
+        self._build_rtc()
         secure_element = ATECC608AModel(self.clock, a["secure_element"], seed=self.seed)
         self.add("secure_element", secure_element)
         # the chip wakes on SDA held low, which a host makes by addressing 0x00: the bus shows it that
         self.bus.listeners.append(secure_element.on_bus_activity)
+
+    def _build_rtc(self) -> None:
+        rtc = PCF85063AModel(self.clock, self.addresses["rtc"], interrupt=self.lines.add("rtc.INT"))
+        start = datetime.now(UTC).replace(tzinfo=None) if self.rtc_time == "host" else self.rtc_time
+        if start is not None:
+            rtc.set_time(start)
+        #: the RTC model (INT on line ``rtc.INT``)
+        self.rtc = rtc
+        self.add("rtc", rtc)
 
     def add(self, name: str, model: I2CModel) -> I2CModel:
         self.models[name] = self.bus.attach(model)
