@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from wisgate.bus.i2c import I2CBus
 from wisgate.bus.open import default_bus_spec
 from wisgate.clock import Clock, WallClock
 from wisgate.sim.board import SimBoard
+
+if TYPE_CHECKING:
+    from wisgate.chips.tpt29555_kernel import Expander
 
 
 @dataclass
@@ -38,3 +42,15 @@ def open_target(bus: str | None = None, *, realtime: bool = False, addresses: di
     from wisgate.bus.linux import LinuxI2CBus
 
     return Target(bus=LinuxI2CBus(spec), clock=WallClock(), addresses=merged)
+
+
+def open_expander(target: Target, name: str) -> Expander:
+    """Expander ``name`` (expander1 / expander2): raw I2C, or the kernel's gpiochip where pca953x owns it."""
+    from wisgate.bus.linux import LinuxI2CBus
+    from wisgate.chips.tpt29555 import TPT29555
+    from wisgate.chips.tpt29555_kernel import KernelExpander
+
+    address = target.addresses[name]
+    if isinstance(target.bus, LinuxI2CBus) and target.bus.bound_driver(address):
+        return KernelExpander(target.bus.number, address)
+    return TPT29555(target.bus, address, clock=target.clock)

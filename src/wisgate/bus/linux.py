@@ -56,6 +56,11 @@ class LinuxI2CBus(I2CBus):
         except PermissionError as exc:
             raise BusError(f"permission denied (add your user to the i2c group): {exc}", bus=path) from exc
 
+    @property
+    def number(self) -> int:
+        """N of /dev/i2c-N."""
+        return self._number
+
     def bound_driver(self, address: int) -> str | None:
         """Name of the kernel driver owning ``address``, if any."""
         link = self._sysfs / f"{self._number}-{address:04x}" / "driver"

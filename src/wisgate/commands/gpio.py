@@ -39,10 +39,11 @@ def resolve_expander(target: Target, text: str) -> str:
 def command(target: Target, expander_text: str | None, pin: int | None, level: str | None) -> None:
     """Read all pins, read PIN, or drive PIN to 0 or 1 (it becomes an output)."""
     from wisgate.board.expander_lines import line_name
-    from wisgate.chips.tpt29555 import TPT29555
+    from wisgate.chips.tpt29555_kernel import Expander
+    from wisgate.runtime import open_expander
 
-    def driver(name: str) -> TPT29555:
-        return TPT29555(target.bus, target.addresses[name], clock=target.clock)
+    def driver(name: str) -> Expander:
+        return open_expander(target, name)
 
     if pin is None:
         names = [resolve_expander(target, expander_text)] if expander_text else list(EXPANDERS)
