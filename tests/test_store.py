@@ -1,0 +1,243 @@
+"""UplinkStore: FIFO order, ack, cap policies, persistence, power cut, corruption."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import textwrap
+from collections import deque
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from wisgate.errors import ConfigError
+from wisgate.lora.store import StoreCorruptError, StoredUplink, StoreError, UplinkStore
+
+
+def _open(tmp_path: Path, **kw: object) -> UplinkStore:
+    return UplinkStore(tmp_path / "srv.db", server="srv", **kw)  # type: ignore[arg-type]
+
+
+def test_fifo_order_and_fields(tmp_path: Path) -> None:
+    with _open(tmp_path) as store:
+        ids = store.put_many([(b"a", 1.5), (b"b", 2.5)])
+        ids.append(store.put(b"c", 3.5))
+        assert ids == sorted(ids) and len(set(ids)) == 3
+        assert len(store) == 3
+        assert store.peek(2) == [StoredUplink(ids[0], b"a", 1.5), StoredUplink(ids[1], b"b", 2.5)]
+        assert [u.payload for u in store.peek(10)] == [b"a", b"b", b"c"]
+        assert store.peek(0) == []
+        assert len(store) == 3  # peek does not consume
+
+
+def test_ack_deletes_only_given_ids(tmp_path: Path) -> None:
+    with _open(tmp_path) as store:
+        ids = store.put_many([(bytes([i]), float(i)) for i in range(5)])
+        store.ack([ids[1], ids[3], 9999])  # unknown id ignored
+        assert [u.id for u in store.peek(10)] == [ids[0], ids[2], ids[4]]
+        assert len(store) == 3
+        store.ack([ids[1]])  # twice: no effect
+        assert len(store) == 3
+        store.ack([])
+        store.ack(u.id for u in store.peek(10))
+        assert len(store) == 0 and store.peek(5) == []
+
+
+def test_cap_drop_oldest(tmp_path: Path) -> None:
+    with _open(tmp_path, max_items=3) as store:
+        store.put_many([(b"1", 0), (b"2", 0)])
+        ids = store.put_many([(b"3", 0), (b"4", 0), (b"5", 0)])
+        assert len(ids) == 3
+        assert [u.payload for u in store.peek(10)] == [b"3", b"4", b"5"]
+        assert store.dropped == 2
+        # A batch larger than the cap keeps its newest items.
+        store.put_many([(bytes([65 + i]), 0) for i in range(5)])
+        assert [u.payload for u in store.peek(10)] == [b"C", b"D", b"E"]
+        assert store.dropped == 2 + 3 + 2
+        assert len(store) == 3
+
+
+def test_cap_drop_newest(tmp_path: Path) -> None:
+    with _open(tmp_path, max_items=3, policy="drop-newest") as store:
+        assert len(store.put_many([(b"1", 0), (b"2", 0)])) == 2
+        assert len(store.put_many([(b"3", 0), (b"4", 0), (b"5", 0)])) == 1
+        assert store.put(b"6", 0) == -1
+        assert [u.payload for u in store.peek(10)] == [b"1", b"2", b"3"]
+        assert store.dropped == 3
+        store.ack([store.peek(1)[0].id])
+        assert store.put(b"7", 0) > 0
+        assert [u.payload for u in store.peek(10)] == [b"2", b"3", b"7"]
+
+
+def test_bad_options(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="policy"):
+        _open(tmp_path, policy="drop-random")
+    with pytest.raises(ConfigError, match="max_items"):
+        _open(tmp_path, max_items=0)
+
+
+def test_persists_across_reopen_and_ids_keep_growing(tmp_path: Path) -> None:
+    store = _open(tmp_path, max_items=2)
+    ids = store.put_many([(b"x", 1.0), (b"y", 2.0), (b"z", 3.0)])
+    store.ack([ids[-1]])  # ack the newest: its id must not be reused
+    store.close()
+    store = _open(tmp_path, max_items=2)
+    assert [u.payload for u in store.peek(10)] == [b"y"]
+    assert store.dropped == 1 and len(store) == 1
+    new = store.put(b"w", 4.0)
+    assert new > ids[-1]
+    assert [u.payload for u in store.peek(10)] == [b"y", b"w"]
+    store.close()
+
+
+def test_settings_are_durable(tmp_path: Path) -> None:
+    with _open(tmp_path) as store:
+        assert store._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert store._db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+
+
+_WRITER = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+    from wisgate.lora.store import UplinkStore
+    store = UplinkStore(Path(sys.argv[1]), server="srv")
+    n = 0
+    while True:
+        batch = [(f"{n + i}".encode(), float(n + i)) for i in range(1 + n % 7)]
+        ids = store.put_many(batch)
+        n += len(batch)
+        # Reported only after put_many returned: these must survive the kill.
+        sys.stdout.write(" ".join(map(str, ids)) + "\\n")
+        sys.stdout.flush()
+    """
+)
+
+
+def test_power_cut_keeps_every_returned_put(tmp_path: Path) -> None:
+    path = tmp_path / "cut.db"
+    child = subprocess.Popen(
+        [sys.executable, "-c", _WRITER, str(path)], stdout=subprocess.PIPE, text=True, env={**os.environ}
+    )
+    assert child.stdout is not None
+    returned: list[int] = []
+    try:
+        while len(returned) < 200:
+            line = child.stdout.readline()
+            assert line, "writer died early"
+            returned.extend(int(x) for x in line.split())
+    finally:
+        child.send_signal(signal.SIGKILL)  # no close, no checkpoint, mid-transaction
+        child.wait()
+    with UplinkStore(path, server="srv") as store:
+        stored = store.peek(1_000_000)
+    by_id = {u.id: u.payload for u in stored}
+    assert all(i in by_id for i in returned)
+    # The ids count payloads in write order: id k holds payload "k-1".
+    assert all(by_id[i] == str(i - 1).encode() for i in returned)
+    assert [u.id for u in stored] == sorted(by_id)
+
+
+def test_corrupt_file_names_the_file_and_recovers(tmp_path: Path) -> None:
+    path = tmp_path / "bad.db"
+    path.write_bytes(b"this is not sqlite" * 500)
+    with pytest.raises(StoreCorruptError, match=r"bad\.db.*not a readable uplink database"):
+        UplinkStore(path, server="srv")
+    store = UplinkStore.recover(path, server="srv")
+    assert len(store) == 0 and store.lost == 1
+    store.put(b"new", 1.0)
+    store.close()
+    aside = [p for p in tmp_path.iterdir() if p.name.startswith("bad.db.corrupt-")]
+    assert len(aside) == 1 and aside[0].read_bytes().startswith(b"this is not sqlite")
+    with UplinkStore(path, server="srv") as again:
+        assert again.lost == 1 and [u.payload for u in again.peek(5)] == [b"new"]
+
+
+def test_damaged_pages_are_detected(tmp_path: Path) -> None:
+    path = tmp_path / "pages.db"
+    with UplinkStore(path, server="srv") as store:
+        store.put_many([(os.urandom(200), 0.0) for _ in range(300)])
+    data = bytearray(path.read_bytes())
+    assert len(data) > 8192
+    data[4096:8192] = b"\xff" * 4096  # wipe a b-tree page
+    path.write_bytes(bytes(data))
+    with pytest.raises(StoreCorruptError, match=r"pages\.db"):
+        UplinkStore(path, server="srv")
+
+
+def test_unopenable_path_is_a_store_error(tmp_path: Path) -> None:
+    (tmp_path / "dir.db").mkdir()
+    with pytest.raises(StoreError, match=r"dir\.db") as info:
+        UplinkStore(tmp_path / "dir.db", server="srv")
+    assert not isinstance(info.value, StoreCorruptError)
+
+
+def test_schema_version_mismatch(tmp_path: Path) -> None:
+    path = tmp_path / "v.db"
+    UplinkStore(path, server="srv").close()
+    db = sqlite3.connect(path)
+    db.execute("UPDATE meta SET value=99 WHERE key='schema'")
+    db.commit()
+    db.close()
+    with pytest.raises(StoreError, match="schema version 99"):
+        UplinkStore(path, server="srv")
+
+
+_ops = st.lists(
+    st.one_of(
+        st.tuples(st.just("put"), st.lists(st.binary(max_size=8), min_size=0, max_size=6)),
+        st.tuples(st.just("peek"), st.integers(0, 8)),
+        st.tuples(st.just("ack"), st.lists(st.integers(0, 10), max_size=4)),
+        st.tuples(st.just("reopen"), st.none()),
+    ),
+    max_size=25,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(ops=_ops, cap=st.integers(1, 8), policy=st.sampled_from(["drop-oldest", "drop-newest"]))
+def test_matches_a_deque_model(ops: list[tuple[str, object]], cap: int, policy: str) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "model.db"
+        store = UplinkStore(path, server="m", max_items=cap, policy=policy)
+        model: deque[tuple[int, bytes]] = deque()
+        dropped = 0
+        try:
+            for op, arg in ops:
+                if op == "put":
+                    payloads: list[bytes] = arg  # type: ignore[assignment]
+                    ids = store.put_many([(p, 0.0) for p in payloads])
+                    accepted = payloads if policy == "drop-oldest" else payloads[: max(cap - len(model), 0)]
+                    if policy == "drop-oldest":
+                        accepted = payloads[-cap:] if payloads else []
+                    assert len(ids) == len(accepted)
+                    model.extend(zip(ids, accepted, strict=True))
+                    dropped += len(payloads) - len(accepted)
+                    while len(model) > cap:
+                        model.popleft()
+                        dropped += 1
+                elif op == "peek":
+                    n: int = arg  # type: ignore[assignment]
+                    assert [(u.id, u.payload) for u in store.peek(n)] == list(model)[:n]
+                elif op == "ack":
+                    # Indices into the current queue (out of range: an unknown id).
+                    picks: list[int] = arg  # type: ignore[assignment]
+                    chosen = {model[i][0] if i < len(model) else 10_000 + i for i in picks}
+                    store.ack(chosen)
+                    model = deque(item for item in model if item[0] not in chosen)
+                else:
+                    store.close()
+                    store = UplinkStore(path, server="m", max_items=cap, policy=policy)
+                assert len(store) == len(model)
+                assert store.dropped == dropped
+            assert [(u.id, u.payload) for u in store.peek(100)] == list(model)
+            ids_sorted = [i for i, _ in model]
+            assert ids_sorted == sorted(ids_sorted)
+        finally:
+            store.close()
