@@ -75,6 +75,18 @@ def _secure_element(target: Target) -> Rows:
     return [("serial number", serial.hex().upper())]
 
 
+def _rtc(target: Target) -> Rows:
+    from wisgate.chips.pcf85063a import PCF85063A, ClkoutFrequency
+    from wisgate.services.rtc import open_rtc
+
+    rtc = open_rtc(target)
+    time = f"{rtc.read_time():%Y-%m-%d %H:%M:%S} UTC"
+    if not isinstance(rtc, PCF85063A):
+        return [("RTC time", time), ("CLKOUT", "kernel-owned")]
+    clkout = rtc.clkout()
+    return [("RTC time", time), ("CLKOUT", "off" if clkout is ClkoutFrequency.OFF else f"{clkout.hz} Hz")]
+
+
 PROBES: list[Probe] = [
     Probe("temperature_sensor", _climate),
     Probe("cpu", _cpu),
@@ -83,6 +95,7 @@ PROBES: list[Probe] = [
     Probe("expander1", _expander("expander1")),
     Probe("expander2", _expander("expander2")),
     Probe("secure_element", _secure_element),
+    Probe("rtc", _rtc),
 ]
 
 
