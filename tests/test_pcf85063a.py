@@ -454,3 +454,12 @@ def test_board_rtc_follows_the_host_clock_by_default() -> None:
     board = SimBoard()
     rtc = PCF85063A(board.bus, clock=board.clock)
     assert abs((rtc.read_time() - datetime.now(UTC).replace(tzinfo=None)).total_seconds()) < 5
+
+
+def test_int_edge_callback_reads_the_chip_as_it_was_at_the_edge(rig: Rig) -> None:
+    seen: list[datetime] = []
+    rig.line.on_edge(lambda level, _t: None if level else seen.append(rig.rtc.read_time()))
+    rig.rtc.set_alarm(minute=0, second=42)
+    rig.clock.advance(600)  # one long advance; the alarm edge comes 42 s in
+    assert seen == [START + timedelta(seconds=42)]
+    assert rig.rtc.read_time() == START + timedelta(seconds=600)

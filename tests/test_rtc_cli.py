@@ -263,6 +263,14 @@ def test_kernel_rtc_missing_device(tmp_path: Path) -> None:
         rtc.clear_wake_alarm()
 
 
+def test_kernel_rtc_found_from_the_i2c_device(tmp_path: Path) -> None:
+    (tmp_path / "1-0051" / "rtc" / "rtc1").mkdir(parents=True)
+    rtc = KernelRTC.for_i2c(1, 0x51, sysfs_i2c=tmp_path)
+    assert rtc.device == "/dev/rtc1"
+    assert rtc.sysfs == Path("/sys/class/rtc/rtc1")
+    assert KernelRTC.for_i2c(1, 0x52, sysfs_i2c=tmp_path).device == "/dev/rtc0"
+
+
 class KernelOwnedBus(I2CBus):
     """A Linux bus where rtc-pcf85063 is bound to 0x51."""
 
@@ -278,7 +286,7 @@ class KernelOwnedBus(I2CBus):
 def kernel_target(monkeypatch: pytest.MonkeyPatch, rtc: KernelRTC) -> Target:
     target = Target(bus=KernelOwnedBus(), clock=SimClock(), sim=None, addresses=dict(ONBOARD_ADDRESSES))
     monkeypatch.setattr("wisgate.commands._options.open_target", lambda _spec: target)
-    monkeypatch.setattr("wisgate.services.rtc.KernelRTC", lambda: rtc)
+    monkeypatch.setattr(KernelRTC, "for_i2c", lambda *_args, **_kwargs: rtc)
     return target
 
 

@@ -62,8 +62,12 @@ class KernelRTC:
         self.chip = f"RTC {device}"
 
     @classmethod
-    def present(cls, device: str = "/dev/rtc0") -> bool:
-        return os.path.exists(device)
+    def for_i2c(cls, bus: int, address: int, *, sysfs_i2c: Path = Path("/sys/bus/i2c/devices")) -> KernelRTC:
+        """The RTC the kernel registered for the chip at ``address`` on i2c-``bus`` (rtc0 if it cannot tell)."""
+        rtc_dir = sysfs_i2c / f"{bus}-{address:04x}" / "rtc"
+        names = sorted(p.name for p in rtc_dir.iterdir()) if rtc_dir.is_dir() else []
+        name = names[0] if names else "rtc0"
+        return cls(f"/dev/{name}", sysfs=Path("/sys/class/rtc") / name)
 
     def driver_name(self) -> str:
         """The sysfs ``name``, such as ``rtc-pcf85063 1-0051``."""

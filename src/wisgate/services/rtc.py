@@ -25,5 +25,5 @@ def kernel_driver(target: Target) -> str | None:
 
 def open_rtc(target: Target) -> Rtc:
     if kernel_driver(target):
-        return KernelRTC()
+        return KernelRTC.for_i2c(getattr(target.bus, "number", 1), target.addresses["rtc"])
     return PCF85063A(target.bus, target.addresses["rtc"], clock=target.clock)

@@ -121,6 +121,7 @@ class PCF85063AModel(ByteRegisterModel):
         self._timer_next = math.inf
         self._pulse_until: float | None = None
         self._frozen = False
+        self._syncing = False
         self._drive_int(self._t)
 
     def _software_reset(self) -> None:
@@ -208,14 +209,24 @@ class PCF85063AModel(ByteRegisterModel):
 
     # ---- time ----------------------------------------------------------------------------------
 
-    def _on_clock(self, _now: float) -> None:
+    def _on_clock(self, now: float) -> None:
         if not self._frozen:
-            self._sync()
+            self._sync(now)
 
-    def _sync(self) -> None:
-        now = self.clock.monotonic()
-        if self._frozen or now <= self._t:
+    def _sync(self, now: float | None = None) -> None:
+        """Catch up to ``now``. Not re-entered: code woken by an INT edge on the way (reading the
+        chip from a line callback) sees the registers as they were at that edge."""
+        if now is None:
+            now = self.clock.monotonic()  # first: a realtime clock may notify observers from here
+        if self._frozen or self._syncing or now <= self._t:
             return
+        self._syncing = True
+        try:
+            self._catch_up(now)
+        finally:
+            self._syncing = False
+
+    def _catch_up(self, now: float) -> None:
         rate = self.rate
         end = self._tau + (now - self._t) * rate
         self._bulk_days(end)
