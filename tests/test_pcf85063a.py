@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -16,7 +17,7 @@ from wisgate.chips.pcf85063a import (
     TimerSource,
 )
 from wisgate.clock import SimClock
-from wisgate.errors import ChipError, NoDeviceError
+from wisgate.errors import BusStuckError, BusTimeoutError, ChipError, NoDeviceError
 from wisgate.sim.board import SimBoard
 from wisgate.sim.bus import SimI2CBus
 from wisgate.sim.chips.pcf85063a import PCF85063AModel
@@ -463,3 +464,33 @@ def test_int_edge_callback_reads_the_chip_as_it_was_at_the_edge(rig: Rig) -> Non
     rig.clock.advance(600)  # one long advance; the alarm edge comes 42 s in
     assert seen == [START + timedelta(seconds=42)]
     assert rig.rtc.read_time() == START + timedelta(seconds=600)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    start=st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2097, 12, 31)).map(
+        lambda d: d.replace(microsecond=0)),
+    seconds=st.one_of(st.integers(0, 4_000), st.integers(0, 3 * 366 * 86_400)),
+    twelve=st.booleans(),
+)
+def test_calendar_matches_the_gregorian_calendar(start: datetime, seconds: int, twelve: bool) -> None:
+    rig = make_rig(start)
+    rig.rtc.set_twelve_hour(twelve)
+    rig.clock.advance(seconds + 0.5)
+    expected = start + timedelta(seconds=seconds)
+    assert rig.rtc.read_time() == expected
+    assert rig.model.regs[0x08] == (expected.weekday() + 1) % 7
+
+
+@pytest.mark.parametrize(("inject", "error"), [
+    (lambda bus: bus.faults.nack(0x51, 1), NoDeviceError),
+    (lambda bus: bus.faults.timeout(0x51, 1), BusTimeoutError),
+    (lambda bus: bus.faults.stick(), BusStuckError),
+])
+def test_bus_faults_are_typed_and_recoverable(rig: Rig, inject: Callable[[SimI2CBus], None],
+                                              error: type[Exception]) -> None:
+    inject(rig.bus)
+    with pytest.raises(error):
+        rig.rtc.read_time()
+    rig.bus.faults.clear()
+    assert rig.rtc.read_time() >= START
