@@ -494,3 +494,11 @@ def test_bus_faults_are_typed_and_recoverable(rig: Rig, inject: Callable[[SimI2C
         rig.rtc.read_time()
     rig.bus.faults.clear()
     assert rig.rtc.read_time() >= START
+
+
+def test_timer_keeps_counting_while_tf_is_left_set(rig: Rig) -> None:
+    rig.rtc.set_timer(64, TimerSource.HZ_64)  # 1 s period
+    rig.clock.advance(3600.5)  # 3600 underflows, TF set at the first
+    assert rig.rtc.timer_flag()
+    assert rig.low_times() == [pytest.approx(1.0, abs=1e-3)]
+    assert 31 <= rig.rtc.timer_remaining() <= 33

@@ -233,7 +233,7 @@ class PCF85063AModel(ByteRegisterModel):
         while rate > 0:
             tick_gap = self._ticks_to_event()
             event_tick = self._next_tick + tick_gap - 1
-            event = min(event_tick, self._timer_expiry())
+            event = min(event_tick, self._timer_expiry() if self._timer_matters() else math.inf)
             if event > end:
                 break
             self._move_to(event, rate)
@@ -420,6 +420,11 @@ class PCF85063AModel(ByteRegisterModel):
         reload = self.regs[TIMER_VALUE] or 1
         self._timer_count = reload - (ticks - self._timer_count) % reload
         self.regs[CONTROL_2] |= TF
+
+    def _timer_matters(self) -> bool:
+        """False when an underflow would change nothing (TF already set, no pulse): count it silently."""
+        mode = self.regs[TIMER_MODE]
+        return not self.regs[CONTROL_2] & TF or bool(mode & TIE and mode & TI_TP)
 
     def _timer_expiry(self) -> float:
         """Chip time of the next countdown underflow (inf when the timer is off or loaded with 0)."""
