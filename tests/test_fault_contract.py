@@ -9,6 +9,7 @@ import pytest
 
 from wisgate.chips.atecc608a import ATECC608A
 from wisgate.chips.emc2301 import EMC2301
+from wisgate.chips.pcf85063a import PCF85063A
 from wisgate.chips.sgm58031 import SGM58031
 from wisgate.chips.shtc3 import SHTC3
 from wisgate.chips.ssd1306 import SSD1306
@@ -25,6 +26,7 @@ OPERATIONS: dict[str, tuple[str, Operation]] = {
     "SGM58031 read": ("adc", lambda b: SGM58031.open(b.bus, 0x4B, clock=b.clock).read_volts(1)),
     "EMC2301 reading": ("fan", lambda b: EMC2301.open(b.bus, clock=b.clock).reading()),
     "ATECC608A serial": ("secure_element", lambda b: ATECC608A(b.bus, clock=b.clock).serial_number()),
+    "PCF85063A time": ("rtc", lambda b: PCF85063A(b.bus, clock=b.clock).read_time()),
 }
 
 FAULTS: dict[str, tuple[Callable[[SimBoard, int], None], type[Exception]]] = {

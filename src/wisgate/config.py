@@ -109,11 +109,18 @@ class LoraSection(Section):
         return value
 
 
+class RtcSection(Section):
+    enabled: bool = True
+    #: Seconds without a re-arm before the RTC resets the board (needs J39 9-10); 0 = no watchdog.
+    watchdog_s: Annotated[float, Field(ge=0, le=255 * 60)] = 0
+
+
 class Config(Section):
     board: BoardSection = BoardSection()
     monitor: MonitorSection = MonitorSection()
     display: DisplaySection = DisplaySection()
     lora: LoraSection = LoraSection()
+    rtc: RtcSection = RtcSection()
     log_level: str = "INFO"
 
 

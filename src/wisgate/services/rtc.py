@@ -6,11 +6,15 @@ so time and wake alarm go through ``/dev/rtc0`` there; CLKOUT, timer and flags n
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Callable
+from datetime import UTC, datetime
 
-from wisgate.chips.pcf85063a import PCF85063A
+from wisgate.chips.pcf85063a import PCF85063A, ClkoutFrequency, TimerSource
 from wisgate.chips.rtc_kernel import KernelRTC
 from wisgate.runtime import Target
+from wisgate.services.supervisor import Context, ServiceFn
 
 Rtc = PCF85063A | KernelRTC
 
@@ -27,3 +31,59 @@ def open_rtc(target: Target) -> Rtc:
     if kernel_driver(target):
         return KernelRTC.for_i2c(getattr(target.bus, "number", 1), target.addresses["rtc"])
     return PCF85063A(target.bus, target.addresses["rtc"], clock=target.clock)
+
+
+# -- the daemon's RTC service ------------------------------------------------------------------------
+
+log = logging.getLogger("wisgate.rtc")
+
+#: The countdown timer counts at 1 Hz up to 255 s, beyond that in minutes (up to 255 min).
+MAX_SECONDS_TIMER = 255
+
+
+def _watchdog_setting(seconds: float) -> tuple[int, TimerSource]:
+    if seconds <= MAX_SECONDS_TIMER:
+        return max(1, round(seconds)), TimerSource.HZ_1
+    return min(255, max(1, round(seconds / 60))), TimerSource.HZ_1_60
+
+
+def prepare(rtc: Rtc, now: datetime) -> list[str]:
+    """Board set-up the datasheet asks for: time valid, CLKOUT off. Returns what was done."""
+    done = []
+    if isinstance(rtc, KernelRTC):
+        return ["kernel driver owns the RTC: time and wake alarm through it, CLKOUT left to the kernel's clock"]
+    if rtc.oscillator_stopped():
+        rtc.set_time(now)
+        done.append(f"oscillator had stopped (battery?): time set from the system clock to {now:%Y-%m-%d %H:%M:%S}")
+    if rtc.clkout() is not ClkoutFrequency.OFF:
+        rtc.set_clkout(ClkoutFrequency.OFF)
+        done.append("CLKOUT switched off (saves power, datasheet set-up)")
+    return done
+
+
+def rtc_service(watchdog_s: float) -> ServiceFn:
+    """Prepare the RTC; with ``watchdog_s`` > 0, keep re-arming its countdown timer so that a hung
+    daemon lets it expire: its INT then resets the CM4 (jumper J39 9-10 fitted)."""
+
+    async def run(context: Context) -> None:
+        target = context.target
+        rtc = await context.bus.run(lambda: open_rtc(target))
+        for line in await context.bus.run(lambda: prepare(rtc, datetime.now(UTC).replace(tzinfo=None))):
+            log.info("%s", line)
+        if watchdog_s <= 0:
+            return
+        if not isinstance(rtc, PCF85063A):
+            log.error("RTC watchdog not armed: it needs the raw chip and the kernel owns it (i2c-rtc overlay)")
+            return
+        value, source = _watchdog_setting(watchdog_s)
+        period = (value if source is TimerSource.HZ_1 else value * 60) / 3
+        log.info("RTC watchdog armed: the board resets if wisgate stops re-arming it for %.0f s", period * 3)
+        try:
+            while True:
+                await context.bus.run(lambda: rtc.set_timer(value, source, interrupt=True))
+                await asyncio.sleep(period)
+        finally:
+            # a clean stop must not reset the board
+            await context.bus.run(rtc.stop_timer)
+
+    return run
