@@ -109,6 +109,21 @@ class LoraSection(Section):
         return value
 
 
+class FanSection(Section):
+    enabled: bool = True
+    interval_s: Annotated[float, Field(gt=0.1, le=3.5)] = 2.0
+    #: (CPU °C, duty %) points, rising temperatures; interpolated between them.
+    curve: list[tuple[float, Annotated[float, Field(ge=0, le=100)]]] = [(45, 0), (50, 30), (60, 60), (70, 100)]
+
+    @field_validator("curve")
+    @classmethod
+    def _curve(cls, value: list[tuple[float, float]]) -> list[tuple[float, float]]:
+        from wisgate.services.fan import FanCurve
+
+        FanCurve(value)  # raises ValueError saying what is wrong
+        return value
+
+
 class RtcSection(Section):
     enabled: bool = True
     #: Seconds without a re-arm before the RTC resets the board (needs J39 9-10); 0 = no watchdog.
@@ -121,6 +136,7 @@ class Config(Section):
     display: DisplaySection = DisplaySection()
     lora: LoraSection = LoraSection()
     rtc: RtcSection = RtcSection()
+    fan: FanSection = FanSection()
     log_level: str = "INFO"
 
 
