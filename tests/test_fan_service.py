@@ -17,6 +17,7 @@ from wisgate.sim.board import SimBoard
 def test_curve_interpolates_and_holds_with_hysteresis() -> None:
     curve = FanCurve(((45, 0), (50, 30), (60, 60), (70, 100)))
     assert curve.duty(40) == 0 and curve.duty(55) == 45 and curve.duty(90) == 100
+    assert curve.duty(45.5) == 30  # 3 % would not start the fan: the minimum running duty
     assert curve.next_duty(44, running=True) == 30  # within 3 °C below the first step: keep running
     assert curve.next_duty(41.5, running=True) == 0
     assert curve.next_duty(44, running=False) == 0

@@ -26,6 +26,8 @@ HYSTERESIS_C = 3.0
 @dataclass
 class FanCurve:
     points: Sequence[tuple[float, float]] = DEFAULT_CURVE
+    #: A fan does not start below about a quarter of full drive: any non-zero duty is at least this.
+    min_duty: float = 30.0
 
     def __post_init__(self) -> None:
         temps = [t for t, _ in self.points]
@@ -36,19 +38,21 @@ class FanCurve:
 
     def duty(self, celsius: float) -> float:
         points = self.points
+        duty = points[-1][1]
         if celsius <= points[0][0]:
-            return points[0][1]
-        for (t0, d0), (t1, d1) in itertools.pairwise(points):
-            if celsius <= t1:
-                return d0 + (d1 - d0) * (celsius - t0) / (t1 - t0)
-        return points[-1][1]
+            duty = points[0][1]
+        else:
+            for (t0, d0), (t1, d1) in itertools.pairwise(points):
+                if celsius <= t1:
+                    duty = d0 + (d1 - d0) * (celsius - t0) / (t1 - t0)
+                    break
+        return max(duty, self.min_duty) if duty > 0 else 0.0
 
     def next_duty(self, celsius: float, running: bool) -> float:
         """The duty to drive, keeping a running fan on until HYSTERESIS_C below the first step."""
         duty = self.duty(celsius)
         if duty == 0 and running and celsius > self.points[0][0] - HYSTERESIS_C:
-            # hold the lowest non-zero step of the curve
-            return min(d for _, d in self.points if d > 0)
+            return self.min_duty
         return duty
 
 
