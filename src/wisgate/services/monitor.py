@@ -24,7 +24,7 @@ def monitor_service(interval_s: float) -> ServiceFn:
                     reported.add(key)
                 elif row.ok:
                     reported = {k for k in reported if not k.startswith(f"{row.device}:")}
-            log.info("status: %s", "; ".join(f"{r.label} {r.value}" for r in rows if r.ok))
+            log.info("status: %s", "; ".join(f"{r.device} {r.label} {r.value}" for r in rows if r.ok))
             await asyncio.sleep(interval_s)
 
     return run
