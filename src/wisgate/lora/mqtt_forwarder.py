@@ -1,0 +1,476 @@
+"""ChirpStack MQTT gateway protocol toward a broker, with store-and-forward (reference §3.2).
+
+Topics, as chirpstack-mqtt-forwarder uses them (``[prefix/]gateway/<gateway_id>/...``):
+
+- ``event/up``: one ``gw.UplinkFrame`` per merged uplink (the best reception: board, antenna,
+  channel, rf_chain, rssi, snr, crc_status, and ``context`` = the board's 4-byte counter, which
+  the network server hands back in the downlink);
+- ``event/stats``: ``gw.GatewayStats`` every ``stats_interval_s`` (counts since the last one);
+- ``event/ack``: ``gw.DownlinkTxAck``, one status per downlink item;
+- ``state/conn``: retained ``gw.ConnState`` ONLINE after connecting; OFFLINE as the last will
+  and on a clean stop;
+- subscribed: ``command/down`` (``gw.DownlinkFrame``).
+
+Payloads are protobuf, or protobuf's canonical JSON (``json_format``: camelCase, enums by name,
+bytes in base64), as ChirpStack's ``json`` option.
+
+Every uplink is first written to the server's :class:`~wisgate.lora.store.UplinkStore` (one
+transaction per event-loop turn), then published with QoS 1 and deleted when the broker's PUBACK
+arrives. While the broker is unreachable uplinks stay queued; after a reconnect they go out oldest
+first, in windows of ``window`` messages (optionally rate-limited). Delivery is at least once: an
+uplink whose PUBACK was lost with the connection is sent again.
+
+Downlink items are tried in order through the gateway's scheduler; the first accepted one is sent
+and the rest are reported IGNORED (the gateway-side RX1 → RX2 fallback of ChirpStack's forwarder).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import socket
+import ssl
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, Protocol, TypeVar
+
+import aiomqtt
+from chirpstack_api import gw
+from google.protobuf import json_format
+from google.protobuf.message import DecodeError, Message
+
+from wisgate.errors import ConfigError
+from wisgate.lora.convert import CRC, TX_STATUS, downlink_from_proto
+from wisgate.lora.errors import ParseError
+from wisgate.lora.jit import TxRequest, TxResult
+from wisgate.lora.pipeline import ReceivedUplink
+from wisgate.lora.stats import GatewayStats
+from wisgate.lora.store import UplinkStore
+from wisgate.lora.uplink import FskModulation, UplinkFrame
+
+log = logging.getLogger("wisgate.lora.mqtt")
+
+Encoding = Literal["protobuf", "json"]
+_M = TypeVar("_M", bound=Message)
+CRC_ENUMS = {status: enum for enum, status in CRC.items()}
+CODE_RATE_ENUMS = {
+    "4/5": gw.CR_4_5, "4/6": gw.CR_4_6, "4/7": gw.CR_4_7, "4/8": gw.CR_4_8,
+    "4/5LI": gw.CR_LI_4_5, "4/6LI": gw.CR_LI_4_6, "4/8LI": gw.CR_LI_4_8, "4/7LI": gw.CR_LI_4_8,
+}
+
+
+class DownlinkGateway(Protocol):
+    """What the forwarder needs from :class:`wisgate.lora.gateway.Gateway`."""
+
+    gateway_id: str
+    stats: GatewayStats
+
+    def uplinks(self) -> AsyncIterator[ReceivedUplink]: ...
+
+    async def send_downlink(self, request: TxRequest) -> TxResult: ...
+
+
+@dataclass(frozen=True)
+class MqttSettings:
+    host: str = "127.0.0.1"
+    port: int = 1883
+    topic_prefix: str = ""
+    encoding: Encoding = "protobuf"
+    username: str | None = None
+    password: str | None = None
+    tls: bool = False
+    """Use TLS; implied by ``ca_file`` or ``cert_file``. Without ``ca_file``, the system CAs."""
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    client_id: str | None = None
+    keepalive_s: int = 30
+    timeout_s: float = 10.0
+    """Connect, subscribe and PUBACK deadline."""
+    reconnect_min_s: float = 1.0
+    reconnect_max_s: float = 60.0
+    stats_interval_s: float = 30.0
+    window: int = 100
+    """Uplinks in flight at once (unacknowledged QoS 1 publishes)."""
+    replay_rate: float = 0.0
+    """Uplinks per second while replaying a backlog; 0: as fast as the broker acknowledges."""
+
+    def __post_init__(self) -> None:
+        if self.encoding not in ("protobuf", "json"):
+            raise ConfigError(f"mqtt encoding must be protobuf or json, got {self.encoding!r}")
+        if not 0 < self.port < 65536:
+            raise ConfigError(f"mqtt port {self.port} out of range")
+        if self.window < 1:
+            raise ConfigError(f"mqtt window must be at least 1, got {self.window}")
+        if not 0 < self.reconnect_min_s <= self.reconnect_max_s:
+            raise ConfigError("mqtt reconnect_min_s must be > 0 and <= reconnect_max_s")
+        if self.key_file is not None and self.cert_file is None:
+            raise ConfigError("mqtt key_file given without cert_file")
+        if self.password is not None and self.username is None:
+            raise ConfigError("mqtt password given without username")
+
+    @property
+    def uses_tls(self) -> bool:
+        return self.tls or self.ca_file is not None or self.cert_file is not None
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        if not self.uses_tls:
+            return None
+        try:
+            context = ssl.create_default_context(cafile=str(self.ca_file) if self.ca_file else None)
+            if self.cert_file is not None:
+                context.load_cert_chain(str(self.cert_file), str(self.key_file) if self.key_file else None)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(f"mqtt TLS files ({self.ca_file}, {self.cert_file}, {self.key_file}): {exc}") from exc
+        return context
+
+
+@dataclass
+class MqttStats:
+    published: int = 0
+    """Uplink PUBLISHes sent (replays included)."""
+    acked: int = 0
+    """Uplinks the broker acknowledged; deleted from the store."""
+    replayed: int = 0
+    """Acknowledged uplinks that had been received before the current connection."""
+    connects: int = 0
+    connect_failures: int = 0
+    downlinks: Counter[str] = field(default_factory=Counter)
+    """Downlink frames by outcome (OK, or the last item's refusal)."""
+    bad_commands: Counter[str] = field(default_factory=Counter)
+
+
+def encode(message: Message, encoding: Encoding) -> bytes:
+    if encoding == "json":
+        return json_format.MessageToJson(message, indent=None).encode()
+    return message.SerializeToString()
+
+
+def decode(payload: bytes, message: _M, encoding: Encoding) -> _M:
+    """Fill ``message`` from ``payload``; ValueError says why it is not one."""
+    try:
+        if encoding == "json":
+            json_format.Parse(payload.decode(), message, ignore_unknown_fields=True)
+        else:
+            message.ParseFromString(payload)
+    except (DecodeError, json_format.ParseError, UnicodeDecodeError, RecursionError) as exc:
+        raise ValueError(f"not a {type(message).__name__} in {encoding}: {exc}") from exc
+    return message
+
+
+def uplink_message(frame: UplinkFrame, *, gateway_id: str, uplink_id: int, gw_time: float) -> gw.UplinkFrame:
+    """Our best reception as ChirpStack's ``gw.UplinkFrame``."""
+    message = gw.UplinkFrame(phy_payload=frame.phy_payload)
+    tx = message.tx_info
+    tx.frequency = frame.frequency_hz
+    if isinstance(frame.modulation, FskModulation):
+        tx.modulation.fsk.datarate = frame.modulation.datarate_bps
+        tx.modulation.fsk.frequency_deviation = frame.modulation.freq_deviation_hz
+    else:
+        lora = tx.modulation.lora
+        lora.bandwidth = frame.modulation.bandwidth_hz
+        lora.spreading_factor = frame.modulation.spreading_factor
+        lora.code_rate = CODE_RATE_ENUMS.get(frame.modulation.code_rate, gw.CR_UNDEFINED)
+    rx = frame.rx_info
+    info = message.rx_info
+    info.gateway_id = gateway_id
+    info.uplink_id = uplink_id
+    info.gw_time.FromNanoseconds(round(gw_time * 1e9))
+    info.rssi = round(rx.rssi)
+    info.snr = rx.snr
+    info.channel = rx.channel
+    info.rf_chain = rx.rf_chain
+    info.board = rx.board
+    info.antenna = rx.antenna
+    info.context = rx.context
+    info.crc_status = CRC_ENUMS[rx.crc_status]
+    return message
+
+
+class MqttForwarder:
+    """One broker connection for one gateway; ``run()`` until cancelled."""
+
+    def __init__(
+        self,
+        gateway: DownlinkGateway,
+        settings: MqttSettings,
+        store: UplinkStore,
+        *,
+        wall: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.gateway = gateway
+        self.settings = settings
+        self.store = store
+        self.stats = MqttStats()
+        self.connected = asyncio.Event()
+        self._wall = wall
+        self._rng = rng or random.Random()
+        self._gateway_id = gateway.gateway_id.lower()
+        prefix = settings.topic_prefix.strip("/")
+        self._base = f"{prefix}/gateway/{self._gateway_id}" if prefix else f"gateway/{self._gateway_id}"
+        self._incoming: list[tuple[bytes, float]] = []
+        self._incoming_ready = asyncio.Event()
+        self._queued = asyncio.Event()
+        self._client: aiomqtt.Client | None = None
+        self._connected_at = 0.0
+        self._logged: set[str] = set()
+        self._last_counts: dict[str, int] = {}
+
+    def topic(self, kind: str) -> str:
+        """``kind`` like ``event/up`` or ``command/down``."""
+        return f"{self._base}/{kind}"
+
+    def conn_state(self, online: bool) -> bytes:
+        state = gw.ConnState(gateway_id=self._gateway_id, state=gw.ConnState.ONLINE if online else gw.ConnState.OFFLINE)
+        return encode(state, self.settings.encoding)
+
+    def snapshot(self) -> dict[str, object]:
+        """Counters for status pages: the store's gauge and drops next to the traffic counts."""
+        s = self.stats
+        return {
+            "connected": self.connected.is_set(), "published": s.published, "acked": s.acked,
+            "queued": len(self.store), "replayed": s.replayed, "dropped": self.store.dropped,
+            "lost": self.store.lost, "connects": s.connects, "connect_failures": s.connect_failures,
+            "downlinks": dict(s.downlinks), "bad_commands": dict(s.bad_commands),
+        }
+
+    # -- uplinks in ---------------------------------------------------------
+
+    def submit(self, received: ReceivedUplink) -> None:
+        """Queue one merged uplink; it is written to the store at the end of this loop turn."""
+        now = self._wall()
+        message = uplink_message(
+            received.uplink.best, gateway_id=self._gateway_id, uplink_id=self._rng.getrandbits(32), gw_time=now
+        )
+        self._incoming.append((encode(message, self.settings.encoding), now))
+        self._incoming_ready.set()
+
+    async def _intake(self) -> None:
+        async for received in self.gateway.uplinks():
+            self.submit(received)
+
+    async def _writer(self) -> None:
+        while True:
+            await self._incoming_ready.wait()
+            await asyncio.sleep(0)  # the rest of this turn's uplinks join the same transaction
+            self._incoming_ready.clear()
+            self._flush_incoming()
+
+    def _flush_incoming(self) -> None:
+        if self._incoming:
+            items, self._incoming = self._incoming, []
+            self.store.put_many(items)
+            self._queued.set()
+
+    # -- the connection -----------------------------------------------------
+
+    async def run(self) -> None:
+        """Take uplinks, keep the broker connection (reconnecting with back-off) until cancelled."""
+        try:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self._intake(), name="mqtt-intake")
+                group.create_task(self._writer(), name="mqtt-store")
+                group.create_task(self._connection_loop(), name="mqtt-connection")
+        finally:
+            self._flush_incoming()  # received is never lost on shutdown
+
+    async def _connection_loop(self) -> None:
+        delay = self.settings.reconnect_min_s
+        while True:
+            try:
+                await self._session()
+            except* (aiomqtt.MqttError, OSError) as group:
+                self._problem(f"broker {self.settings.host}:{self.settings.port}: {_first(group)}")
+            if self._connected_at:
+                delay = self.settings.reconnect_min_s  # a session worked: start the back-off again
+                self._connected_at = 0.0
+            else:
+                self.stats.connect_failures += 1
+            # Equal jitter: half fixed, half random, so gateways that lost one broker do not return in step.
+            await asyncio.sleep(delay * (0.5 + 0.5 * self._rng.random()))
+            delay = min(delay * 2, self.settings.reconnect_max_s)
+
+    def _make_client(self) -> aiomqtt.Client:
+        s = self.settings
+        return aiomqtt.Client(
+            s.host, s.port, username=s.username, password=s.password, identifier=s.client_id,
+            will=aiomqtt.Will(self.topic("state/conn"), self.conn_state(False), qos=1, retain=True),
+            tls_context=s.ssl_context(), keepalive=s.keepalive_s, timeout=s.timeout_s,
+            max_inflight_messages=s.window, clean_session=True, logger=log,
+        )
+
+    async def _session(self) -> None:
+        client = self._make_client()
+        async with client:
+            self._client = client
+            self._connected_at = self._wall()
+            self.stats.connects += 1
+            try:
+                await client.publish(self.topic("state/conn"), self.conn_state(True), qos=1, retain=True)
+                await client.subscribe(self.topic("command/down"), qos=1)
+                self.connected.set()
+                log.info("MQTT broker %s:%d connected", self.settings.host, self.settings.port)
+                async with asyncio.TaskGroup() as group:
+                    group.create_task(self._sender(client), name="mqtt-send")
+                    group.create_task(self._receiver(client), name="mqtt-receive")
+                    group.create_task(self._stats_loop(client), name="mqtt-stats")
+            except asyncio.CancelledError:
+                with contextlib.suppress(aiomqtt.MqttError, OSError):
+                    await client.publish(
+                        self.topic("state/conn"), self.conn_state(False), qos=1, retain=True, timeout=1.0
+                    )
+                raise
+            finally:
+                self.connected.clear()
+                self._client = None
+
+    def drop_connection(self) -> None:
+        """Cut the socket without an MQTT DISCONNECT, as a network failure would (the broker sends the will)."""
+        client = self._client
+        if client is not None:
+            sock = client._client.socket()
+            if isinstance(sock, socket.socket):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
+    # -- uplinks out --------------------------------------------------------
+
+    async def _sender(self, client: aiomqtt.Client) -> None:
+        topic = self.topic("event/up")
+        while True:
+            batch = self.store.peek(self.settings.window)
+            if not batch:
+                self._queued.clear()
+                await self._queued.wait()
+                continue
+            self.stats.published += len(batch)
+            results = await asyncio.gather(
+                *(client.publish(topic, item.payload, qos=1) for item in batch), return_exceptions=True
+            )
+            done = [item for item, result in zip(batch, results, strict=True) if result is None]
+            self.store.ack(item.id for item in done)
+            self.stats.acked += len(done)
+            replays = sum(1 for item in done if item.received_at < self._connected_at)
+            self.stats.replayed += replays
+            for result in results:
+                if isinstance(result, BaseException):
+                    raise result  # the connection is gone: reconnect, the rest stays queued
+            if replays and self.settings.replay_rate > 0:
+                await asyncio.sleep(replays / self.settings.replay_rate)
+
+    # -- downlinks ----------------------------------------------------------
+
+    async def _receiver(self, client: aiomqtt.Client) -> None:
+        down = self.topic("command/down")
+        async with asyncio.TaskGroup() as group:
+            async for message in client.messages:
+                if str(message.topic) == down and isinstance(message.payload, bytes | bytearray):
+                    group.create_task(self._downlink(client, bytes(message.payload)))
+
+    async def _downlink(self, client: aiomqtt.Client, payload: bytes) -> None:
+        ack = await self.handle_downlink(payload)
+        if ack is not None:
+            await client.publish(self.topic("event/ack"), encode(ack, self.settings.encoding), qos=1)
+
+    async def handle_downlink(self, payload: bytes) -> gw.DownlinkTxAck | None:
+        """Try a ``command/down`` payload's items in order; the ack to publish, or None for a bad command."""
+        try:
+            frame = decode(payload, gw.DownlinkFrame(), self.settings.encoding)
+        except ValueError as exc:
+            self._bad("decode", str(exc))
+            return None
+        if frame.gateway_id and frame.gateway_id.lower() != self._gateway_id:
+            self._bad("gateway-id", f"downlink {frame.downlink_id} is for gateway {frame.gateway_id}")
+            return None
+        if not frame.items:
+            self._bad("no-items", f"downlink {frame.downlink_id} has no items")
+            return None
+        ack = gw.DownlinkTxAck(gateway_id=self._gateway_id, downlink_id=frame.downlink_id)
+        outcome = ""
+        for item in frame.items:
+            if outcome == "OK":
+                ack.items.add(status=gw.IGNORED)
+                continue
+            status = await self._try_item(frame.downlink_id, item)
+            ack.items.add(status=status)
+            outcome = gw.TxAckStatus.Name(status)
+        self.stats.downlinks[outcome] += 1
+        return ack
+
+    async def _try_item(self, downlink_id: int, item: gw.DownlinkFrameItem) -> int:
+        timing = item.tx_info.timing.WhichOneof("parameters")
+        if timing == "gps_epoch":
+            return int(gw.GPS_UNLOCKED)  # no GNSS on the concentrator modules
+        try:
+            request = downlink_from_proto(item, board=item.tx_info.board)
+        except ParseError as exc:
+            self._bad("item", f"downlink {downlink_id}: {exc}")
+            return int(gw.INTERNAL_ERROR)
+        result = await self.gateway.send_downlink(request)
+        return int(TX_STATUS.get(result.outcome, gw.INTERNAL_ERROR))
+
+    def _bad(self, reason: str, detail: str) -> None:
+        self.stats.bad_commands[reason] += 1
+        self._problem(f"bad command/down ({reason}): {detail}", key=f"bad:{reason}")
+
+    # -- stats --------------------------------------------------------------
+
+    def stats_message(self) -> gw.GatewayStats:
+        """Gateway counters since the previous call, as ``gw.GatewayStats``."""
+        message = gw.GatewayStats(gateway_id=self._gateway_id)
+        message.time.FromNanoseconds(round(self._wall() * 1e9))
+        totals: Counter[str] = Counter()
+        per_frequency: Counter[int] = Counter()
+        tx_status: Counter[str] = Counter()
+        for module in self.gateway.stats.modules.values():
+            for frequency, channel in module.channels.items():
+                totals["rx"] += channel.received
+                totals["rx_ok"] += channel.crc_ok
+                per_frequency[frequency] += channel.received
+            tx_status.update(module.tx_outcomes)
+        totals["tx"] = sum(self.stats.downlinks.values())
+        totals["tx_ok"] = tx_status["OK"]
+        message.rx_packets_received = self._delta("rx", totals["rx"])
+        message.rx_packets_received_ok = self._delta("rx_ok", totals["rx_ok"])
+        message.tx_packets_received = self._delta("tx", totals["tx"])
+        message.tx_packets_emitted = self._delta("tx_ok", totals["tx_ok"])
+        for frequency, count in per_frequency.items():
+            if delta := self._delta(f"f{frequency}", count):
+                message.rx_packets_per_frequency[frequency] = delta
+        for status, count in tx_status.items():
+            if delta := self._delta(f"s{status}", count):
+                message.tx_packets_per_status[status] = delta
+        for key, value in self.snapshot().items():
+            if isinstance(value, int | bool):
+                message.metadata[f"mqtt_{key}"] = str(int(value))
+        return message
+
+    def _delta(self, key: str, total: int) -> int:
+        delta = total - self._last_counts.get(key, 0)
+        self._last_counts[key] = total
+        return max(delta, 0)
+
+    async def _stats_loop(self, client: aiomqtt.Client) -> None:
+        while True:
+            await asyncio.sleep(self.settings.stats_interval_s)
+            await client.publish(self.topic("event/stats"), encode(self.stats_message(), self.settings.encoding), qos=1)
+
+    def _problem(self, message: str, *, key: str | None = None) -> None:
+        """Log each kind of problem once; the counters keep the totals."""
+        key = key or message
+        if key not in self._logged:
+            self._logged.add(key)
+            log.warning("%s", message)
+
+
+def _first(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    exc: BaseException = group
+    while isinstance(exc, BaseExceptionGroup):
+        exc = exc.exceptions[0]
+    return exc
