@@ -86,6 +86,23 @@ class LoraFilterSection(Section):
     join_eui_ranges: list[tuple[str, str]] = []
 
 
+class UdpServerSection(Section):
+    """A network server speaking Semtech UDP (GWMP), e.g. The Things Stack or ChirpStack's bridge."""
+
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,40}$")]
+    host: str
+    port_up: Annotated[int, Field(ge=1, le=65535)] = 1700
+    port_down: Annotated[int, Field(ge=1, le=65535)] = 1700
+    keepalive_s: Annotated[float, Field(gt=0, le=300)] = 10.0
+    push_timeout_ms: Annotated[int, Field(ge=10, le=10_000)] = 100
+    #: Send uplinks only; refuse downlinks from this server.
+    uplink_only: bool = False
+    #: Add the multi-module extensions (brd, ant, rsig) to rxpk: only for servers that accept them.
+    extensions: bool = False
+    #: Uplinks kept on disk while the server does not acknowledge.
+    store_max: Annotated[int, Field(ge=0, le=10_000_000)] = 100_000
+
+
 class LoraSection(Section):
     enabled: bool = True
     #: Sub-GHz channel plan: EU868, EU868-16, US915-FSB1+2, AU915, AS923, IN865, KR920.
@@ -99,6 +116,19 @@ class LoraSection(Section):
     modules: list[LoraModuleSection] = []
     sim: LoraSimSection = LoraSimSection()
     filters: LoraFilterSection = LoraFilterSection()
+    #: Semtech UDP network servers (several at once).
+    udp: list[UdpServerSection] = []
+    #: Where the store-and-forward queues live (one SQLite file per server).
+    store_dir: Path = Path.home() / ".local/share/wisgate/store"
+
+    @field_validator("udp")
+    @classmethod
+    def _unique_names(cls, value: list[UdpServerSection]) -> list[UdpServerSection]:
+        names = [server.name for server in value]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"server names must be unique; repeated: {duplicates}")
+        return value
 
     @field_validator("region")
     @classmethod

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import tomllib
+from pathlib import Path
 from typing import Any
 
 import click
@@ -115,3 +117,25 @@ def traffic(url: str, count: int | None, as_json: bool, timeout: float | None) -
             click.echo(json.dumps(record) if as_json else one_line(record))
     finally:
         socket.close(linger=0)
+
+
+@command.command("import")
+@click.argument("global_conf", type=click.Path(path_type=Path))
+@click.argument("local_conf", required=False, type=click.Path(path_type=Path))
+@click.option("--output", "-o", type=click.Path(path_type=Path), help="Write the TOML here instead of printing it.")
+@click.option("--force", is_flag=True, help="Overwrite --output if it exists.")
+def import_conf(global_conf: Path, local_conf: Path | None, output: Path | None, force: bool) -> None:
+    """Turn lora_pkt_fwd's global_conf.json (+ local_conf.json) into wisgate's [lora] configuration."""
+    from wisgate.config import parse_config
+    from wisgate.lora.importer import import_semtech
+    from wisgate.lora.importer import to_toml as imported_toml
+
+    text = imported_toml(import_semtech(global_conf, local_conf))
+    parse_config(tomllib.loads(text), source="imported configuration")  # what we write must load
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    if output.exists() and not force:
+        raise click.ClickException(f"{output} exists; add --force to overwrite it")
+    output.write_text(text, encoding="utf-8")
+    console.print(f"wrote {output}; run: wisgate run --config {output}")
