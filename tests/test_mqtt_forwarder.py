@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
+import ipaddress
 import os
 import random
 import shutil
@@ -16,12 +18,17 @@ import socket
 import subprocess
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aiomqtt
 import pytest
 from chirpstack_api import gw
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from google.protobuf import json_format
 
 from wisgate.clock import SimClock
@@ -61,14 +68,59 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@dataclass(frozen=True)
+class Pki:
+    ca: Path
+    server_cert: Path
+    server_key: Path
+    client_cert: Path
+    client_key: Path
+
+
+def make_pki(where: Path) -> Pki:
+    """A throw-away CA, a server certificate for 127.0.0.1 and a client certificate, as PEM files."""
+    now = datetime.datetime.now(datetime.UTC)
+
+    def issue(subject: str, issuer: x509.Name | None, signer: ec.EllipticCurvePrivateKey | None,
+              *, ca: bool = False, ip: bool = False) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+        key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
+        builder = (
+            x509.CertificateBuilder().subject_name(name).issuer_name(issuer or name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        )
+        if ip:
+            builder = builder.add_extension(
+                x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False
+            )
+        return builder.sign(signer or key, hashes.SHA256()), key
+
+    def write(name: str, cert: x509.Certificate, key: ec.EllipticCurvePrivateKey) -> tuple[Path, Path]:
+        cert_path, key_path = where / f"{name}.crt", where / f"{name}.key"
+        cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        key_path.write_bytes(key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ))
+        return cert_path, key_path
+
+    ca_cert, ca_key = issue("wisgate test CA", None, None, ca=True)
+    server = issue("127.0.0.1", ca_cert.subject, ca_key, ip=True)
+    client = issue(GATEWAY_ID, ca_cert.subject, ca_key)
+    ca_path, _ = write("ca", ca_cert, ca_key)
+    return Pki(ca_path, *write("server", *server), *write("client", *client))
+
+
 class Broker:
     """A Mosquitto process on loopback; ``restart`` keeps the port and the persisted sessions."""
 
-    def __init__(self, workdir: Path, *, users: dict[str, str] | None = None) -> None:
+    def __init__(self, workdir: Path, *, users: dict[str, str] | None = None, tls: Pki | None = None) -> None:
         self.binary = mosquitto_binary()
         self.workdir = workdir
         self.port = free_port()
         self.auth_port = free_port() if users else None
+        self.tls_port = free_port() if tls else None
         self.process: subprocess.Popen[bytes] | None = None
         lines = [
             "per_listener_settings true",
@@ -89,6 +141,11 @@ class Broker:
                     check=True, capture_output=True,
                 )
             lines += [f"listener {self.auth_port} 127.0.0.1", "allow_anonymous false", f"password_file {passwords}"]
+        if tls:
+            lines += [
+                f"listener {self.tls_port} 127.0.0.1", "allow_anonymous true", f"cafile {tls.ca}",
+                f"certfile {tls.server_cert}", f"keyfile {tls.server_key}", "require_certificate true",
+            ]
         self.config = workdir / "mosquitto.conf"
         self.config.write_text("\n".join(lines) + "\n")
         self.log = workdir / "mosquitto.log"
@@ -238,10 +295,10 @@ def run(tmp_path: Path, broker: Broker, body: Callable[[Rig], Coroutine[Any, Any
     return rig
 
 
-async def drained(rig: Rig) -> None:
-    """Wait for the PUBACKs (the peer may see a message before the forwarder sees its ack)."""
+async def drained(rig: Rig, acked: int) -> None:
+    """Wait for ``acked`` PUBACKs in all (the peer may see a message before the forwarder sees its ack)."""
     async with asyncio.timeout(5):
-        while len(rig.store):
+        while rig.forwarder.backlog or rig.forwarder.stats.acked < acked:
             await asyncio.sleep(0.01)
 
 
@@ -260,7 +317,7 @@ def test_uplinks_arrive_as_protobuf_with_our_fields(tmp_path: Path, broker: Brok
             await ns.wait_for(lambda: conn_states(ns.on("/state/conn")) == ["ONLINE"])
             sent.extend(rig.uplink(snr=-3.25) for _ in range(3))
             await ns.wait_for(lambda: len(ns.on("/event/up")) == 3)
-            await drained(rig)  # acked ones are deleted
+            await drained(rig, 3)  # acked ones are deleted
             ups = [decode(p, gw.UplinkFrame(), "protobuf") for p in ns.on("/event/up")]
             assert [u.phy_payload for u in ups] == [p for p, _ in sent]
             for up, (_, count) in zip(ups, sent, strict=True):
@@ -453,7 +510,7 @@ def test_restart_mid_outage_replays_what_the_previous_run_stored(tmp_path: Path,
             await ns.wait_for(lambda: len(ns.on("/event/up")) == 10)
             got = [decode(p, gw.UplinkFrame(), "protobuf").phy_payload for p in ns.on("/event/up")]
             assert got == sent
-            await drained(rig)
+            await drained(rig, 10)
             assert rig.forwarder.stats.replayed == 10
 
     run(tmp_path, broker, second_run)
@@ -480,6 +537,37 @@ def test_credentials_on_a_password_listener(tmp_path: Path) -> None:
                 await task
 
         run(tmp_path, secured, refused, port=secured.auth_port, username="gw", password="wrong")
+    finally:
+        secured.stop()
+
+
+def test_tls_with_a_client_certificate(tmp_path: Path) -> None:
+    (tmp_path / "tls").mkdir()
+    pki = make_pki(tmp_path / "tls")
+    secured = Broker(tmp_path / "tls", tls=pki).start()
+    try:
+        assert secured.tls_port is not None
+
+        async def body(rig: Rig) -> None:
+            async with running(rig.forwarder):
+                rig.uplink()
+                await drained(rig, 1)
+                assert len(rig.store) == 0
+
+        run(tmp_path, secured, body, port=secured.tls_port, ca_file=pki.ca, cert_file=pki.client_cert,
+            key_file=pki.client_key)
+
+        async def no_client_cert(rig: Rig) -> None:
+            task = asyncio.create_task(rig.forwarder.run())
+            await asyncio.sleep(0.4)
+            assert not rig.forwarder.connected.is_set() and rig.forwarder.stats.connect_failures >= 1
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+        # Under TLS 1.3 the broker refuses the missing certificate after the handshake; paho then drops
+        # the socket before CONNACK, which aiomqtt only notices at its timeout.
+        run(tmp_path, secured, no_client_cert, port=secured.tls_port, ca_file=pki.ca, timeout_s=0.1)
     finally:
         secured.stop()
 

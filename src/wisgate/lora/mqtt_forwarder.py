@@ -43,6 +43,7 @@ import aiomqtt
 from chirpstack_api import gw
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError, Message
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from wisgate.errors import ConfigError
 from wisgate.lora.convert import CRC, TX_STATUS, downlink_from_proto
@@ -180,7 +181,7 @@ def uplink_message(frame: UplinkFrame, *, gateway_id: str, uplink_id: int, gw_ti
     info = message.rx_info
     info.gateway_id = gateway_id
     info.uplink_id = uplink_id
-    info.gw_time.FromNanoseconds(round(gw_time * 1e9))
+    _set_time(info.gw_time, gw_time)
     info.rssi = round(rx.rssi)
     info.snr = rx.snr
     info.channel = rx.channel
@@ -230,12 +231,17 @@ class MqttForwarder:
         state = gw.ConnState(gateway_id=self._gateway_id, state=gw.ConnState.ONLINE if online else gw.ConnState.OFFLINE)
         return encode(state, self.settings.encoding)
 
+    @property
+    def backlog(self) -> int:
+        """Uplinks received and not yet acknowledged by the broker (stored or about to be)."""
+        return len(self.store) + len(self._incoming)
+
     def snapshot(self) -> dict[str, object]:
         """Counters for status pages: the store's gauge and drops next to the traffic counts."""
         s = self.stats
         return {
             "connected": self.connected.is_set(), "published": s.published, "acked": s.acked,
-            "queued": len(self.store), "replayed": s.replayed, "dropped": self.store.dropped,
+            "queued": self.backlog, "replayed": s.replayed, "dropped": self.store.dropped,
             "lost": self.store.lost, "connects": s.connects, "connect_failures": s.connect_failures,
             "downlinks": dict(s.downlinks), "bad_commands": dict(s.bad_commands),
         }
@@ -424,7 +430,7 @@ class MqttForwarder:
     def stats_message(self) -> gw.GatewayStats:
         """Gateway counters since the previous call, as ``gw.GatewayStats``."""
         message = gw.GatewayStats(gateway_id=self._gateway_id)
-        message.time.FromNanoseconds(round(self._wall() * 1e9))
+        _set_time(message.time, self._wall())
         totals: Counter[str] = Counter()
         per_frequency: Counter[int] = Counter()
         tx_status: Counter[str] = Counter()
@@ -467,6 +473,13 @@ class MqttForwarder:
         if key not in self._logged:
             self._logged.add(key)
             log.warning("%s", message)
+
+
+def _set_time(stamp: Timestamp, seconds: float) -> None:
+    # seconds and fraction apart: a float of nanoseconds since 1970 loses the last few hundred ns
+    whole = int(seconds // 1)
+    nanos = min(round((seconds - whole) * 1e9), 999_999_999)
+    stamp.seconds, stamp.nanos = whole, nanos
 
 
 def _first(group: BaseExceptionGroup[BaseException]) -> BaseException:
