@@ -166,6 +166,30 @@ def test_a_bad_item_is_counted_and_the_next_one_tried(tmp_path: Path) -> None:
     assert f.stats.bad_commands == {"item": 1}
 
 
+class AirtimeGateway(FakeGateway):
+    """Computes the airtime as the real JIT queue does, so impossible parameters raise there."""
+
+    async def send_downlink(self, request: TxRequest) -> TxResult:
+        request.airtime_us()
+        return await super().send_downlink(request)
+
+
+def test_impossible_parameters_are_a_counted_bad_item(tmp_path: Path) -> None:
+    frame = gw.DownlinkFrame(downlink_id=5)
+    item(frame)
+    frame.items[0].tx_info.modulation.lora.spreading_factor = 0
+    item(frame)
+    frame.items[1].phy_payload = bytes(300)
+    item(frame)
+    f = forwarder(tmp_path, AirtimeGateway())
+    try:
+        ack = asyncio.run(f.handle_downlink(frame.SerializeToString()))
+    finally:
+        f.store.close()
+    assert ack is not None and [i.status for i in ack.items] == [gw.INTERNAL_ERROR, gw.INTERNAL_ERROR, gw.OK]
+    assert f.stats.bad_commands == {"item": 2}
+
+
 def test_uplink_message_round_trips_both_encodings() -> None:
     frame = UplinkFrame(
         b"\x40\x01\x02\x03", 2_403_000_000, LoraModulation(12, 812_000, "4/8LI"),

@@ -304,12 +304,14 @@ class MqttForwarder:
 
     def _make_client(self) -> aiomqtt.Client:
         s = self.settings
-        return aiomqtt.Client(
+        client = aiomqtt.Client(
             s.host, s.port, username=s.username, password=s.password, identifier=s.client_id,
             will=aiomqtt.Will(self.topic("state/conn"), self.conn_state(False), qos=1, retain=True),
             tls_context=s.ssl_context(), keepalive=s.keepalive_s, timeout=s.timeout_s,
             max_inflight_messages=s.window, clean_session=True, logger=log,
         )
+        client.pending_calls_threshold = s.window + 16  # a full window in flight is normal, not a warning
+        return client
 
     async def _session(self) -> None:
         client = self._make_client()
@@ -418,7 +420,12 @@ class MqttForwarder:
         except ParseError as exc:
             self._bad("item", f"downlink {downlink_id}: {exc}")
             return int(gw.INTERNAL_ERROR)
-        result = await self.gateway.send_downlink(request)
+        try:
+            result = await self.gateway.send_downlink(request)
+        except (ValueError, ArithmeticError) as exc:
+            # impossible parameters (SF 0, bandwidth 0, 300-byte payload...) fail the airtime computation
+            self._bad("item", f"downlink {downlink_id}: {exc}")
+            return int(gw.INTERNAL_ERROR)
         return int(TX_STATUS.get(result.outcome, gw.INTERNAL_ERROR))
 
     def _bad(self, reason: str, detail: str) -> None:
