@@ -1,0 +1,473 @@
+"""UDP forwarder against a GWMP network-server peer on loopback (like Semtech's util_net_downlink).
+
+The gateway runs on simulated modules over real ZeroMQ sockets (the Rig of test_lora_gateway); the
+peer is a small asyncio UDP server that acknowledges, records and sends PULL_RESP. Network timers are
+shortened; the 10-minute outage runs on a SimClock (host time of every uplink) in about a second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine, Iterator
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+from chirpstack_api import gw
+
+from wisgate.clock import SimClock
+from wisgate.lora import gwmp
+from wisgate.lora.concentratord import ConcentratordBackend
+from wisgate.lora.crypto import build_data_frame
+from wisgate.lora.dedup import Uplink
+from wisgate.lora.filters import UplinkFilter, parse_prefix
+from wisgate.lora.gateway import Gateway, ModuleLink
+from wisgate.lora.jit import JitQueue
+from wisgate.lora.phy import MType
+from wisgate.lora.pipeline import ReceivedUplink
+from wisgate.lora.udp_forwarder import RecentUplinks, UdpForwarder, UdpServerConfig
+from wisgate.lora.uplink import LoraModulation, RxInfo, UplinkFrame
+from wisgate.sim.concentratord import SimConcentratord, SimModule
+
+GW_ID = "aa555a0000000000"
+KEY = bytes(16)
+WALL0 = 1_764_000_000.0
+
+
+def data(dev_addr: int, fcnt: int) -> bytes:
+    return build_data_frame(mtype=MType.UNCONFIRMED_DATA_UP, dev_addr=dev_addr, fcnt32=fcnt, nwk_skey=KEY,
+                            app_skey=KEY, payload=b"hello", fport=1).to_bytes()
+
+
+def event(payload: bytes, count_us: int, *, freq: int = 868_100_000, snr: float = 5.0, rssi: int = -90,
+          channel: int = 0) -> gw.UplinkFrame:
+    frame = gw.UplinkFrame(phy_payload=payload)
+    frame.tx_info.frequency = freq
+    frame.tx_info.modulation.lora.spreading_factor = 7
+    frame.tx_info.modulation.lora.bandwidth = 125_000
+    frame.tx_info.modulation.lora.code_rate = gw.CR_4_5
+    frame.rx_info.context = count_us.to_bytes(4, "big")
+    frame.rx_info.snr = snr
+    frame.rx_info.rssi = rssi
+    frame.rx_info.channel = channel
+    frame.rx_info.crc_status = gw.CRC_OK
+    return frame
+
+
+class Rig:
+    """Board 0 (TX-capable) and board 1 (RX only) as simulated Concentratords, and a gateway on them."""
+
+    def __init__(self, tmp_path: Path, *, modules: bool = True) -> None:
+        self.clock = SimClock(50.0)
+        self.daemons: list[SimConcentratord] = []
+        links = []
+        for board, offset in ((0, 123_456), (1, 0xFFFF_F000)):
+            events, commands = f"ipc://{tmp_path}/e{board}", f"ipc://{tmp_path}/c{board}"
+            tx_max = 870_000_000 if board == 0 else 0
+            if modules:
+                self.daemons.append(SimConcentratord(
+                    SimModule(f"{board:016x}", board=board, counter_offset_us=offset, tx_max_hz=tx_max),
+                    clock=self.clock, event_url=events, command_url=commands,
+                ).start())
+            links.append(ModuleLink(
+                board, ConcentratordBackend(board=board, event_url=events, command_url=commands),
+                JitQueue(board=board, tx_freq_min_hz=863_000_000 if board == 0 else 1,
+                         tx_freq_max_hz=tx_max or 1, power_lut=(14, 20, 27)),
+            ))
+        self.gateway = Gateway(GW_ID, links, clock=self.clock, uplink_filter=UplinkFilter(lorawan_only=False))
+
+    def wall(self) -> float:
+        return WALL0 + self.clock.monotonic()
+
+    def close(self) -> None:
+        for link in self.gateway.links.values():
+            link.backend.close()
+        for daemon in self.daemons:
+            daemon.stop()
+
+
+@pytest.fixture
+def rig(tmp_path: Path) -> Iterator[Rig]:
+    made = Rig(tmp_path)
+    yield made
+    made.close()
+
+
+class NsPeer(asyncio.DatagramProtocol):
+    """A network server: ACKs PUSH_DATA and PULL_DATA, records what it gets, sends PULL_RESP."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.DatagramTransport | None = None
+        self.up = True  # False: the network is down, datagrams vanish
+        self.ack_pulls = True
+        self.pushes: list[gwmp.PushData] = []
+        self.rxpk: list[gwmp.Rxpk] = []
+        self.pulls = 0
+        self.tx_acks: list[gwmp.TxAck] = []
+        self.gateway_addr: tuple[str, int] | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.DatagramTransport, transport)  # the selector transport does not subclass it
+
+    @property
+    def port(self) -> int:
+        assert self.transport is not None
+        return int(self.transport.get_extra_info("sockname")[1])
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        if not self.up:
+            return
+        assert self.transport is not None
+        packet = gwmp.decode(data)
+        self.gateway_addr = addr
+        if isinstance(packet, gwmp.PushData):
+            self.pushes.append(packet)
+            self.rxpk.extend(packet.rxpk)
+            self.transport.sendto(gwmp.encode(gwmp.PushAck(packet.token, packet.version)), addr)
+        elif isinstance(packet, gwmp.PullData):
+            self.pulls += 1
+            if self.ack_pulls:
+                self.transport.sendto(gwmp.encode(gwmp.PullAck(packet.token, packet.version)), addr)
+        elif isinstance(packet, gwmp.TxAck):
+            self.tx_acks.append(packet)
+
+    def pull_resp(self, txpk: gwmp.Txpk, token: int) -> None:
+        assert self.transport is not None and self.gateway_addr is not None
+        self.transport.sendto(gwmp.encode(gwmp.PullResp(token, txpk)), self.gateway_addr)
+
+
+async def start_peer(host: str = "127.0.0.1") -> NsPeer:
+    loop = asyncio.get_running_loop()
+    _, peer = await loop.create_datagram_endpoint(NsPeer, local_addr=(host, 0))
+    return peer
+
+
+async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        if loop.time() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.002)
+
+
+def server(name: str, peer: NsPeer, **options: Any) -> UdpServerConfig:
+    fast: dict[str, Any] = dict(keepalive_s=0.05, push_timeout_s=0.05, retry_interval_s=0.05, replay_interval_s=0.0,
+                                stat_interval_s=0.0)
+    fast.update(options)
+    return UdpServerConfig(name, "127.0.0.1", port_up=peer.port, port_down=peer.port, **fast)
+
+
+def run(main: Coroutine[Any, Any, None]) -> None:
+    asyncio.run(main)
+
+
+# ------------------------------------------------------------------------------------------- uplinks
+
+
+def test_uplinks_arrive_field_exact_and_are_acknowledged(rig: Rig) -> None:
+    g = rig.gateway
+    payload = data(0x26000001, 1)
+
+    async def main() -> None:
+        peer = await start_peer()
+        async with UdpForwarder(g, [server("ns", peer)], wall=rig.wall) as forwarder:
+            g.handle(0, event(payload, 1_000_000, snr=2.0, rssi=-101), now=50.0)
+            g.handle(1, event(payload, 4_000_000_000, snr=8.5, rssi=-77, channel=3), now=50.001)
+            rig.clock.advance(0.5)
+            g.emit_due(rig.clock.monotonic())
+            await until(lambda: len(peer.rxpk) == 1)
+            link = forwarder.links["ns"]
+            await until(lambda: link.stats.acks == 1 and len(link.store) == 0)
+            (push,) = peer.pushes
+            assert push.gateway_id == GW_ID and push.version == 2 and push.stat is None
+            (rx,) = peer.rxpk
+            # the best reception (board 1): its counter, channel, rssi and snr
+            assert rx == gwmp.Rxpk(
+                tmst=4_000_000_000, freq_hz=868_100_000, chan=3, rfch=0, stat=1, modu="LORA", datr="SF7BW125",
+                rssi=-77, data=payload, codr="4/5", lsnr=8.5, time=gwmp.utc_time(WALL0 + 50.0),
+            )
+            assert link.stats.pushes == 1 and link.stats.ack_ratio == 1.0 and link.stats.uplinks_acked == 1
+            assert forwarder.recent.board_for(4_001_000_000, rig.clock.monotonic()) == 1
+
+    run(main())
+
+
+def test_keepalive_ack_stats_and_dns_re_resolution(rig: Rig) -> None:
+    answers = iter(["127.0.0.2", "127.0.0.2", "127.0.0.1"])
+    asked: list[str] = []
+
+    async def resolver(host: str, port: int) -> str:
+        asked.append(host)
+        return next(answers, "127.0.0.1")
+
+    async def main() -> None:
+        peer = await start_peer()
+        config = replace(server("ns", peer, keepalive_max_failures=2), host="ns.example")
+        async with UdpForwarder(rig.gateway, [config], wall=rig.wall, resolver=resolver) as forwarder:
+            link = forwarder.links["ns"]
+            assert link.address == "127.0.0.2"  # nobody listens there
+            await until(lambda: link.stats.pull_acks >= 3)
+            stats = link.stats
+            assert stats.dns_resolutions == 3 and asked == ["ns.example"] * 3
+            assert stats.keepalive_failures == 4  # two failures per resolution, twice
+            assert link.address == "127.0.0.1"
+            peer.ack_pulls = False
+            before = stats.keepalive_failures
+            await until(lambda: stats.keepalive_failures >= before + 1)
+            assert stats.keepalives >= stats.pull_acks + stats.keepalive_failures
+
+    run(main())
+
+
+def test_stat_report_counts_the_interval(rig: Rig) -> None:
+    g = rig.gateway
+
+    async def main() -> None:
+        peer = await start_peer()
+        async with UdpForwarder(g, [server("ns", peer, stat_interval_s=3600)], wall=rig.wall) as forwarder:
+            for n in range(3):
+                g.handle(0, event(data(0x26000001, n), 1_000_000 + n * 100_000), now=50.0 + n * 0.1)
+            rig.clock.advance(1.0)
+            g.emit_due(rig.clock.monotonic())
+            await until(lambda: len(peer.rxpk) == 3 and forwarder.links["ns"].stats.acks >= 1)
+            await until(lambda: forwarder.links["ns"].stats.acks == forwarder.links["ns"].stats.pushes)
+            forwarder.send_stats()
+            await until(lambda: peer.pushes[-1].stat is not None)
+            stat = peer.pushes[-1].stat
+            assert stat is not None
+            assert (stat.rxnb, stat.rxok, stat.rxfw, stat.ackr, stat.dwnb, stat.txnb) == (3, 3, 3, 100.0, 0, 0)
+            assert stat.time == gwmp.stat_time(WALL0 + 51.0)
+
+    run(main())
+
+
+# ------------------------------------------------------------------------------------------- downlinks
+
+
+def txpk(**fields: Any) -> gwmp.Txpk:
+    base: dict[str, Any] = dict(freq_hz=869_525_000, modu="LORA", datr="SF9BW125", codr="4/5", data=b"\x60" + bytes(12),
+                                powe=14, ipol=True)
+    base.update(fields)
+    return gwmp.Txpk(**base)
+
+
+def test_downlink_round_trip_to_the_module_with_tx_ack_outcomes(rig: Rig) -> None:
+    g = rig.gateway
+    count0, count1 = rig.daemons[0].count_us(), rig.daemons[1].count_us()
+
+    async def main() -> None:
+        peer = await start_peer()
+        async with UdpForwarder(g, [server("ns", peer)], wall=rig.wall) as forwarder:
+            await until(lambda: peer.gateway_addr is not None)
+            g.handle(0, event(data(0x26000001, 1), count0), now=50.0)
+            g.handle(1, event(data(0x26000002, 1), count1), now=50.0)
+            rig.clock.advance(0.3)
+            g.emit_due(rig.clock.monotonic())
+            await until(lambda: len(peer.rxpk) == 2)
+            link = forwarder.links["ns"]
+            # RX1 of the uplink board 1 heard: board 1 cannot transmit, so it leaves from board 0
+            peer.pull_resp(txpk(tmst=(count1 + 1_000_000) & 0xFFFFFFFF), token=0x0101)
+            await until(lambda: len(peer.tx_acks) == 1)
+            assert peer.tx_acks[0] == gwmp.TxAck(0x0101, GW_ID, None)  # success: no JSON (sx1302 forwarder)
+            (sent,) = rig.daemons[0].module.transmissions
+            assert sent.count_us == count0 + 1_000_000
+            # too late: 10 ms after the uplink
+            peer.pull_resp(txpk(tmst=count0 + 10_000), token=0x0202)
+            # power the table lacks: sent at the next lower entry, reported as a warning
+            peer.pull_resp(txpk(tmst=count0 + 2_000_000, powe=16), token=0x0303)
+            # class B without GPS
+            peer.pull_resp(txpk(tmms=1_400_000_000_000), token=0x0404)
+            # class C
+            peer.pull_resp(txpk(imme=True, datr="SF12BW125", freq_hz=869_525_000), token=0x0505)
+            await until(lambda: len(peer.tx_acks) == 5)
+            acks = {a.token: a.ack for a in peer.tx_acks}
+            assert acks[0x0202] == gwmp.TxpkAck(error="TOO_LATE")
+            assert acks[0x0303] == gwmp.TxpkAck(warn="TX_POWER", value=14)
+            assert acks[0x0404] == gwmp.TxpkAck(error="GPS_UNLOCKED")
+            assert acks[0x0505] is None
+            assert link.stats.downlinks_received == 5 and link.stats.downlinks_sent == 3
+            assert dict(link.stats.downlinks_refused) == {"TOO_LATE": 1, "GPS_UNLOCKED": 1}
+            assert len(rig.daemons[0].module.transmissions) == 3
+            assert forwarder.recent.board_for((count1 + 1_000_000) & 0xFFFFFFFF, rig.clock.monotonic()) == 1
+
+    run(main())
+
+
+def test_tx_ack_none_style_and_brd_extension(rig: Rig) -> None:
+    g = rig.gateway
+    count0 = rig.daemons[0].count_us()
+
+    async def main() -> None:
+        peer = await start_peer()
+        config = server("ns", peer, tx_ack_error_none=True, extensions=True)
+        async with UdpForwarder(g, [config], wall=rig.wall):
+            await until(lambda: peer.gateway_addr is not None)
+            g.handle(0, event(data(0x26000001, 1), count0), now=50.0)
+            rig.clock.advance(0.3)
+            g.emit_due(rig.clock.monotonic())
+            await until(lambda: len(peer.rxpk) == 1)
+            assert peer.rxpk[0].brd == 0 and peer.rxpk[0].rsig == (gwmp.Rsig(0, 0, -90, 5.0),)
+            peer.pull_resp(txpk(tmst=count0 + 1_000_000, brd=0), token=7)
+            await until(lambda: len(peer.tx_acks) == 1)
+            assert peer.tx_acks[0].ack == gwmp.TxpkAck(error="NONE")
+
+    run(main())
+
+
+def test_downlink_from_an_unknown_address_is_ignored_and_counted(rig: Rig, caplog: pytest.LogCaptureFixture) -> None:
+    async def main() -> None:
+        peer = await start_peer()
+        stranger = await start_peer()
+        async with UdpForwarder(rig.gateway, [server("ns", peer)], wall=rig.wall) as forwarder:
+            await until(lambda: peer.gateway_addr is not None)
+            link = forwarder.links["ns"]
+            stranger.gateway_addr = peer.gateway_addr
+            for token in (1, 2):
+                stranger.pull_resp(txpk(imme=True), token=token)
+            peer.transport.sendto(b"\x02\x00\x01\x03{not json", peer.gateway_addr)  # type: ignore[union-attr]
+            peer.transport.sendto(b"\x02\x00\x01\x03{not json", peer.gateway_addr)  # type: ignore[union-attr]
+            peer.transport.sendto(b"\x07", peer.gateway_addr)  # type: ignore[union-attr]
+            await until(lambda: sum(link.stats.bad_datagrams.values()) == 5)
+            assert dict(link.stats.bad_datagrams) == {"unknown-address": 2, "json": 2, "truncated": 1}
+            assert link.stats.downlinks_received == 0 and stranger.tx_acks == [] and peer.tx_acks == []
+            assert rig.daemons[0].module.transmissions == []
+
+    with caplog.at_level(logging.WARNING, logger="wisgate.lora.udp"):
+        run(main())
+    messages = [r.getMessage() for r in caplog.records]
+    assert sum("not the configured server" in m for m in messages) == 1
+    assert sum("bad datagram (json)" in m for m in messages) == 1
+
+
+def test_two_servers_one_uplink_only_with_its_own_filter(rig: Rig) -> None:
+    g = rig.gateway
+
+    async def main() -> None:
+        full, uplink_only = await start_peer(), await start_peer()
+        servers = [
+            server("full", full),
+            server("upl", uplink_only, uplink_only=True,
+                   filter=UplinkFilter(lorawan_only=False, dev_addr_prefixes=[parse_prefix("26000000/8")])),
+        ]
+        async with UdpForwarder(g, servers, wall=rig.wall) as forwarder:
+            g.handle(0, event(data(0x26000001, 1), 1_000_000), now=50.0)
+            g.handle(0, event(data(0x48000001, 1), 1_100_000), now=50.0)
+            rig.clock.advance(0.5)
+            g.emit_due(rig.clock.monotonic())
+            await until(lambda: len(full.rxpk) == 2 and len(uplink_only.rxpk) == 1)
+            await asyncio.sleep(0.15)  # three keepalive periods
+            assert full.pulls >= 2 and uplink_only.pulls == 0
+            upl = forwarder.links["upl"]
+            assert dict(upl.stats.filtered) == {"dev-addr": 1}
+            uplink_only.pull_resp(txpk(imme=True), token=3)
+            await until(lambda: upl.stats.downlinks_received == 1)
+            assert dict(upl.stats.downlinks_refused) == {"uplink-only": 1} and uplink_only.tx_acks == []
+
+    run(main())
+
+
+# ------------------------------------------------------------------------------------------- outages
+
+
+def make_uplink(n: int, clock: SimClock) -> ReceivedUplink:
+    frame = UplinkFrame(n.to_bytes(4, "big") + b"outage", 868_100_000, LoraModulation(7, 125_000),
+                        RxInfo(board=0, count_us=(n * 20_000) & 0xFFFFFFFF, rssi=-80, snr=4.0))
+    return ReceivedUplink(Uplink((frame,), clock.monotonic()), None)
+
+
+def numbers(rxpk: list[gwmp.Rxpk]) -> list[int]:
+    return [int.from_bytes(rx.data[:4], "big") for rx in rxpk]
+
+
+async def feed(forwarder: UdpForwarder, clock: SimClock, first: int, count: int, *, rate: int = 50) -> None:
+    """``count`` uplinks at ``rate`` per simulated second; the event loop runs once per simulated second."""
+    for n in range(first, first + count):
+        forwarder.submit(make_uplink(n, clock))
+        clock.advance(1 / rate)
+        if n % rate == rate - 1:
+            await asyncio.sleep(0)
+
+
+def test_ten_minute_outage_at_50_per_second_loses_nothing_and_replays_in_order(tmp_path: Path) -> None:
+    rig = Rig(tmp_path, modules=False)
+    total = 600 * 50
+
+    async def main() -> None:
+        peer = await start_peer()
+        config = server("ns", peer, store_path=tmp_path / "ns.db", max_datagram_bytes=16_384)
+        async with UdpForwarder(rig.gateway, [config], wall=rig.wall, clock=rig.clock) as forwarder:
+            link = forwarder.links["ns"]
+            await feed(forwarder, rig.clock, 0, 100)
+            await until(lambda: link.stats.uplinks_acked == 100)
+            peer.up = False
+            await feed(forwarder, rig.clock, 100, total - 100)
+            await until(lambda: link.stats.push_timeouts >= 1)
+            assert not link.live and len(link.store) >= total - 200
+            assert len(peer.rxpk) == 100
+            peer.up = True
+            await until(lambda: len(link.store) == 0 and not link.backlog, timeout=30)
+            got = numbers(peer.rxpk)
+            assert set(got) == set(range(total))
+            firsts = list(dict.fromkeys(got))
+            assert firsts == sorted(firsts)  # replayed oldest first
+            assert link.stats.replayed >= total - 200 and link.stats.dropped_at_cap == 0
+            # replays carry their real reception time: the oldest queued one is ten minutes old
+            times = {numbers([rx])[0]: datetime.fromisoformat(rx.time or "") for rx in peer.rxpk}
+            assert times[100].timestamp() == pytest.approx(WALL0 + 50.0 + 100 / 50, abs=1e-3)
+            assert (times[total - 1] - times[100]).total_seconds() == pytest.approx((total - 101) / 50, abs=1e-3)
+            # live again: a new uplink goes straight out
+            await feed(forwarder, rig.clock, total, 1)
+            await until(lambda: numbers(peer.rxpk)[-1] == total)
+
+    try:
+        run(main())
+    finally:
+        rig.close()
+
+
+def test_restart_mid_outage_loses_nothing(tmp_path: Path) -> None:
+    rig = Rig(tmp_path, modules=False)
+    path = tmp_path / "ns.db"
+
+    async def main() -> None:
+        peer = await start_peer()
+        config = server("ns", peer, store_path=path)
+        peer.up = False
+        async with UdpForwarder(rig.gateway, [config], wall=rig.wall, clock=rig.clock) as forwarder:
+            await feed(forwarder, rig.clock, 0, 3000)
+            assert len(forwarder.links["ns"].store) == 3000
+        # the daemon restarts while the server is still away
+        async with UdpForwarder(rig.gateway, [config], wall=rig.wall, clock=rig.clock) as forwarder:
+            link = forwarder.links["ns"]
+            assert len(link.store) == 3000 and link.backlog
+            await feed(forwarder, rig.clock, 3000, 500)
+            await asyncio.sleep(0.1)
+            peer.up = True
+            await until(lambda: len(link.store) == 0 and not link.backlog, timeout=30)
+        got = numbers(peer.rxpk)
+        assert set(got) == set(range(3500))
+        firsts = list(dict.fromkeys(got))
+        assert firsts == sorted(firsts)
+
+    try:
+        run(main())
+    finally:
+        rig.close()
+
+
+def test_recent_uplink_index_is_wrap_safe_and_prefers_exact_rx_delays() -> None:
+    index = RecentUplinks(6.5)
+    index.add(0, 0xFFFF_FF00, when=10.0)  # just before board 0's counter wraps
+    index.add(1, 0xFFFF_FF00 - 300_000, when=10.0)
+    assert index.board_for((0xFFFF_FF00 + 1_000_000) & 0xFFFFFFFF, now=10.5) == 0
+    assert index.board_for((0xFFFF_FF00 - 300_000 + 2_000_000) & 0xFFFFFFFF, now=10.5) == 1
+    # no exact delay: the board whose uplink lies 0..6.5 s before the tmst
+    index.add(2, 5_000_000, when=11.0)
+    assert index.board_for(7_345_678, now=11.2) == 2
+    assert index.board_for(20_500_000, now=11.2) is None  # 15.5 s: no RX delay, outside the window
+    assert index.board_for(20_000_000, now=11.2) == 2  # RX1 delay 15 s (RXTimingSetupReq allows it)
+    assert index.board_for(7_345_678, now=100.0) is None  # forgotten
