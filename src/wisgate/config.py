@@ -160,6 +160,44 @@ class RtcSection(Section):
     watchdog_s: Annotated[float, Field(ge=0, le=255 * 60)] = 0
 
 
+class PowerSection(Section):
+    """The power-fail line (GPIO16): debounce, halt before the ultracapacitors run out, alarm."""
+
+    enabled: bool = True
+    #: An edge counts once the level has held this long (shorter micro-cuts are ignored).
+    debounce_ms: Annotated[float, Field(ge=0, le=5000)] = 20
+    #: Run the shutdown command if the supply stays lost this long; 0 = never.
+    shutdown_after_s: Annotated[float, Field(ge=0, le=3600)] = 30
+    #: An argument list (never run through a shell); not run on the simulated board.
+    shutdown_command: list[str] = ["systemctl", "poweroff"]
+    #: The buzzer sounds an alarm on a loss (needs [buzzer] enabled and jumper J39 11-12).
+    beep_on_loss: bool = True
+    #: Optional supply measurement: no public source shows a divider on the board, so off by default.
+    adc_channel: Annotated[int, Field(ge=0, le=3)] | None = None
+    #: Input volts per volt at the ADC pin (e.g. 11 for a 100k/10k divider).
+    divider_ratio: Annotated[float, Field(gt=0, le=1000)] = 1.0
+
+    @field_validator("shutdown_command", mode="before")
+    @classmethod
+    def _argument_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            raise ValueError('must be a list of arguments, e.g. ["systemctl", "poweroff"] (no shell strings)')
+        if isinstance(value, list) and (not value or not all(isinstance(a, str) and a for a in value)):
+            raise ValueError("must be a non-empty list of non-empty arguments")
+        return value
+
+
+class BuzzerSection(Section):
+    """The passive buzzer on GPIO13 (sounds only with jumper J39 11-12 fitted)."""
+
+    enabled: bool = True
+    line: str = "GPIO13"
+    #: Base tone of the patterns (RAK's buzzer test plays 440 Hz); the alarm alternates 2x and 1x.
+    frequency_hz: Annotated[float, Field(ge=20, le=20_000)] = 440.0
+    #: One short beep when the daemon starts.
+    startup_beep: bool = False
+
+
 class Config(Section):
     board: BoardSection = BoardSection()
     monitor: MonitorSection = MonitorSection()
@@ -167,6 +205,8 @@ class Config(Section):
     lora: LoraSection = LoraSection()
     rtc: RtcSection = RtcSection()
     fan: FanSection = FanSection()
+    power: PowerSection = PowerSection()
+    buzzer: BuzzerSection = BuzzerSection()
     log_level: str = "INFO"
 
 

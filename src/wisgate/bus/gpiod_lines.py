@@ -17,6 +17,10 @@ from wisgate.bus.gpio import EdgeCallback, GpioLine, LineProvider
 from wisgate.errors import DeviceBusyError, UnsupportedError, WisgateError
 
 CONSUMER = "wisgate"
+#: Inputs that need the SoC pull-up: the power-fail output is pulled up (RAK's OLED service and the
+#: gpio-key overlay both set it); left as-is it may float or sit on the SoC's default pull-down and read
+#: "supply lost" (the default pull of BCM GPIO9-27 is down: inferred from the BCM2711 peripherals doc).
+PULL_UP_LINES = frozenset({"GPIO16"})
 
 
 def parse_line_name(name: str) -> tuple[str | None, int]:
@@ -63,7 +67,8 @@ class GpiodLine(GpioLine):
         settings = (
             gpiod.LineSettings(direction=Direction.OUTPUT, output_value=Value.ACTIVE if initial else Value.INACTIVE)
             if output
-            else gpiod.LineSettings(direction=Direction.INPUT, edge_detection=Edge.BOTH, bias=Bias.AS_IS)
+            else gpiod.LineSettings(direction=Direction.INPUT, edge_detection=Edge.BOTH,
+                                 bias=Bias.PULL_UP if name in PULL_UP_LINES else Bias.AS_IS)
         )
         try:
             self._request = gpiod.request_lines(find_chip(label), consumer=CONSUMER, config={self.offset: settings})

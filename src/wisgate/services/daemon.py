@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from wisgate.config import Config
 from wisgate.runtime import Target
+from wisgate.services.buzzer import buzzer_service
 from wisgate.services.display import display_service
 from wisgate.services.fan import FanCurve, fan_service
 from wisgate.services.lora import lora_service
 from wisgate.services.monitor import monitor_service
+from wisgate.services.power import PowerSettings, power_service
 from wisgate.services.rtc import rtc_service
 from wisgate.services.supervisor import Supervisor
 
@@ -21,6 +23,18 @@ def build_supervisor(target: Target, config: Config) -> Supervisor:
         supervisor.add("rtc", rtc_service(config.rtc.watchdog_s))
     if config.lora.enabled:
         supervisor.add("lora", lora_service(config.lora))
+    if config.power.enabled:
+        power = config.power
+        supervisor.add("power", power_service(PowerSettings(
+            debounce_s=power.debounce_ms / 1000, shutdown_after_s=power.shutdown_after_s,
+            shutdown_command=tuple(power.shutdown_command), beep_on_loss=power.beep_on_loss,
+            adc_channel=power.adc_channel, divider_ratio=power.divider_ratio,
+        )))
+    if config.buzzer.enabled:
+        buzzer = config.buzzer
+        supervisor.add("buzzer", buzzer_service(
+            frequency_hz=buzzer.frequency_hz, startup_beep=buzzer.startup_beep, line=buzzer.line,
+        ))
     if config.display.enabled:
         supervisor.add("display", display_service(config.display.interval_s, png=config.display.png))
     return supervisor

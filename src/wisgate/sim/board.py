@@ -53,6 +53,8 @@ class SimBoard:
                 raise KeyError(f"no onboard device {name!r}; known: {sorted(self.addresses)}")
             self.addresses[name] = address
         self.power_fail = self.lines.add("GPIO16", level=True)
+        #: the passive buzzer (an output; low when silent)
+        self.buzzer_line = self.lines.add("GPIO13", level=False)
         self.clock.observe(self.env.update)
         self.clock.observe(lambda _now: self._update_lines())
         self.models: dict[str, I2CModel] = {}

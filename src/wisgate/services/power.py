@@ -1,0 +1,355 @@
+"""The power service: the supply's power-fail line (CM4 GPIO16), ride-through and a clean halt.
+
+Facts (see docs/services.md): GPIO16 falls when the DC input goes away while the ultracapacitors keep
+the board running, and rises when it returns (RAK's dying-gasp test and OLED service, pull-up). On
+newer RAKPiOS gpio-keys owns the line and reports it as KEY_PROG1 input events instead. No public
+source gives the hold-up time or an ADC channel that measures the supply, so the shutdown delay is
+configuration and the voltage measurement is off unless an ADC channel and divider are configured.
+
+An edge counts once the level has held for the debounce time: a micro-cut shorter than that is
+ignored. A confirmed loss starts the shutdown countdown from the moment of the falling edge; the
+supply returning before it ends cancels it and the outage is logged (ride-through).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import threading
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+
+from wisgate.bus.gpio import GpioLine
+from wisgate.clock import Clock
+from wisgate.errors import DeviceBusyError, WisgateError
+from wisgate.runtime import Target
+from wisgate.services.board_lines import line_provider
+from wisgate.services.supervisor import Context, ServiceFn
+
+log = logging.getLogger("wisgate.power")
+
+POWER_FAIL_LINE = "GPIO16"
+MESSAGE = "POWER SUPPLY ISSUES!"
+#: Simulated lines change only when the simulated clock is read: look often enough to see edges.
+SIM_POLL_S = 0.01
+HARDWARE_POLL_S = 1.0
+SHUTDOWN_TIMEOUT_S = 30.0
+#: times compared after subtraction: 10.02 - 10.0 < 0.02 in binary floating point
+TIME_EPSILON = 1e-9
+
+
+@dataclass(frozen=True)
+class PowerSettings:
+    debounce_s: float = 0.02
+    #: 0 = never shut down
+    shutdown_after_s: float = 30.0
+    shutdown_command: tuple[str, ...] = ("systemctl", "poweroff")
+    #: the buzzer service sounds the alarm on a loss
+    beep_on_loss: bool = True
+    #: optional supply measurement: ADC channel (0-3) and the divider's ratio (input volts per ADC volt)
+    adc_channel: int | None = None
+    divider_ratio: float = 1.0
+    voltage_interval_s: float = 5.0
+
+
+@dataclass(frozen=True)
+class SupplyLost:
+    at: float
+
+
+@dataclass(frozen=True)
+class SupplyRestored:
+    at: float
+    outage_s: float
+
+
+@dataclass(frozen=True)
+class ShutdownDue:
+    at: float
+    outage_s: float
+
+
+PowerEvent = SupplyLost | SupplyRestored | ShutdownDue
+
+
+class PowerMonitor:
+    """Debounced supply state from raw power-fail edges, and when to shut down. No I/O, no clock of its own:
+    edges carry their times and :meth:`tick` is told the time."""
+
+    def __init__(self, settings: PowerSettings, *, now: float, supply_ok: bool) -> None:
+        self.settings = settings
+        self.ok = supply_ok
+        self.since: float | None = None if supply_ok else now
+        self.events = 0 if supply_ok else 1
+        #: edges that did not last the debounce time
+        self.glitches = 0
+        self.last_outage_s: float | None = None
+        self.shutdown_issued = False
+        self._pending: tuple[bool, float] | None = None
+        self._out: list[PowerEvent] = [] if supply_ok else [SupplyLost(now)]
+
+    @property
+    def shutdown_at(self) -> float | None:
+        if self.ok or self.since is None or self.settings.shutdown_after_s <= 0 or self.shutdown_issued:
+            return None
+        return self.since + self.settings.shutdown_after_s
+
+    def edge(self, level: bool, t: float) -> None:
+        self._settle(t)
+        if level == self.ok:
+            if self._pending is not None:
+                self.glitches += 1
+            self._pending = None
+        elif self._pending is None:
+            self._pending = (level, t)
+
+    def tick(self, now: float) -> list[PowerEvent]:
+        self._settle(now)
+        out, self._out = self._out, []
+        return out
+
+    def next_deadline(self) -> float | None:
+        times = [t for t in (self.shutdown_at,) if t is not None]
+        if self._pending is not None:
+            times.append(self._pending[1] + self.settings.debounce_s)
+        return min(times, default=None)
+
+    def _settle(self, now: float) -> None:
+        if self._pending is not None and now - self._pending[1] >= self.settings.debounce_s - TIME_EPSILON:
+            level, t = self._pending
+            self._pending = None
+            self._confirm(level, t)
+        due = self.shutdown_at
+        if due is not None and now >= due - TIME_EPSILON and self.since is not None:
+            self.shutdown_issued = True
+            self._out.append(ShutdownDue(due, due - self.since))
+
+    def _confirm(self, level: bool, t: float) -> None:
+        if not level:
+            self.ok, self.since = False, t
+            self.events += 1
+            self._out.append(SupplyLost(t))
+            return
+        outage = t - (self.since if self.since is not None else t)
+        self.ok, self.since, self.last_outage_s = True, None, outage
+        self.shutdown_issued = False
+        self._out.append(SupplyRestored(t, outage))
+
+
+@dataclass
+class PowerWatch:
+    """The service's logic on one thread: edges in (from any thread), state and log out.
+
+    ``powered``: on the simulated board, whether it still runs (false once the ultracapacitors are
+    spent), which gives the hold-up time. ``simulated``: shutdown is recorded, never run.
+    """
+
+    settings: PowerSettings
+    clock: Clock
+    level: bool
+    powered: Callable[[], bool] | None = None
+    simulated: bool = False
+    monitor: PowerMonitor = field(init=False)
+    hold_up_s: float | None = None
+    shutdown: dict[str, object] | None = None
+    volts: float | None = None
+    _edges: deque[tuple[bool, float]] = field(default_factory=deque)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        now = self.clock.monotonic()
+        self.monitor = PowerMonitor(self.settings, now=now, supply_ok=self.level)
+        if not self.level:
+            log.warning("power-fail line %s is low at start: supply already lost", POWER_FAIL_LINE)
+
+    def edge(self, level: bool, t: float) -> None:
+        with self._lock:
+            self._edges.append((level, t))
+
+    def poll(self) -> list[PowerEvent]:
+        with self._lock:
+            edges = list(self._edges)
+            self._edges.clear()
+        for level, t in edges:
+            self.monitor.edge(level, t)
+        now = self.clock.monotonic()
+        events = self.monitor.tick(now)
+        for event in events:
+            self._report(event)
+        self._check_brown_out(now)
+        return events
+
+    def _report(self, event: PowerEvent) -> None:
+        after = self.settings.shutdown_after_s
+        if isinstance(event, SupplyLost):
+            plan = f"shutdown in {after:g} s unless it returns" if after > 0 else "no shutdown configured"
+            log.warning("power supply lost: running on the ultracapacitors; %s", plan)
+        elif isinstance(event, SupplyRestored):
+            log.warning("power supply back after %.3f s (ridden through on the ultracapacitors)", event.outage_s)
+        else:
+            command = list(self.settings.shutdown_command)
+            self.shutdown = {"command": command, "ran": False, "outage_s": event.outage_s}
+            if self.simulated:
+                self.shutdown["result"] = "simulated board: not run"
+                log.warning("power supply still lost after %.1f s: would run %s (simulated board)",
+                            event.outage_s, command)
+            else:
+                log.warning("power supply still lost after %.1f s: running %s", event.outage_s, command)
+
+    def _check_brown_out(self, now: float) -> None:
+        if self.powered is None or self.monitor.ok or self.hold_up_s is not None or self.powered():
+            return
+        assert self.monitor.since is not None
+        self.hold_up_s = now - self.monitor.since
+        log.error("simulated board browned out %.2f s after the supply went (ultracapacitors spent)", self.hold_up_s)
+
+    def ran_shutdown(self, result: str, ran: bool) -> None:
+        if self.shutdown is not None:
+            self.shutdown.update(ran=ran, result=result)
+
+    def wait_s(self, cap: float) -> float:
+        deadline = self.monitor.next_deadline()
+        if deadline is None:
+            return cap
+        return max(0.0, min(cap, deadline - self.clock.monotonic()))
+
+    def state(self) -> dict[str, object]:
+        monitor, now = self.monitor, self.clock.monotonic()
+        since = monitor.since
+        wall = None
+        if since is not None:
+            wall = (dt.datetime.now(dt.UTC) - dt.timedelta(seconds=now - since)).isoformat(timespec="milliseconds")
+        due = monitor.shutdown_at
+        return {
+            "supply": "ok" if monitor.ok else "lost",
+            "since": wall,
+            "since_s": since,
+            "events": monitor.events,
+            "glitches": monitor.glitches,
+            "outage_s": None if since is None else now - since,
+            "last_outage_s": monitor.last_outage_s,
+            "hold_up_s": self.hold_up_s,
+            "shutdown_in_s": None if due is None else max(0.0, due - now),
+            "shutdown": dict(self.shutdown) if self.shutdown else None,
+            "beep": self.settings.beep_on_loss,
+            "volts": self.volts,
+        }
+
+
+def power_screen(power: object) -> list[str] | None:
+    """What the OLED shows while the supply is lost (None: show the normal pages)."""
+    if not isinstance(power, dict) or power.get("supply") != "lost":
+        return None
+    lines = ["", MESSAGE]
+    outage = power.get("outage_s")
+    if isinstance(outage, float):
+        lines.append(f"on ultracaps {outage:5.1f} s")
+    shutdown_in = power.get("shutdown_in_s")
+    if isinstance(shutdown_in, float):
+        lines.append(f"halt in {shutdown_in:5.1f} s")
+    elif power.get("shutdown"):
+        lines.append("SYSTEM SHUTDOWN")
+    return lines
+
+
+def open_power_fail_line(target: Target) -> GpioLine:
+    """GPIO16 from the target's lines; on hardware where gpio-keys owns it, its KEY_PROG1 events."""
+    try:
+        return line_provider(target).line(POWER_FAIL_LINE)
+    except DeviceBusyError:
+        if target.sim is not None:
+            raise
+        from wisgate.bus.input_events import KEY_PROG1, KeyLine, find_key_device
+
+        path = find_key_device(KEY_PROG1)
+        log.info("%s belongs to gpio-keys: reading its KEY_PROG1 events from %s", POWER_FAIL_LINE, path)
+        return KeyLine(path, KEY_PROG1, active_low=True, name=POWER_FAIL_LINE)
+
+
+async def run_shutdown(command: Sequence[str]) -> tuple[str, bool]:
+    """Run the command (an argument list, never a shell string); (what happened, whether it ran)."""
+    try:
+        process = await asyncio.create_subprocess_exec(*command)
+    except OSError as exc:
+        log.error("shutdown command %s could not start: %s", list(command), exc)
+        return f"could not start: {exc}", False
+    try:
+        code = await asyncio.wait_for(process.wait(), SHUTDOWN_TIMEOUT_S)
+    except TimeoutError:
+        return f"still running after {SHUTDOWN_TIMEOUT_S:g} s", True
+    if code != 0:
+        log.error("shutdown command %s exited with status %d", list(command), code)
+    return f"exit status {code}", True
+
+
+def power_service(settings: PowerSettings) -> ServiceFn:
+    async def run(context: Context) -> None:
+        target = context.target
+        line = open_power_fail_line(target)
+        supply = target.sim.env.supply if target.sim is not None else None
+        watch = PowerWatch(
+            settings, target.clock, line.read(),
+            powered=(lambda: supply.powered) if supply is not None else None, simulated=supply is not None,
+        )
+        loop = asyncio.get_running_loop()
+        wake = asyncio.Event()
+
+        def on_edge(level: bool, t: float) -> None:
+            watch.edge(level, t)
+            with contextlib.suppress(RuntimeError):  # the loop has closed: nobody is listening
+                loop.call_soon_threadsafe(wake.set)
+
+        line.on_edge(on_edge)
+        poll_s = SIM_POLL_S if target.sim is not None else HARDWARE_POLL_S
+        voltage = _voltage_reader(context, settings)
+        next_volts = target.clock.monotonic()
+        try:
+            while True:
+                wake.clear()
+                for event in watch.poll():
+                    if isinstance(event, ShutdownDue) and not watch.simulated:
+                        watch.ran_shutdown(*await run_shutdown(settings.shutdown_command))
+                if voltage is not None and target.clock.monotonic() >= next_volts:
+                    watch.volts = await voltage()
+                    next_volts = target.clock.monotonic() + settings.voltage_interval_s
+                context.state["power"] = watch.state()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), watch.wait_s(poll_s))
+        finally:
+            line.close()
+
+    return run
+
+
+def _voltage_reader(context: Context, settings: PowerSettings) -> Callable[[], Awaitable[float | None]] | None:
+    """Reads the supply through the ADC and the configured divider; errors logged once per episode."""
+    channel = settings.adc_channel
+    if channel is None:
+        return None
+    from wisgate.chips.sgm58031 import SGM58031
+
+    target = context.target
+    adc: SGM58031 | None = None
+    failed = False
+
+    def read() -> float | None:
+        nonlocal adc, failed
+        try:
+            if adc is None:
+                adc = SGM58031.open(target.bus, target.addresses["adc"], clock=target.clock, gain=4.096)
+            volts = adc.read_volts(channel) * settings.divider_ratio
+        except WisgateError as exc:
+            if not failed:
+                log.error("supply voltage on ADC channel %d not read: %s", channel, exc)
+            failed = True
+            return None
+        failed = False
+        return volts
+
+    async def measure() -> float | None:
+        return await context.bus.run(read)
+
+    return measure
