@@ -35,11 +35,14 @@ from wisgate.clock import SimClock
 from wisgate.errors import ConfigError
 from wisgate.lora.concentratord import ConcentratordBackend
 from wisgate.lora.crypto import build_data_frame
+from wisgate.lora.dedup import Uplink
 from wisgate.lora.gateway import Gateway, ModuleLink
 from wisgate.lora.jit import JitQueue
 from wisgate.lora.mqtt_forwarder import MqttForwarder, MqttSettings, decode
 from wisgate.lora.phy import MType
+from wisgate.lora.pipeline import ReceivedUplink
 from wisgate.lora.store import UplinkStore
+from wisgate.lora.uplink import LoraModulation, RxInfo, UplinkFrame
 from wisgate.sim.concentratord import SimConcentratord, SimModule
 
 GATEWAY_ID = "aa555a0000000001"
@@ -127,6 +130,7 @@ class Broker:
             "persistence true",
             f"persistence_location {workdir}/",
             "log_dest stderr",
+            "max_queued_messages 0",
             "user root" if os.geteuid() == 0 else "",
             f"listener {self.port} 127.0.0.1",
             "allow_anonymous true",
@@ -242,11 +246,13 @@ class Peer:
     def __init__(self, client: aiomqtt.Client) -> None:
         self.client = client
         self.messages: list[aiomqtt.Message] = []
+        self.ups = 0
         self.arrived = asyncio.Event()
 
     async def collect(self) -> None:
         async for message in self.client.messages:
             self.messages.append(message)
+            self.ups += str(message.topic).endswith("/event/up")
             self.arrived.set()
 
     def on(self, suffix: str) -> list[bytes]:
@@ -452,7 +458,8 @@ def test_stats_are_published_as_gateway_stats(tmp_path: Path, broker: Broker) ->
     run(tmp_path, broker, body, stats_interval_s=0.3)
 
 
-def test_broker_outage_loses_nothing_and_replays_in_order(tmp_path: Path, broker: Broker) -> None:
+@pytest.mark.parametrize("window", [100, 3])
+def test_broker_outage_loses_nothing_and_replays_in_order(tmp_path: Path, broker: Broker, window: int) -> None:
     async def body(rig: Rig) -> None:
         sent: list[bytes] = []
         # A persistent session: the broker keeps our subscription and queues for us across its restart.
@@ -482,7 +489,46 @@ def test_broker_outage_loses_nothing_and_replays_in_order(tmp_path: Path, broker
         assert got == sent[1:]
         assert rig.forwarder.stats.replayed == 40 and rig.forwarder.stats.acked == 41
 
+    run(tmp_path, broker, body, window=window)
+
+
+OUTAGE_S = int(os.environ.get("WISGATE_MQTT_OUTAGE_S", "60"))
+
+
+def test_long_outage_at_50_uplinks_per_second_replays_everything_in_order(tmp_path: Path, broker: Broker) -> None:
+    """``OUTAGE_S`` simulated seconds of 50 uplinks/s with the broker down (600 for the issue's 10 minutes)."""
+    total = 50 * OUTAGE_S
+
+    async def body(rig: Rig) -> None:
+        async with peer(broker, identifier="ns-long", clean=False):
+            pass
+        async with running(rig.forwarder):
+            broker.stop()
+            async with asyncio.timeout(5):
+                while rig.forwarder.connected.is_set():
+                    await asyncio.sleep(0.01)
+            for second in range(OUTAGE_S):
+                for n in range(50):
+                    rig.forwarder.submit(received(second * 50 + n, rig.clock.monotonic()))
+                rig.clock.advance(1.0)
+                await asyncio.sleep(0)  # one store transaction per simulated second
+            await asyncio.sleep(0.01)
+            assert len(rig.store) == total and rig.store.dropped == 0
+            broker.start()
+            async with peer(broker, identifier="ns-long", clean=False) as ns:
+                await ns.wait_for(lambda: ns.ups == total, timeout=60)
+                got = [decode(p, gw.UplinkFrame(), "protobuf").phy_payload for p in ns.on("/event/up")]
+            await drained(rig, total)
+        assert got == [n.to_bytes(4, "big") for n in range(total)]
+        assert rig.forwarder.stats.replayed == total
+
     run(tmp_path, broker, body)
+
+
+def received(n: int, now: float) -> ReceivedUplink:
+    frame = UplinkFrame(n.to_bytes(4, "big"), 868_100_000, LoraModulation(7, 125_000),
+                        RxInfo(board=0, count_us=n * 20_000, rssi=-90, snr=3.0))
+    return ReceivedUplink(Uplink((frame,), now), None)
 
 
 def test_restart_mid_outage_replays_what_the_previous_run_stored(tmp_path: Path, broker: Broker) -> None:

@@ -51,7 +51,7 @@ from wisgate.lora.errors import ParseError
 from wisgate.lora.jit import TxRequest, TxResult
 from wisgate.lora.pipeline import ReceivedUplink
 from wisgate.lora.stats import GatewayStats
-from wisgate.lora.store import UplinkStore
+from wisgate.lora.store import StoredUplink, UplinkStore
 from wisgate.lora.uplink import FskModulation, UplinkFrame
 
 log = logging.getLogger("wisgate.lora.mqtt")
@@ -217,7 +217,7 @@ class MqttForwarder:
         self._base = f"{prefix}/gateway/{self._gateway_id}" if prefix else f"gateway/{self._gateway_id}"
         self._incoming: list[tuple[bytes, float]] = []
         self._incoming_ready = asyncio.Event()
-        self._queued = asyncio.Event()
+        self._wake = asyncio.Event()  # new uplinks stored, or a publish finished
         self._client: aiomqtt.Client | None = None
         self._connected_at = 0.0
         self._logged: set[str] = set()
@@ -272,7 +272,7 @@ class MqttForwarder:
         if self._incoming:
             items, self._incoming = self._incoming, []
             self.store.put_many(items)
-            self._queued.set()
+            self._wake.set()
 
     # -- the connection -----------------------------------------------------
 
@@ -309,6 +309,7 @@ class MqttForwarder:
             will=aiomqtt.Will(self.topic("state/conn"), self.conn_state(False), qos=1, retain=True),
             tls_context=s.ssl_context(), keepalive=s.keepalive_s, timeout=s.timeout_s,
             max_inflight_messages=s.window, clean_session=True, logger=log,
+            socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
         )
         client.pending_calls_threshold = s.window + 16  # a full window in flight is normal, not a warning
         return client
@@ -350,27 +351,56 @@ class MqttForwarder:
     # -- uplinks out --------------------------------------------------------
 
     async def _sender(self, client: aiomqtt.Client) -> None:
+        """A sliding window: up to ``window`` publishes in flight, refilled as PUBACKs arrive.
+
+        Refilling at once (not batch by batch) keeps data flowing toward the broker, which carries
+        the TCP acks its PUBACKs wait for under Nagle (Mosquitto's default): batch-and-wait stalls
+        40 ms per batch on delayed acks.
+        """
         topic = self.topic("event/up")
-        while True:
-            batch = self.store.peek(self.settings.window)
-            if not batch:
-                self._queued.clear()
-                await self._queued.wait()
-                continue
-            self.stats.published += len(batch)
-            results = await asyncio.gather(
-                *(client.publish(topic, item.payload, qos=1) for item in batch), return_exceptions=True
-            )
-            done = [item for item, result in zip(batch, results, strict=True) if result is None]
-            self.store.ack(item.id for item in done)
-            self.stats.acked += len(done)
-            replays = sum(1 for item in done if item.received_at < self._connected_at)
-            self.stats.replayed += replays
-            for result in results:
-                if isinstance(result, BaseException):
-                    raise result  # the connection is gone: reconnect, the rest stays queued
-            if replays and self.settings.replay_rate > 0:
-                await asyncio.sleep(replays / self.settings.replay_rate)
+        window = self.settings.window
+        in_flight: dict[asyncio.Task[None], StoredUplink] = {}
+        done: list[StoredUplink] = []
+        failures: list[BaseException] = []
+        last_sent = 0
+
+        def finished(task: asyncio.Task[None]) -> None:
+            item = in_flight.pop(task)
+            if task.cancelled():
+                return
+            error = task.exception()
+            if error is None:
+                done.append(item)
+            else:
+                failures.append(error)
+            self._wake.set()
+
+        try:
+            while True:
+                self._wake.clear()
+                if done:
+                    delivered, done[:] = list(done), []
+                    self.store.ack(item.id for item in delivered)
+                    self.stats.acked += len(delivered)
+                    self.stats.replayed += sum(1 for item in delivered if item.received_at < self._connected_at)
+                if failures:
+                    raise failures[0]  # the connection is gone: reconnect, the rest stays queued
+                free = window - len(in_flight)
+                fresh = [u for u in self.store.peek(len(in_flight) + free) if u.id > last_sent][:free] if free else []
+                for item in fresh:
+                    task = asyncio.create_task(client.publish(topic, item.payload, qos=1))
+                    in_flight[task] = item
+                    task.add_done_callback(finished)
+                    last_sent = item.id
+                self.stats.published += len(fresh)
+                replays = sum(1 for item in fresh if item.received_at < self._connected_at)
+                if replays and self.settings.replay_rate > 0:
+                    await asyncio.sleep(replays / self.settings.replay_rate)
+                if not self._wake.is_set():
+                    await self._wake.wait()
+        finally:
+            for task in list(in_flight):
+                task.cancel()
 
     # -- downlinks ----------------------------------------------------------
 

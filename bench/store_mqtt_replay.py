@@ -1,0 +1,99 @@
+"""Replay of a stored backlog through the MQTT forwarder to a local Mosquitto, in uplinks/s.
+
+Queues N uplink records (the protobuf ``gw.UplinkFrame`` the forwarder publishes, ~60 bytes) in an
+UplinkStore, starts Mosquitto on a free loopback port, runs the forwarder and times how long the
+backlog takes to drain (publish with QoS 1, PUBACK, delete from the store), for several windows.
+Needs the Debian package ``mosquitto``. Usage: ``python bench/store_mqtt_replay.py [--count N]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from wisgate.lora.jit import TxOutcome, TxRequest, TxResult
+from wisgate.lora.mqtt_forwarder import MqttForwarder, MqttSettings, encode, uplink_message
+from wisgate.lora.pipeline import ReceivedUplink
+from wisgate.lora.stats import GatewayStats
+from wisgate.lora.store import UplinkStore
+from wisgate.lora.uplink import LoraModulation, RxInfo, UplinkFrame
+
+
+class IdleGateway:
+    gateway_id = "0016c001ff10a235"
+
+    def __init__(self) -> None:
+        self.stats = GatewayStats()
+
+    async def uplinks(self) -> AsyncIterator[ReceivedUplink]:
+        await asyncio.Event().wait()
+        yield  # type: ignore[misc]
+
+    async def send_downlink(self, request: TxRequest) -> TxResult:
+        return TxResult(TxOutcome.OK)
+
+
+def start_broker(workdir: Path, *, nodelay: bool) -> tuple[subprocess.Popen[bytes], int]:
+    binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    config = workdir / "mosquitto.conf"
+    config.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\nset_tcp_nodelay {str(nodelay).lower()}\n")
+    process = subprocess.Popen([binary, "-c", str(config)], stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return process, port
+        except OSError:
+            time.sleep(0.02)
+    process.kill()
+    raise SystemExit(f"mosquitto ({binary}) did not start")
+
+
+async def drain(store: UplinkStore, port: int, window: int) -> float:
+    forwarder = MqttForwarder(IdleGateway(), MqttSettings(port=port, window=window), store)
+    count = len(store)
+    task = asyncio.create_task(forwarder.run())
+    await forwarder.connected.wait()
+    start = time.perf_counter()
+    while len(store):
+        await asyncio.sleep(0.005)
+    elapsed = time.perf_counter() - start
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    return count / elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--count", type=int, default=20_000)
+    parser.add_argument("--broker-nodelay", action="store_true", help="Mosquitto's set_tcp_nodelay (off by default)")
+    args = parser.parse_args()
+    frame = UplinkFrame(bytes(23), 868_100_000, LoraModulation(7, 125_000), RxInfo(0, count_us=1, rssi=-80, snr=7))
+    record = encode(uplink_message(frame, gateway_id=IdleGateway.gateway_id, uplink_id=1, gw_time=time.time()),
+                    "protobuf")
+    with tempfile.TemporaryDirectory() as tmp:
+        process, port = start_broker(Path(tmp), nodelay=args.broker_nodelay)
+        try:
+            for window in (1, 10, 100, 500):
+                store = UplinkStore(Path(tmp) / f"w{window}.db", server="bench", max_items=10_000_000)
+                store.put_many([(record, time.time())] * args.count)
+                rate = asyncio.run(drain(store, port, window))
+                store.close()
+                print(f"replay {args.count} uplinks ({len(record)} B) window {window:3}: {rate:9,.0f} uplinks/s")
+        finally:
+            process.terminate()
+            process.wait()
+
+
+if __name__ == "__main__":
+    main()
