@@ -263,3 +263,33 @@ def test_shutdown_command_runs_without_a_shell(tmp_path: Path) -> None:
     assert ran and result == "exit status 0" and marker.exists()
     result, ran = asyncio.run(run_shutdown(["/nonexistent/poweroff"]))
     assert not ran and result.startswith("could not start")
+
+
+def test_optional_supply_voltage_through_a_divider() -> None:
+    board = SimBoard(realtime=True)
+    board.env.analog.set_volts(2, 12.0 / 11)  # 12 V through a 100k/10k divider on AIN2
+    target = Target(bus=board.bus, clock=board.clock, sim=board, addresses=dict(board.addresses))
+    supervisor = Supervisor(target)
+    supervisor.add("power", power_service(PowerSettings(adc_channel=2, divider_ratio=11.0)))
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        asyncio.get_running_loop().call_later(0.2, stop.set)
+        await supervisor.run(stop)
+
+    asyncio.run(main())
+    power = supervisor.context.state["power"]
+    assert isinstance(power, dict)
+    assert power["volts"] == pytest.approx(12.0, abs=0.01)  # 125 µV LSB at ±4.096 V, times 11
+    assert power["supply"] == "ok"
+
+
+def test_a_shutdown_delay_longer_than_the_hold_up_is_called_out(
+    board: SimBoard, caplog: pytest.LogCaptureFixture
+) -> None:
+    watch = watch_on(board, PowerSettings(shutdown_after_s=30))  # the default; the simulated bank lasts 13.3 s
+    board.env.supply.cut()
+    with caplog.at_level("ERROR", logger="wisgate.power"):
+        run_for(board, watch, 15.0, step=0.01)
+    assert watch.state()["shutdown"] is None
+    assert "browned out 13.3" in caplog.text and "lower [power] shutdown_after_s" in caplog.text

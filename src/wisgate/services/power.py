@@ -204,7 +204,12 @@ class PowerWatch:
             return
         assert self.monitor.since is not None
         self.hold_up_s = now - self.monitor.since
-        log.error("simulated board browned out %.2f s after the supply went (ultracapacitors spent)", self.hold_up_s)
+        after = self.settings.shutdown_after_s
+        late = ""
+        if after > 0 and not self.monitor.shutdown_issued:
+            late = f", before the shutdown due after {after:g} s: lower [power] shutdown_after_s"
+        log.error("simulated board browned out %.2f s after the supply went (ultracapacitors spent)%s",
+                  self.hold_up_s, late)
 
     def ran_shutdown(self, result: str, ran: bool) -> None:
         if self.shutdown is not None:
@@ -309,8 +314,12 @@ def power_service(settings: PowerSettings) -> ServiceFn:
         try:
             while True:
                 wake.clear()
-                for event in watch.poll():
+                # the simulated board's lines move when its clock is read: read it where the models
+                # run (the bus worker); on hardware edges never wait behind a slow bus transfer
+                events = await context.bus.run(watch.poll) if watch.simulated else watch.poll()
+                for event in events:
                     if isinstance(event, ShutdownDue) and not watch.simulated:
+                        context.state["power"] = watch.state()
                         watch.ran_shutdown(*await run_shutdown(settings.shutdown_command))
                 if voltage is not None and target.clock.monotonic() >= next_volts:
                     watch.volts = await voltage()
