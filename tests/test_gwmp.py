@@ -199,6 +199,15 @@ def test_rxpk_back_to_a_frame_keeps_the_radio_fields(rx: Rxpk) -> None:
     assert (again.datr, again.codr, again.stat, again.rssi) == (rx.datr, rx.codr, rx.stat, rx.rssi)
 
 
+@settings(max_examples=200)
+@given(st.lists(rxpks(), min_size=1, max_size=3), st.none() | rx_time, st.booleans(), st.booleans())
+def test_the_fast_uplink_encoder_writes_the_same_bytes(rxs: list[Rxpk], when: str | None, jv: bool, ext: bool) -> None:
+    uplink = Uplink(tuple(gwmp.frame_from_rxpk(rx) for rx in rxs), 0.0)
+    jver = 1 if jv else None
+    fast = gwmp.encode_uplink(uplink, rx_time=when, jver=jver, extensions=ext)
+    assert fast == gwmp.encode_rxpk(gwmp.rxpk_from_uplink(uplink, rx_time=when, jver=jver, extensions=ext))
+
+
 # ------------------------------------------------------------------------------------------- bad input
 
 

@@ -690,11 +690,18 @@ def decode(datagram: bytes) -> Packet:
 # ---------------------------------------------------------------------------------------------- core types
 
 
+_last_second: list[tuple[int, str]] = [(-1, "")]
+
+
 def utc_time(seconds: float) -> str:
     """rxpk ``time``: ISO 8601 compact UTC with µs, e.g. ``2013-03-31T16:21:17.528002Z``."""
     whole = math.floor(seconds)
     micros = min(999_999, round((seconds - whole) * 1_000_000))
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + f".{micros:06d}Z"
+    cached, prefix = _last_second[0]
+    if cached != whole:  # uplinks come many per second: format the date part once per second
+        prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
+        _last_second[0] = (whole, prefix)
+    return f"{prefix}.{micros:06d}Z"
 
 
 def stat_time(seconds: float) -> str:
@@ -749,6 +756,30 @@ def rxpk_from_frame(
 def rxpk_from_uplink(uplink: Uplink, **options: Any) -> Rxpk:
     """The rxpk for a merged uplink: its best reception (the one whose ``tmst`` a downlink will use)."""
     return rxpk_from_frame(uplink.best, receptions=uplink.receptions, **options)
+
+
+def encode_uplink(uplink: Uplink, *, rx_time: str | None = None, jver: int | None = None,
+                  extensions: bool = False) -> bytes:
+    """``encode_rxpk(rxpk_from_uplink(...))`` without the intermediate object: the forwarder's hot path."""
+    if extensions:
+        return encode_rxpk(rxpk_from_uplink(uplink, rx_time=rx_time, jver=jver, extensions=True))
+    frame = uplink.receptions[0]
+    rx = frame.rx_info
+    hz = frame.frequency_hz
+    m = frame.modulation
+    if isinstance(m, LoraModulation):
+        modu = f'"modu":"LORA","datr":"{m.datr}","codr":"{m.code_rate}","lsnr":{round(rx.snr, 1):.1f}'
+    else:
+        modu = f'"modu":"FSK","datr":{m.datarate_bps}'
+    payload = frame.phy_payload
+    return (
+        "{"
+        + ("" if jver is None else f'"jver":{jver},')
+        + ("" if rx_time is None else f'"time":{json.dumps(rx_time)},')
+        + f'"tmst":{rx.count_us},"chan":{rx.channel},"rfch":{rx.rf_chain},'
+        f'"freq":{hz // 1_000_000}.{hz % 1_000_000:06d},"stat":{_CRC_STAT[rx.crc_status]},{modu},'
+        f'"rssi":{round(rx.rssi)},"size":{len(payload)},"data":"{base64.b64encode(payload).decode("ascii")}"}}'
+    ).encode("ascii")
 
 
 def _modulation_of(modu: str, datr: str | int, codr: str | None, fdev: int | None = None) -> Modulation:

@@ -54,6 +54,7 @@ MIN_DATAGRAM_BYTES = 1024
 #: LoRaWAN answers arrive a whole number of seconds after the uplink (RX1/RX2 1..16 s, join 5/6 s).
 RX_DELAYS_US = tuple(n * 1_000_000 for n in range(1, 17))
 LATE_TOKENS = 256
+READ_BUDGET = 256
 
 Resolver = Callable[[str, int], Awaitable[str]]
 
@@ -255,6 +256,7 @@ class ServerLink(asyncio.DatagramProtocol):
         self.stats = UdpServerStats()
         self.address: str | None = None
         self.transport: asyncio.DatagramTransport | None = None
+        self.sock: socket.socket | None = None
         self.live = True
         self.backlog = len(store) > 0  # a restart with queued uplinks replays them before anything new
         self._pending: list[tuple[bytes, float]] = []
@@ -299,11 +301,31 @@ class ServerLink(asyncio.DatagramProtocol):
             asyncio.get_running_loop().call_soon(self._flush)
         self._pending.append((record, received_at))
 
+    def _read_waiting(self) -> None:
+        """Handle datagrams already in the socket buffer.
+
+        The event loop reads one datagram per socket per turn; under load ACKs would wait in the kernel
+        until their PUSH_DATA timed out. Reading them whenever we send keeps ACKs up with the pushes.
+        """
+        sock = self.sock
+        if sock is None or self.transport is None:
+            return
+        for _ in range(READ_BUDGET):
+            try:
+                data, addr = sock.recvfrom(gwmp.MAX_DATAGRAM_BYTES + 1)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                self.error_received(exc)
+                return
+            self.datagram_received(data, addr)
+
     def _flush(self) -> None:
         """Once per event-loop turn: store what arrived, then send it unless the queue must drain first."""
         items, self._pending = self._pending, []
         if not items:
             return
+        self._read_waiting()
         try:
             ids = self.store.put_many(items)
         except WisgateError as exc:
@@ -351,6 +373,7 @@ class ServerLink(asyncio.DatagramProtocol):
         return token
 
     def _push_timeout(self, token: int) -> None:
+        self._read_waiting()  # the ACK may be waiting in the socket buffer behind a busy loop
         push = self._inflight.pop(token, None)
         if push is None:
             return
@@ -638,7 +661,11 @@ class UdpForwarder:
                 log.warning("%s: cannot resolve %s yet (%s); retrying every keepalive", config.name, config.host, exc)
             family = socket.AF_INET6 if link.address and ":" in link.address else socket.AF_INET
             bind = "::" if family == socket.AF_INET6 and self.bind_host == "0.0.0.0" else self.bind_host
-            await loop.create_datagram_endpoint(_factory(link), local_addr=(bind, 0), family=family)
+            sock = socket.socket(family, socket.SOCK_DGRAM)
+            sock.setblocking(False)
+            sock.bind((bind, 0))
+            link.sock = sock
+            await loop.create_datagram_endpoint(_factory(link), sock=sock)
             self._tasks.append(asyncio.create_task(link.replay_loop(), name=f"gwmp-{config.name}-replay"))
             self._tasks.append(asyncio.create_task(link.keepalive_loop(), name=f"gwmp-{config.name}-keepalive"))
             if link.backlog:
@@ -687,11 +714,10 @@ class UdpForwarder:
             if record is None:
                 if config.rx_time and rx_time is None:
                     rx_time = gwmp.utc_time(received_at)
-                rxpk = gwmp.rxpk_from_uplink(
+                record = records[key] = gwmp.encode_uplink(
                     uplink, rx_time=rx_time if config.rx_time else None, jver=1 if config.jver else None,
                     extensions=config.extensions,
                 )
-                record = records[key] = gwmp.encode_rxpk(rxpk)
             link.queue(record, received_at)
 
     # stat
