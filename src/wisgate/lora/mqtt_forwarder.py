@@ -51,7 +51,7 @@ from wisgate.lora.errors import ParseError
 from wisgate.lora.jit import TxRequest, TxResult
 from wisgate.lora.pipeline import ReceivedUplink
 from wisgate.lora.stats import GatewayStats
-from wisgate.lora.store import StoredUplink, UplinkStore
+from wisgate.lora.store import StoredUplink, StoreError, UplinkStore
 from wisgate.lora.uplink import FskModulation, UplinkFrame
 
 log = logging.getLogger("wisgate.lora.mqtt")
@@ -222,6 +222,7 @@ class MqttForwarder:
         self._connected_at = 0.0
         self._logged: set[str] = set()
         self._last_counts: dict[str, int] = {}
+        self._ssl = settings.ssl_context()  # bad TLS files fail here, not at each reconnect
 
     def topic(self, kind: str) -> str:
         """``kind`` like ``event/up`` or ``command/down``."""
@@ -284,7 +285,11 @@ class MqttForwarder:
                 group.create_task(self._writer(), name="mqtt-store")
                 group.create_task(self._connection_loop(), name="mqtt-connection")
         finally:
-            self._flush_incoming()  # received is never lost on shutdown
+            try:
+                self._flush_incoming()  # what was received is stored before we stop
+            except StoreError as exc:
+                log.error("%d uplinks for %s:%d not stored at stop: %s",
+                          len(self._incoming), self.settings.host, self.settings.port, exc)
 
     async def _connection_loop(self) -> None:
         delay = self.settings.reconnect_min_s
@@ -307,7 +312,7 @@ class MqttForwarder:
         client = aiomqtt.Client(
             s.host, s.port, username=s.username, password=s.password, identifier=s.client_id,
             will=aiomqtt.Will(self.topic("state/conn"), self.conn_state(False), qos=1, retain=True),
-            tls_context=s.ssl_context(), keepalive=s.keepalive_s, timeout=s.timeout_s,
+            tls_context=self._ssl, keepalive=s.keepalive_s, timeout=s.timeout_s,
             max_inflight_messages=s.window, clean_session=True, logger=log,
             socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
         )
