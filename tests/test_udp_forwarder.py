@@ -406,6 +406,7 @@ def test_ten_minute_outage_at_50_per_second_loses_nothing_and_replays_in_order(t
             peer.up = False
             await feed(forwarder, rig.clock, 100, total - 100)
             await until(lambda: link.stats.push_timeouts >= 1)
+            await asyncio.sleep(0.05)  # what was sent before the timeout has reached the (deaf) peer
             assert not link.live and len(link.store) >= total - 200
             assert len(peer.rxpk) == 100
             peer.up = True
@@ -471,3 +472,51 @@ def test_recent_uplink_index_is_wrap_safe_and_prefers_exact_rx_delays() -> None:
     assert index.board_for(20_500_000, now=11.2) is None  # 15.5 s: no RX delay, outside the window
     assert index.board_for(20_000_000, now=11.2) == 2  # RX1 delay 15 s (RXTimingSetupReq allows it)
     assert index.board_for(7_345_678, now=100.0) is None  # forgotten
+
+
+def test_cap_drops_the_oldest_and_counts_them(tmp_path: Path) -> None:
+    rig = Rig(tmp_path, modules=False)
+
+    async def main() -> None:
+        peer = await start_peer()
+        peer.up = False
+        config = server("ns", peer, store_path=tmp_path / "ns.db", store_max_items=50)
+        async with UdpForwarder(rig.gateway, [config], wall=rig.wall, clock=rig.clock) as forwarder:
+            link = forwarder.links["ns"]
+            await feed(forwarder, rig.clock, 0, 80, rate=10)
+            await until(lambda: not link.live)
+            await asyncio.sleep(0.05)  # what was sent before the timeout has reached the (deaf) peer
+            assert forwarder.stats()["ns"].dropped_at_cap == 30 and forwarder.stats()["ns"].queued == 50
+            peer.up = True
+            await until(lambda: len(link.store) == 0 and not link.backlog)
+        firsts = list(dict.fromkeys(numbers(peer.rxpk)))
+        assert firsts == list(range(30, 80))
+
+    try:
+        run(main())
+    finally:
+        rig.close()
+
+
+def test_version_1_server_gets_version_1_datagrams_and_no_tx_ack(rig: Rig) -> None:
+    g = rig.gateway
+    count0 = rig.daemons[0].count_us()
+
+    async def main() -> None:
+        peer = await start_peer()
+        async with UdpForwarder(g, [server("old", peer, version=1)], wall=rig.wall) as forwarder:
+            await until(lambda: peer.gateway_addr is not None)
+            g.handle(0, event(data(0x26000001, 1), count0), now=50.0)
+            rig.clock.advance(0.3)
+            g.emit_due(rig.clock.monotonic())
+            await until(lambda: len(peer.rxpk) == 1)
+            assert peer.pushes[0].version == 1
+            link = forwarder.links["old"]
+            await until(lambda: link.stats.acks == 1)
+            peer.pull_resp(txpk(tmst=count0 + 1_000_000), token=0)
+            await until(lambda: link.stats.downlinks_sent == 1)
+            await asyncio.sleep(0.05)
+            assert peer.tx_acks == [] and link.stats.tx_acks == 0
+            assert len(rig.daemons[0].module.transmissions) == 1
+
+    run(main())
