@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import logging
 import os
 import re
 import select
@@ -27,6 +28,8 @@ from pathlib import Path
 
 from wisgate.bus.gpio import EdgeCallback, GpioLine
 from wisgate.errors import WisgateError
+
+log = logging.getLogger("wisgate.input")
 
 EV_SYN = 0x00
 EV_KEY = 0x01
@@ -251,6 +254,9 @@ class KeyLine(GpioLine):
                 data = os.read(self._fd, 64 * self._parser.layout.size)
             except BlockingIOError:
                 continue
+            except OSError as exc:  # ENODEV: the device went away (driver unbound)
+                log.error("input device %s for %s stopped: %s; no more edges", self.path, self.name, exc.strerror)
+                return
             if not data:  # a FIFO whose writer went away; a device never ends
                 time.sleep(0.05)
                 continue

@@ -1,8 +1,9 @@
 """The buzzer service: a start-up beep if configured, and the alarm when the power service reports a loss.
 
 The power service publishes ``state["power"]`` (``events`` counts losses, ``beep`` says whether a loss
-should sound); this service owns GPIO13 and plays the patterns in a thread, so the event loop and
-the bus worker never wait for a tone. The buzzer only sounds with jumper J39 pins 11-12 fitted.
+should sound); this service owns GPIO13 and plays the patterns off the event loop (in a thread on hardware,
+on the bus worker on the simulated board, whose clock the edges move). The buzzer only sounds with
+jumper J39 pins 11-12 fitted.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import asyncio
 import logging
 
 from wisgate.bus.gpio import GpioLine
-from wisgate.chips.buzzer import J39_HINT, Buzzer, alarm_pattern, startup_pattern
+from wisgate.chips.buzzer import J39_HINT, Buzzer, Pattern, alarm_pattern, startup_pattern
 from wisgate.errors import DeviceBusyError
 from wisgate.runtime import Target
 from wisgate.services.board_lines import line_provider
@@ -44,15 +45,24 @@ def buzzer_service(*, frequency_hz: float = 440.0, startup_beep: bool = False, l
     async def run(context: Context) -> None:
         target = context.target
         buzzer = Buzzer(open_buzzer_line(target, line), target.clock)
+
+        async def play(pattern: Pattern) -> None:
+            # on the simulated board every edge reads its clock, which moves the models: play where
+            # they run (the bus worker); on hardware a thread of its own keeps the bus free
+            if target.sim is not None:
+                await context.bus.run(lambda: buzzer.play(pattern))
+            else:
+                await asyncio.to_thread(buzzer.play, pattern)
+
         log.info("buzzer on %s (%s)", line, J39_HINT.removeprefix("no sound? "))
         try:
             if startup_beep:
-                await asyncio.to_thread(buzzer.play, startup_pattern(frequency_hz))
+                await play(startup_pattern(frequency_hz))
             seen, _ = _power_events(context)
             while True:
                 events, alarm = _power_events(context)
                 if events > seen and alarm:
-                    await asyncio.to_thread(buzzer.play, alarm_pattern(frequency_hz))
+                    await play(alarm_pattern(frequency_hz))
                 seen = max(seen, events)
                 await asyncio.sleep(WATCH_S)
         finally:

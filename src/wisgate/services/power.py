@@ -310,23 +310,28 @@ def power_service(settings: PowerSettings) -> ServiceFn:
         line.on_edge(on_edge)
         poll_s = SIM_POLL_S if target.sim is not None else HARDWARE_POLL_S
         voltage = _voltage_reader(context, settings)
-        next_volts = target.clock.monotonic()
+        next_volts = float("-inf")
+
+        def cycle() -> tuple[list[PowerEvent], dict[str, object], float, float]:
+            events = watch.poll()
+            return events, watch.state(), target.clock.monotonic(), watch.wait_s(poll_s)
+
         try:
             while True:
                 wake.clear()
-                # the simulated board's lines move when its clock is read: read it where the models
-                # run (the bus worker); on hardware edges never wait behind a slow bus transfer
-                events = await context.bus.run(watch.poll) if watch.simulated else watch.poll()
-                for event in events:
-                    if isinstance(event, ShutdownDue) and not watch.simulated:
-                        context.state["power"] = watch.state()
-                        watch.ran_shutdown(*await run_shutdown(settings.shutdown_command))
-                if voltage is not None and target.clock.monotonic() >= next_volts:
-                    watch.volts = await voltage()
-                    next_volts = target.clock.monotonic() + settings.voltage_interval_s
-                context.state["power"] = watch.state()
+                # the simulated board moves whenever its clock is read: read it where the models run
+                # (the bus worker); on hardware edges never wait behind a slow bus transfer
+                events, state, now, wait = await context.bus.run(cycle) if watch.simulated else cycle()
+                if any(isinstance(e, ShutdownDue) for e in events) and not watch.simulated:
+                    context.state["power"] = state
+                    watch.ran_shutdown(*await run_shutdown(settings.shutdown_command))
+                    state = watch.state()
+                if voltage is not None and now >= next_volts:
+                    watch.volts = state["volts"] = await voltage()
+                    next_volts = now + settings.voltage_interval_s
+                context.state["power"] = state
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wake.wait(), watch.wait_s(poll_s))
+                    await asyncio.wait_for(wake.wait(), wait)
         finally:
             line.close()
 
