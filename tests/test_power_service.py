@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from PIL import ImageChops
 
 from wisgate.bus.gpio import GpioLine, LineProvider
@@ -21,6 +24,7 @@ from wisgate.services.daemon import build_supervisor
 from wisgate.services.display import display_service
 from wisgate.services.power import (
     MESSAGE,
+    PowerEvent,
     PowerMonitor,
     PowerSettings,
     PowerWatch,
@@ -246,7 +250,12 @@ def test_busy_line_falls_back_to_the_gpio_keys_events(tmp_path: Path, monkeypatc
 
         async def main() -> None:
             loop = asyncio.get_running_loop()
-            line.on_edge(lambda level, _t: (levels.append(level), loop.call_soon_threadsafe(got.set)))
+
+            def on_edge(level: bool, _t: float) -> None:
+                levels.append(level)
+                loop.call_soon_threadsafe(got.set)
+
+            line.on_edge(on_edge)
             with open(fifo, "wb", buffering=0) as writer:
                 writer.write(event_struct().pack(7, 0, EV_KEY, KEY_PROG1, 1))
                 await asyncio.wait_for(got.wait(), 3)
@@ -293,3 +302,80 @@ def test_a_shutdown_delay_longer_than_the_hold_up_is_called_out(
         run_for(board, watch, 15.0, step=0.01)
     assert watch.state()["shutdown"] is None
     assert "browned out 13.3" in caplog.text and "lower [power] shutdown_after_s" in caplog.text
+
+
+def test_outage_record_gives_the_hold_up_after_the_board_died(board: SimBoard, tmp_path: Path) -> None:
+    record = tmp_path / "state" / "outage.json"
+    watch = watch_on(board, PowerSettings(shutdown_after_s=0, outage_record=record))
+    board.env.supply.cut()
+    run_for(board, watch, 20.0, step=0.01)  # the simulated bank is spent after 13.3 s
+    assert not board.env.supply.powered
+    written = json.loads(record.read_text())
+    assert written["phase"] == "on_caps" and 12.8 <= written["survived_s"] <= 13.34
+    # the next start (supply back) finds the record: the hold-up, within the 0.5 s write interval
+    board.env.supply.restore()
+    board.advance(60)
+    again = watch_on(board, PowerSettings(outage_record=record))
+    assert again.hold_up_s == written["survived_s"] and not record.exists()
+    assert again.state()["hold_up_s"] == written["survived_s"]
+
+
+def test_outage_record_after_a_ride_through_or_a_halt_is_no_hold_up(board: SimBoard, tmp_path: Path) -> None:
+    record = tmp_path / "outage.json"
+    watch = watch_on(board, PowerSettings(shutdown_after_s=2.0, outage_record=record))
+    board.env.supply.cut()
+    run_for(board, watch, 1.0, step=0.01)
+    assert json.loads(record.read_text())["phase"] == "on_caps"
+    board.env.supply.restore()
+    run_for(board, watch, 0.1, step=0.01)
+    assert not record.exists()  # ridden through: nothing to report next time
+    board.env.supply.cut()
+    run_for(board, watch, 3.0, step=0.01)
+    assert json.loads(record.read_text())["phase"] == "halting"
+    assert watch_on(board, PowerSettings(outage_record=record)).hold_up_s is None
+
+
+def test_unwritable_outage_record_is_reported_once(
+    board: SimBoard, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    watch = watch_on(board, PowerSettings(outage_record=blocker / "outage.json"))
+    board.env.supply.cut()
+    with caplog.at_level("ERROR", logger="wisgate.power"):
+        run_for(board, watch, 2.0, step=0.01)
+    assert caplog.text.count("cannot be written") == 1
+    assert watch.state()["supply"] == "lost"
+
+
+def reference_transitions(edges: list[tuple[float, bool]], debounce: float, end: float) -> list[tuple[bool, float]]:
+    """Runs of one raw level that held at least ``debounce``: (level, start) of each accepted change."""
+    runs: list[tuple[float, bool]] = []
+    for t, raw in edges:
+        if not runs or runs[-1][1] != raw:
+            runs.append((t, raw))
+    accepted, level = [], True
+    for i, (t, raw) in enumerate(runs):
+        held = (runs[i + 1][0] if i + 1 < len(runs) else end) - t
+        if raw != level and held >= debounce - 1e-9:
+            accepted.append((raw, t))
+            level = raw
+    return accepted
+
+
+@given(st.lists(st.tuples(st.integers(1, 100), st.booleans()), max_size=40))
+def test_monitor_matches_a_reference_debounce(steps: list[tuple[int, bool]]) -> None:
+    debounce = 0.02
+    edges, t = [], 0.0
+    for gap_ms, level in steps:
+        t += gap_ms / 1000
+        edges.append((t, level))
+    end = t + 1.0
+    monitor = PowerMonitor(PowerSettings(debounce_s=debounce, shutdown_after_s=0), now=0.0, supply_ok=True)
+    got: list[PowerEvent] = []
+    for when, level in edges:
+        monitor.edge(level, when)
+        got += monitor.tick(when)
+    got += monitor.tick(end)
+    seen = [(isinstance(e, SupplyRestored), e.at) for e in got]
+    assert seen == reference_transitions(edges, debounce, end)

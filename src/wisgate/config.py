@@ -176,6 +176,9 @@ class PowerSection(Section):
     adc_channel: Annotated[int, Field(ge=0, le=3)] | None = None
     #: Input volts per volt at the ADC pin (e.g. 11 for a 100k/10k divider).
     divider_ratio: Annotated[float, Field(gt=0, le=1000)] = 1.0
+    #: Write the running outage here twice a second: after the board died on its ultracapacitors the
+    #: next start reports how long it lasted (the hold-up time). Off by default.
+    outage_record: Path | None = None
 
     @field_validator("shutdown_command", mode="before")
     @classmethod

@@ -28,7 +28,7 @@ def build_supervisor(target: Target, config: Config) -> Supervisor:
         supervisor.add("power", power_service(PowerSettings(
             debounce_s=power.debounce_ms / 1000, shutdown_after_s=power.shutdown_after_s,
             shutdown_command=tuple(power.shutdown_command), beep_on_loss=power.beep_on_loss,
-            adc_channel=power.adc_channel, divider_ratio=power.divider_ratio,
+            adc_channel=power.adc_channel, divider_ratio=power.divider_ratio, outage_record=power.outage_record,
         )))
     if config.buzzer.enabled:
         buzzer = config.buzzer

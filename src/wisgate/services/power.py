@@ -16,11 +16,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import json
 import logging
+import os
 import threading
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from wisgate.bus.gpio import GpioLine
 from wisgate.clock import Clock
@@ -39,6 +42,8 @@ HARDWARE_POLL_S = 1.0
 SHUTDOWN_TIMEOUT_S = 30.0
 #: times compared after subtraction: 10.02 - 10.0 < 0.02 in binary floating point
 TIME_EPSILON = 1e-9
+#: how often a running outage is written to the outage record
+RECORD_EVERY_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -53,6 +58,9 @@ class PowerSettings:
     adc_channel: int | None = None
     divider_ratio: float = 1.0
     voltage_interval_s: float = 5.0
+    #: where the running outage is written twice a second, so the next start knows how long the
+    #: board lasted if it died on the ultracapacitors (RAK's dying-gasp test does the same by hand)
+    outage_record: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -139,6 +147,50 @@ class PowerMonitor:
         self._out.append(SupplyRestored(t, outage))
 
 
+class OutageRecord:
+    """A small JSON file rewritten atomically (write, fsync, rename) while the board runs on its capacitors."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.broken = False
+
+    def take(self) -> dict[str, object] | None:
+        """What the previous run left (then removed), or None."""
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            log.error("outage record %s unreadable (%s): ignored", self.path, exc)
+            data = None
+        self.clear()
+        return data if isinstance(data, dict) else None
+
+    def write(self, survived_s: float, phase: str) -> None:
+        if self.broken:
+            return
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_suffix(".tmp")
+            with open(tmp, "w", encoding="utf-8") as out:
+                json.dump({"survived_s": round(survived_s, 3), "phase": phase}, out)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, self.path)
+            directory = os.open(self.path.parent, os.O_RDONLY)
+            try:
+                os.fsync(directory)
+            finally:
+                os.close(directory)
+        except OSError as exc:
+            log.error("outage record %s cannot be written (%s): hold-up will not be measured", self.path, exc)
+            self.broken = True
+
+    def clear(self) -> None:
+        with contextlib.suppress(OSError):
+            self.path.unlink(missing_ok=True)
+
+
 @dataclass
 class PowerWatch:
     """The service's logic on one thread: edges in (from any thread), state and log out.
@@ -156,6 +208,8 @@ class PowerWatch:
     hold_up_s: float | None = None
     shutdown: dict[str, object] | None = None
     volts: float | None = None
+    record: OutageRecord | None = None
+    _last_record: float = float("-inf")
     _edges: deque[tuple[bool, float]] = field(default_factory=deque)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -164,6 +218,22 @@ class PowerWatch:
         self.monitor = PowerMonitor(self.settings, now=now, supply_ok=self.level)
         if not self.level:
             log.warning("power-fail line %s is low at start: supply already lost", POWER_FAIL_LINE)
+        if self.record is None and self.settings.outage_record is not None:
+            self.record = OutageRecord(self.settings.outage_record)
+        previous = self.record.take() if self.record else None
+        if previous is not None:
+            self._previous_outage(previous)
+
+    def _previous_outage(self, previous: dict[str, object]) -> None:
+        survived = previous.get("survived_s")
+        if not isinstance(survived, int | float):
+            return
+        if previous.get("phase") == "on_caps":
+            self.hold_up_s = float(survived)
+            log.warning("the last outage ran the board down: it lasted at least %.1f s on the ultracapacitors "
+                        "(hold-up time; keep [power] shutdown_after_s well below it)", survived)
+        else:
+            log.info("the last outage ended in the shutdown command after %.1f s on the ultracapacitors", survived)
 
     def edge(self, level: bool, t: float) -> None:
         with self._lock:
@@ -180,7 +250,20 @@ class PowerWatch:
         for event in events:
             self._report(event)
         self._check_brown_out(now)
+        self._keep_record(now, events)
         return events
+
+    def _keep_record(self, now: float, events: list[PowerEvent]) -> None:
+        if self.record is None:
+            return
+        if any(isinstance(e, SupplyRestored) for e in events):
+            self.record.clear()
+        since = self.monitor.since
+        alive = self.powered is None or self.powered()
+        if since is None or not alive or now - self._last_record < RECORD_EVERY_S - TIME_EPSILON:
+            return
+        self._last_record = now
+        self.record.write(now - since, "halting" if self.monitor.shutdown_issued else "on_caps")
 
     def _report(self, event: PowerEvent) -> None:
         after = self.settings.shutdown_after_s
@@ -216,6 +299,8 @@ class PowerWatch:
             self.shutdown.update(ran=ran, result=result)
 
     def wait_s(self, cap: float) -> float:
+        if self.record is not None and not self.monitor.ok:
+            cap = min(cap, RECORD_EVERY_S)
         deadline = self.monitor.next_deadline()
         if deadline is None:
             return cap
