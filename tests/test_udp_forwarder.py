@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -28,7 +28,8 @@ from wisgate.lora.gateway import Gateway, ModuleLink
 from wisgate.lora.jit import JitQueue
 from wisgate.lora.phy import MType
 from wisgate.lora.pipeline import ReceivedUplink
-from wisgate.lora.udp_forwarder import RecentUplinks, UdpForwarder, UdpServerConfig
+from wisgate.lora.store import StoreError
+from wisgate.lora.udp_forwarder import MemoryStore, RecentUplinks, UdpForwarder, UdpServerConfig
 from wisgate.lora.uplink import LoraModulation, RxInfo, UplinkFrame
 from wisgate.sim.concentratord import SimConcentratord, SimModule
 
@@ -520,3 +521,52 @@ def test_version_1_server_gets_version_1_datagrams_and_no_tx_ack(rig: Rig) -> No
             assert len(rig.daemons[0].module.transmissions) == 1
 
     run(main())
+
+
+def test_uplink_only_server_is_resolved_again_after_unanswered_pushes(tmp_path: Path) -> None:
+    rig = Rig(tmp_path, modules=False)
+    answers = iter(["127.0.0.2"])
+
+    async def resolver(host: str, port: int) -> str:
+        return next(answers, "127.0.0.1")
+
+    async def main() -> None:
+        peer = await start_peer()
+        config = replace(server("upl", peer, uplink_only=True, keepalive_max_failures=2), host="ns.example")
+        async with UdpForwarder(rig.gateway, [config], wall=rig.wall, clock=rig.clock, resolver=resolver) as fwd:
+            link = fwd.links["upl"]
+            for n in range(3):
+                await feed(fwd, rig.clock, n * 10, 10, rate=10)
+                await asyncio.sleep(0.06)  # each batch's push (or probe) times out against 127.0.0.2
+            await until(lambda: link.address == "127.0.0.1")
+            await until(lambda: len(link.store) == 0 and not link.backlog)
+            assert link.stats.dns_resolutions == 2 and link.stats.keepalives == 0
+        assert sorted(set(numbers(peer.rxpk))) == list(range(30))
+
+    try:
+        run(main())
+    finally:
+        rig.close()
+
+
+class BrokenStore(MemoryStore):
+    def put_many(self, items: Sequence[tuple[bytes, float]]) -> list[int]:
+        raise StoreError("disk full", path=Path("/nowhere"))
+
+
+def test_a_failing_store_is_counted_and_uplinks_still_go_out(tmp_path: Path) -> None:
+    rig = Rig(tmp_path, modules=False)
+
+    async def main() -> None:
+        peer = await start_peer()
+        async with UdpForwarder(rig.gateway, [server("ns", peer)], wall=rig.wall, clock=rig.clock) as forwarder:
+            link = forwarder.links["ns"]
+            link.store = BrokenStore()
+            await feed(forwarder, rig.clock, 0, 20, rate=10)
+            await until(lambda: len(peer.rxpk) == 20 and link.stats.acks >= 2)
+            assert link.stats.store_errors == 2
+
+    try:
+        run(main())
+    finally:
+        rig.close()
