@@ -167,7 +167,7 @@ class PowerSection(Section):
     #: An edge counts once the level has held this long (shorter micro-cuts are ignored).
     debounce_ms: Annotated[float, Field(ge=0, le=5000)] = 20
     #: Run the shutdown command if the supply stays lost this long; 0 = never.
-    shutdown_after_s: Annotated[float, Field(ge=0, le=3600)] = 30
+    shutdown_after_s: Annotated[float, Field(ge=0, le=3600)] = 8
     #: An argument list (never run through a shell); not run on the simulated board.
     shutdown_command: list[str] = ["systemctl", "poweroff"]
     #: The buzzer sounds an alarm on a loss (needs [buzzer] enabled and jumper J39 11-12).

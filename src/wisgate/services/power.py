@@ -50,7 +50,7 @@ RECORD_EVERY_S = 0.5
 class PowerSettings:
     debounce_s: float = 0.02
     #: 0 = never shut down
-    shutdown_after_s: float = 30.0
+    shutdown_after_s: float = 8.0
     shutdown_command: tuple[str, ...] = ("systemctl", "poweroff")
     #: the buzzer service sounds the alarm on a loss
     beep_on_loss: bool = True
