@@ -46,9 +46,9 @@ def _adc(target: Target) -> Rows:
 
 def _expander(name: str) -> Callable[[Target], Rows]:
     def read(target: Target) -> Rows:
-        from wisgate.chips.tpt29555 import TPT29555
+        from wisgate.runtime import open_expander
 
-        pins = TPT29555(target.bus, target.addresses[name], clock=target.clock).read_pins()
+        pins = open_expander(target, name).read_pins()
         # bits shown pin 7 first, as the port reads
         return [("port 0 inputs", f"{pins & 0xFF:08b}"), ("port 1 inputs", f"{pins >> 8:08b}")]
 
@@ -87,7 +87,20 @@ def _rtc(target: Target) -> Rows:
     return [("RTC time", time), ("CLKOUT", "off" if clkout is ClkoutFrequency.OFF else f"{clkout.hz} Hz")]
 
 
+def _power(target: Target) -> Rows:
+    from wisgate.services.power import open_power_fail_line
+
+    line = open_power_fail_line(target)
+    try:
+        good = line.read()
+    finally:
+        if target.sim is None:
+            line.close()
+    return [("supply", "ok" if good else "LOST (on ultracapacitors)")]
+
+
 PROBES: list[Probe] = [
+    Probe("power", _power),
     Probe("temperature_sensor", _climate),
     Probe("cpu", _cpu),
     Probe("fan", _fan),
