@@ -570,3 +570,15 @@ def test_a_failing_store_is_counted_and_uplinks_still_go_out(tmp_path: Path) -> 
         run(main())
     finally:
         rig.close()
+
+
+def test_each_server_reports_stat_at_its_own_interval(rig: Rig) -> None:
+    async def main() -> None:
+        fast, slow = await start_peer(), await start_peer()
+        servers = [server("fast", fast, stat_interval_s=0.03), server("slow", slow, stat_interval_s=3600)]
+        async with UdpForwarder(rig.gateway, servers, wall=rig.wall):
+            await until(lambda: sum(p.stat is not None for p in fast.pushes) >= 3)
+            assert all(p.stat is not None and p.rxpk == () for p in fast.pushes)
+            assert slow.pushes == []
+
+    run(main())

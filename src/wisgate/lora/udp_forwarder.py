@@ -144,7 +144,7 @@ class UdpForwarder:
         self._tasks: list[asyncio.Task[None]] = []
         self._downlinks: set[asyncio.Task[None]] = set()
         self._downlink_lock = asyncio.Lock()
-        self._stat_last: tuple[int, int] = (0, 0)
+        self._stat_last: dict[str, tuple[int, int]] = {}
 
     async def __aenter__(self) -> UdpForwarder:
         await self.start()
@@ -181,9 +181,9 @@ class UdpForwarder:
             if link.backlog:
                 log.info("%s: %d uplinks queued from before; replaying them first", config.name, len(store))
                 link._wake.set()
-        intervals = [c.stat_interval_s for c in self.configs if c.stat_interval_s > 0]
-        if intervals:
-            self._tasks.append(asyncio.create_task(self._stat_loop(min(intervals)), name="gwmp-stat"))
+        for link in self.links.values():
+            if link.config.stat_interval_s > 0:
+                self._tasks.append(asyncio.create_task(self._stat_loop(link), name=f"gwmp-{link.config.name}-stat"))
         if subscribe:
             self._tasks.append(asyncio.create_task(self._pump(), name="gwmp-uplinks"))
             await asyncio.sleep(0)  # let it subscribe before the caller's first uplink
@@ -232,27 +232,30 @@ class UdpForwarder:
 
     # stat
 
-    async def _stat_loop(self, interval: float) -> None:
+    async def _stat_loop(self, link: ServerLink) -> None:
         while True:
-            await asyncio.sleep(interval)
-            self.send_stats()
+            await asyncio.sleep(link.config.stat_interval_s)
+            self.send_stat(link)
 
     def send_stats(self) -> None:
-        """A ``stat`` PUSH_DATA to every live server; counters cover the interval since the last one."""
+        """A ``stat`` report to every server that has them now (tests; the loops send on their own)."""
+        for link in self.links.values():
+            if link.config.stat_interval_s > 0:
+                self.send_stat(link)
+
+    def send_stat(self, link: ServerLink) -> None:
+        """A ``stat`` PUSH_DATA to ``link``; counters cover the interval since its previous report."""
         received = ok = 0
         for module in self.gateway.stats.modules.values():
             total = module.total()
             received += total.received
             ok += total.crc_ok
-        rxnb, rxok = received - self._stat_last[0], ok - self._stat_last[1]
-        self._stat_last = (received, ok)
-        when = gwmp.stat_time(self.wall())
-        for link in self.links.values():
-            if link.config.stat_interval_s <= 0:
-                continue
-            rxfw, dwnb, txnb, ackr = link.stat_counters()
-            stat = gwmp.Stat(when, rxnb, rxok, rxfw, round(ackr, 1), dwnb, txnb)
-            link.send_stat(gwmp.encode_stat(stat))
+        last = self._stat_last.get(link.config.name, (0, 0))
+        self._stat_last[link.config.name] = (received, ok)
+        rxfw, dwnb, txnb, ackr = link.stat_counters()
+        stat = gwmp.Stat(gwmp.stat_time(self.wall()), received - last[0], ok - last[1], rxfw, round(ackr, 1), dwnb,
+                         txnb)
+        link.send_stat(gwmp.encode_stat(stat))
 
     # downlinks
 
