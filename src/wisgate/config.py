@@ -9,7 +9,7 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from wisgate.board.rak7391 import ONBOARD_ADDRESSES
 from wisgate.errors import ConfigError
@@ -103,6 +103,24 @@ class UdpServerSection(Section):
     store_max: Annotated[int, Field(ge=0, le=10_000_000)] = 100_000
 
 
+class MqttSection(Section):
+    """ChirpStack's MQTT gateway protocol toward a broker (ChirpStack v4 reads these topics)."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=1, le=65535)] = 1883
+    topic_prefix: str = ""
+    encoding: Literal["protobuf", "json"] = "protobuf"
+    username: str | None = None
+    #: Kept out of logs and reprs.
+    password: SecretStr | None = None
+    tls: bool = False
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    store_max: Annotated[int, Field(ge=0, le=10_000_000)] = 100_000
+
+
 class LoraSection(Section):
     enabled: bool = True
     #: Sub-GHz channel plan: EU868, EU868-16, US915-FSB1+2, AU915, AS923, IN865, KR920.
@@ -118,6 +136,7 @@ class LoraSection(Section):
     filters: LoraFilterSection = LoraFilterSection()
     #: Semtech UDP network servers (several at once).
     udp: list[UdpServerSection] = []
+    mqtt: MqttSection = MqttSection()
     #: Where the store-and-forward queues live (one SQLite file per server).
     store_dir: Path = Path.home() / ".local/share/wisgate/store"
 

@@ -17,8 +17,11 @@ from wisgate.lora.describe import describe
 from wisgate.lora.filters import UplinkFilter, parse_prefix
 from wisgate.lora.gateway import Gateway, ModuleLink
 from wisgate.lora.jit import JitQueue
+from wisgate.lora.mqtt_forwarder import MqttForwarder, MqttSettings
 from wisgate.lora.plans import SX1280, SX1301, SX1302, SX1303, Module, ModuleAllocation, allocate
 from wisgate.lora.regions import modules_for, plan_named
+from wisgate.lora.store import UplinkStore
+from wisgate.lora.udp_forwarder import UdpForwarder, UdpServerConfig
 from wisgate.services.supervisor import Context, ServiceFn
 
 log = logging.getLogger("wisgate.lora")
@@ -49,11 +52,44 @@ def sim_allocations(config: LoraSection) -> list[ModuleAllocation]:
     return allocate(plan, modules)
 
 
+def udp_servers(config: LoraSection) -> list[UdpServerConfig]:
+    return [
+        UdpServerConfig(
+            name=server.name, host=server.host, port_up=server.port_up, port_down=server.port_down,
+            keepalive_s=server.keepalive_s, push_timeout_s=server.push_timeout_ms / 1000,
+            uplink_only=server.uplink_only, extensions=server.extensions,
+            store_path=config.store_dir / f"udp-{server.name}.sqlite", store_max_items=server.store_max,
+        )
+        for server in config.udp
+    ]
+
+
+def mqtt_settings(config: LoraSection) -> MqttSettings:
+    m = config.mqtt
+    return MqttSettings(
+        host=m.host, port=m.port, topic_prefix=m.topic_prefix, encoding=m.encoding, username=m.username,
+        password=m.password.get_secret_value() if m.password else None, tls=m.tls, ca_file=m.ca_file,
+        cert_file=m.cert_file, key_file=m.key_file,
+    )
+
+
 def _jit(module: Module) -> JitQueue:
     low, high = module.tx_freq_min_hz, module.tx_freq_max_hz
     if low is None or high is None:
         low = high = 0  # receive-only: no frequency is in range
     return JitQueue(board=module.board, tx_freq_min_hz=low, tx_freq_max_hz=high, power_lut=POWER_LUT_DBM)
+
+
+async def _hold(forwarder: UdpForwarder) -> None:
+    async with forwarder:
+        await asyncio.Event().wait()  # until cancelled; closing flushes and closes the stores
+
+
+async def _run_closing(forwarder: MqttForwarder, store: UplinkStore) -> None:
+    try:
+        await forwarder.run()
+    finally:
+        store.close()
 
 
 def lora_service(config: LoraSection) -> ServiceFn:
@@ -111,12 +147,31 @@ def lora_service(config: LoraSection) -> ServiceFn:
                              board, total.received, total.crc_ok, total.crc_bad, total.forwarded, total.duplicates,
                              dict(total.dropped) or 0)
 
+        async def backhaul() -> None:
+            """Semtech UDP servers and the MQTT broker, each with its own store-and-forward queue."""
+            if not config.udp and not config.mqtt.enabled:
+                log.info("no network server configured ([[lora.udp]] or [lora.mqtt]): uplinks go to traffic only")
+                return
+            config.store_dir.mkdir(parents=True, exist_ok=True)
+            async with asyncio.TaskGroup() as group:
+                if config.udp:
+                    udp = UdpForwarder(gateway, udp_servers(config))
+                    context.state["lora.udp"] = udp
+                    group.create_task(_hold(udp), name="lora-udp")
+                if config.mqtt.enabled:
+                    path = config.store_dir / "mqtt.sqlite"
+                    store = UplinkStore(path, server="mqtt", max_items=config.mqtt.store_max)
+                    mqtt = MqttForwarder(gateway, mqtt_settings(config), store)
+                    context.state["lora.mqtt"] = mqtt
+                    group.create_task(_run_closing(mqtt, store), name="lora-mqtt")
+
         try:
             async with asyncio.TaskGroup() as group:
                 group.create_task(gateway.run(), name="lora-gateway")
                 group.create_task(publish(), name="lora-traffic")
                 group.create_task(simulate(), name="lora-radio")
                 group.create_task(report(), name="lora-stats")
+                group.create_task(backhaul(), name="lora-backhaul")
         finally:
             publisher.close(linger=0)
             for link in links:
