@@ -52,6 +52,7 @@ class UdpServerConfig:
     push_timeout_s: float = 1.0
     retry_interval_s: float = 2.0
     replay_interval_s: float = 0.02
+    replay_window: int = 4
     stat_interval_s: float = 30.0
     uplink_only: bool = False
     filter: UplinkFilter | None = None
@@ -76,8 +77,10 @@ class UdpServerConfig:
         for name in ("keepalive_s", "push_timeout_s", "retry_interval_s", "downlink_window_s"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{where}: {name} must be positive")
-        if self.replay_interval_s < 0 or self.stat_interval_s < 0 or self.keepalive_max_failures < 1:
-            raise ConfigError(f"{where}: replay_interval_s/stat_interval_s ≥ 0 and keepalive_max_failures ≥ 1")
+        if self.replay_interval_s < 0 or self.stat_interval_s < 0:
+            raise ConfigError(f"{where}: replay_interval_s and stat_interval_s must not be negative")
+        if self.keepalive_max_failures < 1 or self.replay_window < 1:
+            raise ConfigError(f"{where}: keepalive_max_failures and replay_window must be at least 1")
         if not MIN_DATAGRAM_BYTES <= self.max_datagram_bytes <= gwmp.MAX_DATAGRAM_BYTES:
             raise ConfigError(f"{where}: max_datagram_bytes out of {MIN_DATAGRAM_BYTES}..{gwmp.MAX_DATAGRAM_BYTES}")
 
@@ -211,6 +214,8 @@ class ServerLink(asyncio.DatagramProtocol):
         self._interval = (0, 0, 0, 0, 0)  # pushes, acks, dwnb, txnb, uplinks sent at the last stat
         self._back = asyncio.Event()
         self._replay_done: asyncio.Future[bool] | None = None
+        self._replay_out = 0  # replayed datagrams not yet acknowledged or timed out
+        self._replay_ok = True
 
     # addresses
 
@@ -284,9 +289,14 @@ class ServerLink(asyncio.DatagramProtocol):
             return
         self._send_records(ids, [payload for payload, _ in items], replay=False)
 
+    @property
+    def _room(self) -> int:
+        """Bytes of rxpk records (with their commas) one PUSH_DATA may carry."""
+        return self.config.max_datagram_bytes - 40
+
     def _send_records(self, ids: Sequence[int], records: Sequence[bytes], *, replay: bool) -> int:
         """Pack records into as few datagrams as fit; returns how many datagrams were sent."""
-        limit = self.config.max_datagram_bytes - 40
+        limit = self._room
         sent = 0
         start = 0
         while start < len(records):
@@ -318,8 +328,9 @@ class ServerLink(asyncio.DatagramProtocol):
             return
         self.stats.push_timeouts += 1
         self._push_failures += 1
-        if push.replay and self._replay_done is not None and not self._replay_done.done():
-            self._replay_done.set_result(False)
+        if push.replay:
+            self._replay_ok = False
+            self._replay_settled()
         self._late[token] = push.ids
         if len(self._late) > LATE_TOKENS:
             self._late.popitem(last=False)
@@ -338,8 +349,7 @@ class ServerLink(asyncio.DatagramProtocol):
             ids = push.ids
             if push.replay:
                 self.stats.replayed += len(ids)
-                if self._replay_done is not None and not self._replay_done.done():
-                    self._replay_done.set_result(True)
+                self._replay_settled()
         else:
             late = self._late.pop(token, None)
             if late is None:
@@ -383,29 +393,40 @@ class ServerLink(asyncio.DatagramProtocol):
                 await asyncio.sleep(self.config.retry_interval_s)
                 self._wake.set()
 
+    def _replay_settled(self) -> None:
+        self._replay_out -= 1
+        if self._replay_out == 0 and self._replay_done is not None and not self._replay_done.done():
+            self._replay_done.set_result(self._replay_ok)
+
     async def _replay(self) -> None:
+        """Send the oldest queued records, ``replay_window`` datagrams at a time, until the store is empty."""
         config = self.config
         loop = asyncio.get_running_loop()
+        per_datagram = max(1, config.max_datagram_bytes // 150)
         while self.backlog and self.transport is not None and self.address is not None:
             if self._inflight:
                 break  # live datagrams still out: their ACK or timeout wakes us again
             if self._to_ack:
                 self._commit_acks()
-            batch = self.store.peek(max(1, config.max_datagram_bytes // 150))
+            # while the server is silent, probe with one datagram; once it answers, a window of them
+            window = config.replay_window if self.live else 1
+            batch = self.store.peek(per_datagram * window)
             if not batch:
                 self.backlog = False
                 break
-            ids: list[int] = []
-            records: list[bytes] = []
-            size = 0
-            for item in batch:
-                if records and size + len(item.payload) + 1 > config.max_datagram_bytes - 40:
-                    break
-                ids.append(item.id)
-                records.append(item.payload)
-                size += len(item.payload) + 1
             self._replay_done = done = loop.create_future()
-            self._push(ids, records, None, replay=True)
+            self._replay_ok = True
+            self._replay_out = 0
+            start = 0
+            while start < len(batch) and self._replay_out < window:
+                size, end = 0, start
+                while end < len(batch) and (end == start or size + len(batch[end].payload) + 1 <= self._room):
+                    size += len(batch[end].payload) + 1
+                    end += 1
+                self._replay_out += 1
+                chunk = batch[start:end]
+                self._push([item.id for item in chunk], [item.payload for item in chunk], None, replay=True)
+                start = end
             if await done:
                 if config.replay_interval_s:
                     await asyncio.sleep(config.replay_interval_s)
