@@ -7,6 +7,9 @@ datagrams on loopback → a sink process that counts the rxpk and sends PUSH_ACK
 deleted from the store. The rate is uplinks out of dedup divided by the wall time until the last one is
 acknowledged. The gateway side runs on CPU 0, the sink on CPU 1 (when there are two).
 
+Replay: a store already holding 30,000 rxpk records (a restart after an outage) drained to the sink, with
+the default pacing and with none.
+
 Downlinks (goal p99 ≤ 2 ms): the sink process sends PULL_RESP (class A, tmst = an uplink's counter + 1 s)
 every 5 ms; latency is from its sendto to the return of the gateway's JIT enqueue (scheduler.schedule, the
 first thing Gateway.send_downlink does), both on CLOCK_MONOTONIC. The module behind is a simulated
@@ -37,9 +40,12 @@ from lora_pipeline import make_events
 from wisgate.clock import SimClock
 from wisgate.lora import gwmp
 from wisgate.lora.concentratord import ConcentratordBackend
+from wisgate.lora.dedup import Uplink
 from wisgate.lora.gateway import Gateway, ModuleLink
 from wisgate.lora.jit import JitQueue, TxRequest, TxResult
+from wisgate.lora.store import UplinkStore
 from wisgate.lora.udp_forwarder import UdpForwarder, UdpServerConfig
+from wisgate.lora.uplink import LoraModulation, RxInfo, UplinkFrame
 from wisgate.sim.concentratord import SimConcentratord, SimModule
 
 GOAL_RATE = 20_000
@@ -209,6 +215,32 @@ async def downlinks(gateway: Gateway, clock: SimClock, port: int, conn: Connecti
           f"max {latencies[-1]:.3f} ms {'PASS' if p99 <= GOAL_P99_MS and n == count else 'FAIL'}")
 
 
+async def replay(gateway: Gateway, port: int, conn: Connection, store_path: Path, count: int,
+                 interval: float) -> None:
+    """A restart after an outage: ``count`` records already queued, replayed with the default window."""
+    frame = UplinkFrame(bytes(30), 868_100_000, LoraModulation(7, 125_000), RxInfo(board=0, count_us=0, rssi=-80,
+                                                                                  snr=4.0))
+    records = [(gwmp.encode_uplink(Uplink((frame,), 0.0), rx_time=gwmp.utc_time(1.7e9 + n)), 1.7e9 + n)
+               for n in range(count)]
+    with UplinkStore(store_path, server="sink") as store:
+        store.put_many(records)
+    conn.send(("count",))
+    before, _ = conn.recv()
+    config = UdpServerConfig("sink", "127.0.0.1", port_up=port, port_down=port, stat_interval_s=0,
+                             store_path=store_path, replay_interval_s=interval)
+    start = time.perf_counter()
+    async with UdpForwarder(gateway, [config], subscribe=False) as forwarder:
+        link = forwarder.links["sink"]
+        while len(link.store) or link.backlog:
+            await asyncio.sleep(0.001)
+        elapsed = time.perf_counter() - start
+        conn.send(("count",))
+        after, _ = conn.recv()
+    print(f"replay of {count:,} queued uplinks (replay_interval_s={interval}, window {config.replay_window}): "
+          f"{elapsed:.2f} s, {count / elapsed:,.0f} uplinks/s, {after - before:,} rxpk at the sink, "
+          f"{link.stats.replayed:,} replayed")
+
+
 def main() -> None:
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
     downlink_count = int(sys.argv[2]) if len(sys.argv) > 2 else 2_000
@@ -228,6 +260,15 @@ def main() -> None:
                 for link in gateway.links.values():
                     link.backend.close()
                 daemon.stop()
+        for interval in (0.02, 0.0):
+            with tempfile.TemporaryDirectory() as directory:
+                gateway, daemon = make_gateway(directory, SimClock())
+                try:
+                    asyncio.run(replay(gateway, port, parent, Path(directory) / "replay.db", 30_000, interval))
+                finally:
+                    for link in gateway.links.values():
+                        link.backend.close()
+                    daemon.stop()
         with tempfile.TemporaryDirectory() as directory:
             clock = SimClock(100.0)
             gateway, daemon = make_gateway(directory, clock)

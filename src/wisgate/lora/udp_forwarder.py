@@ -10,7 +10,7 @@ transaction per event-loop turn) before it is sent, and deleted when the PUSH_AC
 carried it arrives (a late ACK still counts). When a PUSH_ACK does not come within ``push_timeout_s`` the
 server is taken as down: new uplinks are only queued, and the oldest queued datagram is offered again
 every ``retry_interval_s`` (or as soon as a PULL_ACK shows the server is back). Once it is acknowledged,
-the queue is replayed oldest first, one datagram at a time, at most one per ``replay_interval_s``; new
+the queue is replayed oldest first, ``replay_window`` datagrams at a time, paced by ``replay_interval_s``; new
 uplinks stay behind the queue until it is empty, because network servers drop frame counters that go
 backwards. Replayed rxpk are the records as first written: the original ``tmst`` and, unless disabled,
 the ``time`` of reception (a standard rxpk field), which is how a GWMP server can tell it is late.
@@ -126,6 +126,7 @@ class UdpForwarder:
         resolver: Resolver = default_resolver,
         bind_host: str = "0.0.0.0",
         default_power_dbm: float = 14.0,
+        subscribe: bool = True,
     ) -> None:
         names = [s.name for s in servers]
         if len(set(names)) != len(names):
@@ -138,6 +139,8 @@ class UdpForwarder:
         self.resolver = resolver
         self.bind_host = bind_host
         self.default_power_dbm = default_power_dbm
+        #: False: uplinks come only through :meth:`submit` (benches, tests, another dispatcher).
+        self.subscribe = subscribe
         self.links: dict[str, ServerLink] = {}
         windows = [s.downlink_window_s for s in servers] or [6.5]
         self.recent = RecentUplinks(max(windows))
@@ -153,7 +156,7 @@ class UdpForwarder:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    async def start(self, *, subscribe: bool = True) -> None:
+    async def start(self) -> None:
         loop = asyncio.get_running_loop()
         for config in self.configs:
             store: QueueStore
@@ -184,7 +187,7 @@ class UdpForwarder:
         for link in self.links.values():
             if link.config.stat_interval_s > 0:
                 self._tasks.append(asyncio.create_task(self._stat_loop(link), name=f"gwmp-{link.config.name}-stat"))
-        if subscribe:
+        if self.subscribe:
             self._tasks.append(asyncio.create_task(self._pump(), name="gwmp-uplinks"))
             await asyncio.sleep(0)  # let it subscribe before the caller's first uplink
 
