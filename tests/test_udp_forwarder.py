@@ -582,3 +582,31 @@ def test_each_server_reports_stat_at_its_own_interval(rig: Rig) -> None:
             assert slow.pushes == []
 
     run(main())
+
+
+def test_a_server_unresolvable_at_start_gets_its_queue_once_resolved(tmp_path: Path) -> None:
+    rig = Rig(tmp_path, modules=False)
+    calls: list[str] = []
+
+    async def resolver(host: str, port: int) -> str:
+        calls.append(host)
+        if len(calls) < 3:
+            raise OSError("Temporary failure in name resolution")
+        return "127.0.0.1"
+
+    async def main() -> None:
+        peer = await start_peer()
+        config = replace(server("ns", peer), host="ns.example")
+        async with UdpForwarder(rig.gateway, [config], wall=rig.wall, clock=rig.clock, resolver=resolver) as fwd:
+            link = fwd.links["ns"]
+            assert link.address is None
+            await feed(fwd, rig.clock, 0, 20, rate=10)
+            assert len(link.store) == 20 and link.backlog
+            await until(lambda: len(link.store) == 0 and not link.backlog)
+            assert len(calls) == 3 and link.stats.dns_resolutions == 1
+        assert numbers(peer.rxpk) == list(range(20))
+
+    try:
+        run(main())
+    finally:
+        rig.close()
