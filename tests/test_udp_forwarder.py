@@ -28,7 +28,7 @@ from wisgate.lora.gateway import Gateway, ModuleLink
 from wisgate.lora.jit import JitQueue
 from wisgate.lora.phy import MType
 from wisgate.lora.pipeline import ReceivedUplink
-from wisgate.lora.store import StoreError
+from wisgate.lora.store import StoreError, UplinkStore
 from wisgate.lora.udp_forwarder import MemoryStore, RecentUplinks, UdpForwarder, UdpServerConfig
 from wisgate.lora.uplink import LoraModulation, RxInfo, UplinkFrame
 from wisgate.sim.concentratord import SimConcentratord, SimModule
@@ -605,6 +605,27 @@ def test_a_server_unresolvable_at_start_gets_its_queue_once_resolved(tmp_path: P
             await until(lambda: len(link.store) == 0 and not link.backlog)
             assert len(calls) == 3 and link.stats.dns_resolutions == 1
         assert numbers(peer.rxpk) == list(range(20))
+
+    try:
+        run(main())
+    finally:
+        rig.close()
+
+
+def test_a_damaged_store_file_is_moved_aside_and_forwarding_goes_on(tmp_path: Path) -> None:
+    rig = Rig(tmp_path, modules=False)
+    path = tmp_path / "ns.db"
+    path.write_bytes(b"this is not an SQLite database" * 100)
+
+    async def main() -> None:
+        peer = await start_peer()
+        async with UdpForwarder(rig.gateway, [server("ns", peer, store_path=path)], wall=rig.wall,
+                                clock=rig.clock) as forwarder:
+            link = forwarder.links["ns"]
+            assert isinstance(link.store, UplinkStore) and link.store.lost == 1
+            await feed(forwarder, rig.clock, 0, 10, rate=10)
+            await until(lambda: len(peer.rxpk) == 10 and len(link.store) == 0)
+        assert len(list(tmp_path.glob("ns.db.corrupt-*"))) == 1
 
     try:
         run(main())

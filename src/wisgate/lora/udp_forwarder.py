@@ -163,8 +163,12 @@ class UdpForwarder:
             if config.store_path is None:
                 store = MemoryStore(max_items=config.store_max_items)
             else:
-                store = UplinkStore(config.store_path, server=config.name, max_items=config.store_max_items,
-                                    policy=config.store_policy)
+                # a damaged file is moved aside (its uplinks counted as lost) rather than stopping the gateway
+                store = UplinkStore.recover(config.store_path, server=config.name,
+                                            max_items=config.store_max_items, policy=config.store_policy)
+                if store.lost:
+                    log.warning("%s: uplink store %s has lost %d uplinks to a damaged file (moved aside)",
+                                config.name, config.store_path, store.lost)
             link = ServerLink(config, store, gateway_id=self.gateway_id, resolver=self.resolver,
                               on_downlink=self.downlink)
             self.links[config.name] = link
@@ -183,7 +187,6 @@ class UdpForwarder:
             self._tasks.append(asyncio.create_task(link.keepalive_loop(), name=f"gwmp-{config.name}-keepalive"))
             if link.backlog:
                 log.info("%s: %d uplinks queued from before; replaying them first", config.name, len(store))
-                link._wake.set()
         for link in self.links.values():
             if link.config.stat_interval_s > 0:
                 self._tasks.append(asyncio.create_task(self._stat_loop(link), name=f"gwmp-{link.config.name}-stat"))

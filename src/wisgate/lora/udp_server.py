@@ -209,6 +209,8 @@ class ServerLink(asyncio.DatagramProtocol):
         self._keepalive_failures = 0
         self._push_failures = 0
         self._wake = asyncio.Event()
+        if self.backlog:
+            self._wake.set()
         self._seen: set[str] = set()
         self._eui = gwmp.eui_bytes(gateway_id)
         self._interval = (0, 0, 0, 0, 0)  # pushes, acks, dwnb, txnb, uplinks sent at the last stat
