@@ -57,7 +57,8 @@ class Rig:
             events, commands = f"ipc://{tmp_path}/e{board}", f"ipc://{tmp_path}/c{board}"
             tx_max = 870_000_000 if board == 0 else 0
             self.daemons.append(SimConcentratord(
-                SimModule(f"{board:016x}", board=board, counter_offset_us=offset, tx_max_hz=tx_max),
+                SimModule(f"{board:016x}", board=board, counter_offset_us=offset, tx_max_hz=tx_max,
+                          tx_powers=(12, 14, 16, 20)),
                 clock=self.clock, event_url=events, command_url=commands,
             ).start())
             links.append(ModuleLink(
@@ -191,17 +192,61 @@ def test_module_refusal_is_reported_as_its_outcome(rig: Rig) -> None:
     g = rig.gateway
     count0 = rig.daemons[0].count_us()
     g.handle(0, event(data(0x26000001, 1), count0), now=50.0)
-    # the gateway accepts 14 dBm at 869.525 MHz; the module's power table has no 15 dBm entry
-    request = TxRequest(b"\x60" + bytes(12), 869_525_000, 15, SF7, count_us=count0 + 1_000_000, board=0)
+    # the gateway's power table has 27 dBm; this module's has not
+    request = TxRequest(b"\x60" + bytes(12), 869_525_000, 27, SF7, count_us=count0 + 1_000_000, board=0)
     result = asyncio.run(g.send_downlink(request))
     assert result.outcome is TxOutcome.TX_POWER and "module said TX_POWER" in result.detail
+
+
+def test_power_sent_is_the_table_entry_the_scheduler_chose(rig: Rig) -> None:
+    g = rig.gateway
+    count0 = rig.daemons[0].count_us()
+    g.handle(0, event(data(0x26000001, 1), count0), now=50.0)
+    request = TxRequest(b"\x60" + bytes(12), 869_525_000, 15, SF7, count_us=count0 + 1_000_000, board=0)
+    result = asyncio.run(g.send_downlink(request))
+    assert result.ok and result.power_dbm == 14 and result.warning is TxOutcome.TX_POWER
+    assert rig.daemons[0].module.transmissions[0].item.tx_info.power == 14
+
+
+def test_many_downlinks_over_time_do_not_fill_the_queue(rig: Rig) -> None:
+    g = rig.gateway
+    daemon = rig.daemons[0]
+
+    async def main() -> list[TxOutcome]:
+        outcomes = []
+        for n in range(40):
+            count = daemon.count_us()
+            g.handle(0, event(data(0x26000001, n), count), now=rig.clock.monotonic())
+            request = TxRequest(b"\x60" + bytes(12), 869_525_000, 14, SF7, count_us=count + 1_000_000, board=0)
+            outcomes.append((await g.send_downlink(request)).outcome)
+            rig.clock.advance(2.0)  # the last one has been sent
+        return outcomes
+
+    assert asyncio.run(main()) == [TxOutcome.OK] * 40
+
+
+def test_concurrent_downlinks_share_the_command_socket(rig: Rig) -> None:
+    g = rig.gateway
+    count0 = rig.daemons[0].count_us()
+    g.handle(0, event(data(0x26000001, 1), count0), now=50.0)
+
+    async def main() -> list[TxOutcome]:
+        requests = [
+            TxRequest(b"\x60" + bytes(12), 869_525_000, 14, SF7, count_us=count0 + 1_000_000 * (n + 1), board=0)
+            for n in range(6)
+        ]
+        results = await asyncio.gather(*(g.send_downlink(r) for r in requests))
+        return [r.outcome for r in results]
+
+    assert asyncio.run(main()) == [TxOutcome.OK] * 6
+    assert len(rig.daemons[0].module.transmissions) == 6
 
 
 def test_class_c_downlink_is_sent_immediately_on_a_synced_module(rig: Rig) -> None:
     g = rig.gateway
     count0 = rig.daemons[0].count_us()
     g.handle(0, event(data(0x26000001, 1), count0), now=50.0)
-    request = TxRequest(b"\x60" + bytes(12), 869_525_000, 27, SF7, tx_class=TxClass.C)
+    request = TxRequest(b"\x60" + bytes(12), 869_525_000, 20, SF7, tx_class=TxClass.C)
     result = asyncio.run(g.send_downlink(request))
     assert result.ok and result.board == 0
     assert 80_000 <= (result.count_us or 0) - count0 <= 81_000

@@ -259,3 +259,15 @@ def test_scheduler_needs_a_common_time_base_to_move_timestamped_packets() -> Non
         req(None, TxClass.C, board=0, frequency_hz=923_300_000), now_us={0: 0, 1: 0}
     )
     assert immediate.ok and immediate.board == 1
+
+
+def test_expire_forgets_packets_only_once_they_have_left_the_air() -> None:
+    q = queue()
+    request = req(1_000_000)
+    assert q.enqueue(request, 0).ok
+    airtime = request.airtime_us()
+    assert q.expire(1_000_000 + airtime - 1) == 0 and len(q) == 1  # still on air: keeps its slot
+    assert q.expire(1_000_000 + airtime + 1) == 1 and len(q) == 0
+    # across the counter wrap too
+    assert q.enqueue(req(50_000), COUNTER_MASK - 100_000).ok
+    assert q.expire(COUNTER_MASK) == 0 and q.expire(60_000 + airtime) == 1

@@ -11,6 +11,7 @@ and opened again before the next command.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -62,6 +63,8 @@ class ConcentratordBackend:
         self._events.setsockopt(zmq.LINGER, 0)
         self._events.connect(event_url)
         self._commands: zmq.asyncio.Socket | None = None
+        # a REQ socket takes one request at a time; forwarders may send downlinks concurrently
+        self._command_lock = asyncio.Lock()
         self.stats = BackendStats()
 
     def _command_socket(self) -> zmq.asyncio.Socket:
@@ -72,6 +75,10 @@ class ConcentratordBackend:
         return self._commands
 
     async def _request(self, command: gw.Command) -> bytes:
+        async with self._command_lock:
+            return await self._request_locked(command)
+
+    async def _request_locked(self, command: gw.Command) -> bytes:
         socket = self._command_socket()
         self.stats.commands += 1
         await socket.send(command.SerializeToString())

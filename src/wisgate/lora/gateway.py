@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from chirpstack_api import gw
 
@@ -108,10 +108,13 @@ class Gateway:
                 queue.put_nowait(uplink)
         return uplinks
 
-    async def uplinks(self) -> AsyncIterator[ReceivedUplink]:
-        """Every merged uplink from now on."""
+    def uplinks(self) -> AsyncIterator[ReceivedUplink]:
+        """Every merged uplink from this call on (subscribed now, not at the first ``anext``)."""
         queue: asyncio.Queue[ReceivedUplink] = asyncio.Queue(SUBSCRIBER_QUEUE)
         self._subscribers.append(queue)
+        return self._drain(queue)
+
+    async def _drain(self, queue: asyncio.Queue[ReceivedUplink]) -> AsyncIterator[ReceivedUplink]:
         try:
             while True:
                 yield await queue.get()
@@ -151,15 +154,18 @@ class Gateway:
         return {b: tb.from_gateway(host_us) for b, tb in self.timebases.items() if tb.synced}
 
     async def send_downlink(self, request: TxRequest) -> TxResult:
-        result = self.scheduler.schedule(request, self.counters_now())
+        counters = self.counters_now()
+        for board, count in counters.items():
+            # the modules' own daemons hand packets to the chips; our queues only keep the air time booked
+            self.links[board].jit.expire(count)
+        result = self.scheduler.schedule(request, counters)
         if not result.ok or result.board is None or result.count_us is None:
             self.stats.module(request.board or 0).tx_outcomes[result.outcome.value] += 1
             return result
         link = self.links[result.board]
         self._downlink_id += 1
-        frame = downlink_to_proto(
-            request, result.count_us, gateway_id=self.gateway_id, downlink_id=self._downlink_id
-        )
+        sent = request if result.power_dbm is None else replace(request, power_dbm=result.power_dbm)
+        frame = downlink_to_proto(sent, result.count_us, gateway_id=self.gateway_id, downlink_id=self._downlink_id)
         frame.items[0].tx_info.board = result.board
         try:
             ack = await link.backend.send_downlink(frame)

@@ -207,6 +207,15 @@ class JitQueue:
         due.sort(key=lambda q: counter_diff(q.count_us, now_us))
         return due
 
+    def expire(self, now_us: int) -> int:
+        """Forget packets already on air and finished (when the module, not us, hands them to the chip);
+        returns how many went."""
+        now_us &= COUNTER_MASK
+        keep = [q for q in self._queue if counter_diff(q.count_us, now_us) + q.post_delay_us >= 0]
+        gone = len(self._queue) - len(keep)
+        self._queue = keep
+        return gone
+
     def _sort(self, now_us: int) -> None:
         self._queue.sort(key=lambda q: counter_diff(q.count_us, now_us))
 

@@ -145,6 +145,7 @@ class SimConcentratord:
             return gw.INTERNAL_ERROR, None
         if request.power_dbm not in self.module.tx_powers:
             return gw.TX_POWER, None
+        self.jit.expire(now_us)  # sent ones leave the queue, as the real daemon hands them to the chip
         result = self.jit.enqueue(request, now_us)
         return TX_STATUS[result.outcome], result.count_us
 
