@@ -1,4 +1,4 @@
-"""Replay of a stored backlog through the MQTT forwarder to a local Mosquitto, in uplinks/s.
+"""Replay of a stored backlog through the MQTT forwarder to a local Mosquitto, in uplinks/s; and the live path.
 
 Queues N uplink records (the protobuf ``gw.UplinkFrame`` the forwarder publishes, ~60 bytes) in an
 UplinkStore, starts Mosquitto on a free loopback port, runs the forwarder and times how long the
@@ -18,8 +18,12 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiomqtt
+from chirpstack_api import gw
+
+from wisgate.lora.dedup import Uplink
 from wisgate.lora.jit import TxOutcome, TxRequest, TxResult
-from wisgate.lora.mqtt_forwarder import MqttForwarder, MqttSettings, encode, uplink_message
+from wisgate.lora.mqtt_forwarder import MqttForwarder, MqttSettings, decode, encode, uplink_message
 from wisgate.lora.pipeline import ReceivedUplink
 from wisgate.lora.stats import GatewayStats
 from wisgate.lora.store import UplinkStore
@@ -46,7 +50,11 @@ def start_broker(workdir: Path, *, nodelay: bool) -> tuple[subprocess.Popen[byte
         s.bind(("127.0.0.1", 0))
         port = int(s.getsockname()[1])
     config = workdir / "mosquitto.conf"
-    config.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\nset_tcp_nodelay {str(nodelay).lower()}\n")
+    # max_queued_messages 0: the bench's own subscriber may lag; the default (1000) would drop for it
+    config.write_text(
+        f"listener {port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\n"
+        f"set_tcp_nodelay {str(nodelay).lower()}\n"
+    )
     process = subprocess.Popen([binary, "-c", str(config)], stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
@@ -73,6 +81,50 @@ async def drain(store: UplinkStore, port: int, window: int) -> float:
     return count / elapsed
 
 
+async def live(store: UplinkStore, port: int, count: int, burst: int, pace_s: float = 0.0) -> tuple[float, float]:
+    """Uplinks submitted ``burst`` per loop turn (``pace_s`` apart) while connected.
+
+    Returns (uplinks/s to PUBACK, p99 latency ms); latency is submit → arrival at a subscriber on the
+    same broker, so it includes the store transaction (one sync) and both MQTT hops.
+    """
+    forwarder = MqttForwarder(IdleGateway(), MqttSettings(port=port), store)
+    task = asyncio.create_task(forwarder.run())
+    await forwarder.connected.wait()
+    sent_at: dict[bytes, float] = {}
+    latencies: list[float] = []
+    async with aiomqtt.Client("127.0.0.1", port) as sub:
+        await sub.subscribe(f"gateway/{IdleGateway.gateway_id}/event/up", qos=1)
+
+        async def receive() -> None:
+            async for message in sub.messages:
+                payload = decode(bytes(message.payload), gw.UplinkFrame(), "protobuf").phy_payload  # type: ignore[arg-type]
+                latencies.append(time.perf_counter() - sent_at[payload])
+                if len(latencies) == count:
+                    return
+
+        receiver = asyncio.create_task(receive())
+        start = time.perf_counter()
+        for first in range(0, count, burst):
+            for n in range(first, min(first + burst, count)):
+                payload = n.to_bytes(4, "big")
+                sent_at[payload] = time.perf_counter()
+                forwarder.submit(received(payload))
+            await asyncio.sleep(pace_s)
+        while forwarder.stats.acked < count:
+            await asyncio.sleep(0.001)
+        elapsed = time.perf_counter() - start
+        await receiver
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    latencies.sort()
+    return count / elapsed, latencies[int(0.99 * (len(latencies) - 1))] * 1000
+
+
+def received(payload: bytes) -> ReceivedUplink:
+    frame = UplinkFrame(payload, 868_100_000, LoraModulation(7, 125_000), RxInfo(0, count_us=1, rssi=-80, snr=7))
+    return ReceivedUplink(Uplink((frame,), 0.0), None)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--count", type=int, default=20_000)
@@ -90,6 +142,16 @@ def main() -> None:
                 rate = asyncio.run(drain(store, port, window))
                 store.close()
                 print(f"replay {args.count} uplinks ({len(record)} B) window {window:3}: {rate:9,.0f} uplinks/s")
+            for burst in (1, 50):
+                store = UplinkStore(Path(tmp) / f"live{burst}.db", server="bench")
+                rate, p99 = asyncio.run(live(store, port, args.count // 4, burst))
+                store.close()
+                print(f"live {args.count // 4} uplinks, {burst:2} per loop turn: {rate:9,.0f} uplinks/s, "
+                      f"submit→subscriber p99 {p99:.1f} ms")
+            store = UplinkStore(Path(tmp) / "paced.db", server="bench")
+            _, p99 = asyncio.run(live(store, port, 250, 1, pace_s=0.02))
+            store.close()
+            print(f"live 250 uplinks at 50/s: submit→subscriber p99 {p99:.2f} ms")
         finally:
             process.terminate()
             process.wait()
