@@ -562,6 +562,19 @@ def test_restart_mid_outage_replays_what_the_previous_run_stored(tmp_path: Path,
     run(tmp_path, broker, second_run)
 
 
+def test_replay_rate_spreads_a_backlog(tmp_path: Path, broker: Broker) -> None:
+    async def body(rig: Rig) -> None:
+        rig.store.put_many([(bytes([n]), time.time() - 60) for n in range(30)])
+        start = time.monotonic()
+        async with running(rig.forwarder):
+            await drained(rig, 30)
+        # 30 uplinks at 100/s: at least 0.3 s minus the last window's sleep (it comes after the sends)
+        assert time.monotonic() - start >= 0.2
+        assert rig.forwarder.stats.replayed == 30
+
+    run(tmp_path, broker, body, replay_rate=100.0, window=5)
+
+
 def test_credentials_on_a_password_listener(tmp_path: Path) -> None:
     (tmp_path / "auth").mkdir()
     secured = Broker(tmp_path / "auth", users={"gw": "s3cret"}).start()
