@@ -455,7 +455,7 @@ def test_stats_are_published_as_gateway_stats(tmp_path: Path, broker: Broker) ->
             second = decode(ns.on("/event/stats")[1], gw.GatewayStats(), "protobuf")
             assert second.rx_packets_received == 0  # counts since the previous report
 
-    run(tmp_path, broker, body, stats_interval_s=0.3)
+    run(tmp_path, broker, body, stats_interval_s=0.15)
 
 
 @pytest.mark.parametrize("window", [100, 3])
@@ -474,7 +474,7 @@ def test_broker_outage_loses_nothing_and_replays_in_order(tmp_path: Path, broker
             for _ in range(40):
                 sent.append(rig.uplink()[0])
                 await asyncio.sleep(0.005)
-            await asyncio.sleep(0.5)  # several failed reconnects
+            await asyncio.sleep(0.3)  # several failed reconnects
             assert len(rig.store) == 40
             assert rig.forwarder.stats.connect_failures >= 2
             broker.start()
