@@ -160,7 +160,7 @@ def lora_service(config: LoraSection) -> ServiceFn:
                     group.create_task(_hold(udp), name="lora-udp")
                 if config.mqtt.enabled:
                     path = config.store_dir / "mqtt.sqlite"
-                    store = UplinkStore(path, server="mqtt", max_items=config.mqtt.store_max)
+                    store = UplinkStore.recover(path, server="mqtt", max_items=config.mqtt.store_max)
                     mqtt = MqttForwarder(gateway, mqtt_settings(config), store)
                     context.state["lora.mqtt"] = mqtt
                     group.create_task(_run_closing(mqtt, store), name="lora-mqtt")
