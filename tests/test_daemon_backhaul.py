@@ -13,7 +13,8 @@ from pathlib import Path
 
 import aiomqtt
 from chirpstack_api import gw
-from test_mqtt_forwarder import Broker, free_port  # the real Mosquitto, started by the tests
+from lora_rig import free_port
+from test_mqtt_forwarder import Broker  # the real Mosquitto, started by the tests
 
 GATEWAY_ID = "0016c001ff1a7391"
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -11,6 +10,7 @@ import tomllib
 from pathlib import Path
 
 from click.testing import CliRunner
+from lora_rig import free_port
 
 from wisgate.cli import cli
 from wisgate.commands.lora import to_toml
@@ -53,11 +53,6 @@ def test_toml_writer_round_trips() -> None:
     data = {"gateway": {"region": "EU868", "concentrator": {"multi_sf_channels": [1, 2], "fsk": {"datarate": 50000}}}}
     assert tomllib.loads(to_toml(data)) == data
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_traffic_follows_a_running_gateway(tmp_path: Path) -> None:

@@ -8,76 +8,21 @@ from pathlib import Path
 
 import pytest
 from chirpstack_api import gw
+from lora_rig import KEY, Rig, data, event
 
-from wisgate.clock import SimClock
 from wisgate.lora.channels import Channel
-from wisgate.lora.concentratord import ConcentratordBackend
-from wisgate.lora.crypto import build_data_frame, build_join_request
+from wisgate.lora.crypto import build_join_request
 from wisgate.lora.filters import UplinkFilter, parse_prefix
-from wisgate.lora.gateway import Gateway, ModuleLink
-from wisgate.lora.jit import JitQueue, TxClass, TxOutcome, TxRequest
-from wisgate.lora.phy import MType
+from wisgate.lora.jit import TxClass, TxOutcome, TxRequest
 from wisgate.lora.uplink import LoraModulation
-from wisgate.sim.concentratord import SimConcentratord, SimModule
 from wisgate.sim.radio import RadioEnvironment, Receiver, SimDevice
 
 SF7 = LoraModulation(7, 125_000)
-KEY = bytes(16)
-
-
-def data(dev_addr: int, fcnt: int) -> bytes:
-    return build_data_frame(
-        mtype=MType.UNCONFIRMED_DATA_UP, dev_addr=dev_addr, fcnt32=fcnt, nwk_skey=KEY, app_skey=KEY,
-        payload=b"hello", fport=1,
-    ).to_bytes()
-
-
-def event(payload: bytes, count_us: int, *, freq: int = 868_100_000, snr: float = 5.0,
-          rssi: int = -90, crc: int = gw.CRC_OK) -> gw.UplinkFrame:
-    frame = gw.UplinkFrame(phy_payload=payload)
-    frame.tx_info.frequency = freq
-    frame.tx_info.modulation.lora.spreading_factor = 7
-    frame.tx_info.modulation.lora.bandwidth = 125_000
-    frame.tx_info.modulation.lora.code_rate = gw.CR_4_5
-    frame.rx_info.context = count_us.to_bytes(4, "big")
-    frame.rx_info.snr = snr
-    frame.rx_info.rssi = rssi
-    frame.rx_info.crc_status = crc
-    return frame
-
-
-class Rig:
-    """Two simulated modules (board 0: EU868 TX-capable, board 1: RX only) and a gateway on them."""
-
-    def __init__(self, tmp_path: Path, *, uplink_filter: UplinkFilter | None = None) -> None:
-        self.clock = SimClock(50.0)
-        self.daemons = []
-        links = []
-        for board, offset in ((0, 123_456), (1, 0xFFFF_F000)):
-            events, commands = f"ipc://{tmp_path}/e{board}", f"ipc://{tmp_path}/c{board}"
-            tx_max = 870_000_000 if board == 0 else 0
-            self.daemons.append(SimConcentratord(
-                SimModule(f"{board:016x}", board=board, counter_offset_us=offset, tx_max_hz=tx_max,
-                          tx_powers=(12, 14, 16, 20)),
-                clock=self.clock, event_url=events, command_url=commands,
-            ).start())
-            links.append(ModuleLink(
-                board, ConcentratordBackend(board=board, event_url=events, command_url=commands),
-                JitQueue(board=board, tx_freq_min_hz=863_000_000 if board == 0 else 1,
-                         tx_freq_max_hz=tx_max or 1, power_lut=(14, 20, 27)),
-            ))
-        self.gateway = Gateway("aa555a0000000000", links, clock=self.clock, uplink_filter=uplink_filter)
-
-    def close(self) -> None:
-        for link in self.gateway.links.values():
-            link.backend.close()
-        for daemon in self.daemons:
-            daemon.stop()
 
 
 @pytest.fixture
 def rig(tmp_path: Path) -> Iterator[Rig]:
-    made = Rig(tmp_path)
+    made = Rig(tmp_path, tx_powers=(12, 14, 16, 20))
     yield made
     made.close()
 
@@ -107,7 +52,7 @@ def test_timebase_survives_the_counter_wrap(rig: Rig) -> None:
 
 
 def test_filters_are_counted_per_reason(tmp_path: Path) -> None:
-    rig = Rig(tmp_path, uplink_filter=UplinkFilter(
+    rig = Rig(tmp_path, tx_powers=(12, 14, 16, 20), uplink_filter=UplinkFilter(
         dev_addr_prefixes=[parse_prefix("26000000/7")], join_eui_ranges=[(0x10, 0x1F)],
     ))
     try:

@@ -16,83 +16,27 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
-from chirpstack_api import gw
+from lora_rig import WALL0, Rig, data, event
 
 from wisgate.clock import SimClock
 from wisgate.lora import gwmp
-from wisgate.lora.concentratord import ConcentratordBackend
-from wisgate.lora.crypto import build_data_frame
 from wisgate.lora.dedup import Uplink
 from wisgate.lora.filters import UplinkFilter, parse_prefix
-from wisgate.lora.gateway import Gateway, ModuleLink
-from wisgate.lora.jit import JitQueue
-from wisgate.lora.phy import MType
 from wisgate.lora.pipeline import ReceivedUplink
 from wisgate.lora.store import StoreError, UplinkStore
 from wisgate.lora.udp_forwarder import MemoryStore, RecentUplinks, UdpForwarder, UdpServerConfig
 from wisgate.lora.uplink import LoraModulation, RxInfo, UplinkFrame
-from wisgate.sim.concentratord import SimConcentratord, SimModule
 
 GW_ID = "aa555a0000000000"
-KEY = bytes(16)
-WALL0 = 1_764_000_000.0
 
 
-def data(dev_addr: int, fcnt: int) -> bytes:
-    return build_data_frame(mtype=MType.UNCONFIRMED_DATA_UP, dev_addr=dev_addr, fcnt32=fcnt, nwk_skey=KEY,
-                            app_skey=KEY, payload=b"hello", fport=1).to_bytes()
-
-
-def event(payload: bytes, count_us: int, *, freq: int = 868_100_000, snr: float = 5.0, rssi: int = -90,
-          channel: int = 0) -> gw.UplinkFrame:
-    frame = gw.UplinkFrame(phy_payload=payload)
-    frame.tx_info.frequency = freq
-    frame.tx_info.modulation.lora.spreading_factor = 7
-    frame.tx_info.modulation.lora.bandwidth = 125_000
-    frame.tx_info.modulation.lora.code_rate = gw.CR_4_5
-    frame.rx_info.context = count_us.to_bytes(4, "big")
-    frame.rx_info.snr = snr
-    frame.rx_info.rssi = rssi
-    frame.rx_info.channel = channel
-    frame.rx_info.crc_status = gw.CRC_OK
-    return frame
-
-
-class Rig:
-    """Board 0 (TX-capable) and board 1 (RX only) as simulated Concentratords, and a gateway on them."""
-
-    def __init__(self, tmp_path: Path, *, modules: bool = True) -> None:
-        self.clock = SimClock(50.0)
-        self.daemons: list[SimConcentratord] = []
-        links = []
-        for board, offset in ((0, 123_456), (1, 0xFFFF_F000)):
-            events, commands = f"ipc://{tmp_path}/e{board}", f"ipc://{tmp_path}/c{board}"
-            tx_max = 870_000_000 if board == 0 else 0
-            if modules:
-                self.daemons.append(SimConcentratord(
-                    SimModule(f"{board:016x}", board=board, counter_offset_us=offset, tx_max_hz=tx_max),
-                    clock=self.clock, event_url=events, command_url=commands,
-                ).start())
-            links.append(ModuleLink(
-                board, ConcentratordBackend(board=board, event_url=events, command_url=commands),
-                JitQueue(board=board, tx_freq_min_hz=863_000_000 if board == 0 else 1,
-                         tx_freq_max_hz=tx_max or 1, power_lut=(14, 20, 27)),
-            ))
-        self.gateway = Gateway(GW_ID, links, clock=self.clock, uplink_filter=UplinkFilter(lorawan_only=False))
-
-    def wall(self) -> float:
-        return WALL0 + self.clock.monotonic()
-
-    def close(self) -> None:
-        for link in self.gateway.links.values():
-            link.backend.close()
-        for daemon in self.daemons:
-            daemon.stop()
+def make_rig(tmp_path: Path, *, modules: bool = True) -> Rig:
+    return Rig(tmp_path, gateway_id=GW_ID, modules=modules, uplink_filter=UplinkFilter(lorawan_only=False))
 
 
 @pytest.fixture
 def rig(tmp_path: Path) -> Iterator[Rig]:
-    made = Rig(tmp_path)
+    made = make_rig(tmp_path)
     yield made
     made.close()
 
@@ -394,7 +338,7 @@ async def feed(forwarder: UdpForwarder, clock: SimClock, first: int, count: int,
 
 
 def test_ten_minute_outage_at_50_per_second_loses_nothing_and_replays_in_order(tmp_path: Path) -> None:
-    rig = Rig(tmp_path, modules=False)
+    rig = make_rig(tmp_path, modules=False)
     total = 600 * 50
 
     async def main() -> None:
@@ -432,7 +376,7 @@ def test_ten_minute_outage_at_50_per_second_loses_nothing_and_replays_in_order(t
 
 
 def test_restart_mid_outage_loses_nothing(tmp_path: Path) -> None:
-    rig = Rig(tmp_path, modules=False)
+    rig = make_rig(tmp_path, modules=False)
     path = tmp_path / "ns.db"
 
     async def main() -> None:
@@ -476,7 +420,7 @@ def test_recent_uplink_index_is_wrap_safe_and_prefers_exact_rx_delays() -> None:
 
 
 def test_cap_drops_the_oldest_and_counts_them(tmp_path: Path) -> None:
-    rig = Rig(tmp_path, modules=False)
+    rig = make_rig(tmp_path, modules=False)
 
     async def main() -> None:
         peer = await start_peer()
@@ -524,7 +468,7 @@ def test_version_1_server_gets_version_1_datagrams_and_no_tx_ack(rig: Rig) -> No
 
 
 def test_uplink_only_server_is_resolved_again_after_unanswered_pushes(tmp_path: Path) -> None:
-    rig = Rig(tmp_path, modules=False)
+    rig = make_rig(tmp_path, modules=False)
     answers = iter(["127.0.0.2"])
 
     async def resolver(host: str, port: int) -> str:
@@ -555,7 +499,7 @@ class BrokenStore(MemoryStore):
 
 
 def test_a_failing_store_is_counted_and_uplinks_still_go_out(tmp_path: Path) -> None:
-    rig = Rig(tmp_path, modules=False)
+    rig = make_rig(tmp_path, modules=False)
 
     async def main() -> None:
         peer = await start_peer()
@@ -585,7 +529,7 @@ def test_each_server_reports_stat_at_its_own_interval(rig: Rig) -> None:
 
 
 def test_a_server_unresolvable_at_start_gets_its_queue_once_resolved(tmp_path: Path) -> None:
-    rig = Rig(tmp_path, modules=False)
+    rig = make_rig(tmp_path, modules=False)
     calls: list[str] = []
 
     async def resolver(host: str, port: int) -> str:
@@ -613,7 +557,7 @@ def test_a_server_unresolvable_at_start_gets_its_queue_once_resolved(tmp_path: P
 
 
 def test_a_damaged_store_file_is_moved_aside_and_forwarding_goes_on(tmp_path: Path) -> None:
-    rig = Rig(tmp_path, modules=False)
+    rig = make_rig(tmp_path, modules=False)
     path = tmp_path / "ns.db"
     path.write_bytes(b"this is not an SQLite database" * 100)
 
