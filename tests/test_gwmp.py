@@ -284,7 +284,7 @@ def test_code_rate_aliases_and_trailing_nul_are_accepted() -> None:
 # ------------------------------------------------------------------------------------------- fuzz (modest in CI)
 
 
-def _decode_or_gwmp_error(datagram: bytes) -> None:
+def _check_decode_or_gwmp_error(datagram: bytes) -> None:
     try:
         packet = gwmp.decode(datagram)
     except GwmpError as exc:
@@ -297,7 +297,7 @@ def _decode_or_gwmp_error(datagram: bytes) -> None:
 @settings(max_examples=300)
 @given(st.binary(max_size=300))
 def test_random_datagrams_only_raise_gwmp_error(datagram: bytes) -> None:
-    _decode_or_gwmp_error(datagram)
+    _check_decode_or_gwmp_error(datagram)
 
 
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
@@ -307,7 +307,7 @@ def test_mutated_datagrams_only_raise_gwmp_error(packet: gwmp.Packet, flips: lis
     datagram = bytearray(gwmp.encode(packet))
     for where, value in flips:
         datagram[where % len(datagram)] = value
-    _decode_or_gwmp_error(bytes(datagram[: max(cut, 1)]))
+    _check_decode_or_gwmp_error(bytes(datagram[: max(cut, 1)]))
 
 
 @settings(max_examples=200)
@@ -321,6 +321,6 @@ def test_any_json_value_in_any_field_only_raises_gwmp_error(value: object, tx_fi
     except ValueError:
         return
     tx = json.dumps({"txpk": GOOD_TXPK}).replace(f'"{tx_field}": ', f'"{tx_field}": {text}, "_was": ', 1)
-    _decode_or_gwmp_error(b"\x02\x00\x01\x03" + tx.encode())
+    _check_decode_or_gwmp_error(b"\x02\x00\x01\x03" + tx.encode())
     rx = json.dumps({"rxpk": [GOOD_RXPK]}).replace(f'"{rx_field}": ', f'"{rx_field}": {text}, "_was": ', 1)
-    _decode_or_gwmp_error(_push(rx.encode()))
+    _check_decode_or_gwmp_error(_push(rx.encode()))
