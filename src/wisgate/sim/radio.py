@@ -28,6 +28,8 @@ from wisgate.lora.phy import MType
 from wisgate.sim.concentratord import SimConcentratord
 
 CAPTURE_DB = 6.0
+#: LoRa modems report SNR up to about +13 dB however strong the signal (the estimator saturates).
+SNR_REPORT_MAX_DB = 13.5
 NOISE_FIGURE_DB = 6.0
 #: Demodulation floor (SNR, dB) per spreading factor (SX1302 datasheet figures).
 SNR_FLOOR_DB = {5: -2.5, 6: -5.0, 7: -7.5, 8: -10.0, 9: -12.5, 10: -15.0, 11: -17.5, 12: -20.0}
@@ -209,7 +211,7 @@ class RadioEnvironment:
             receiver.daemon.receive(
                 tx.payload if captured else _garble(tx.payload),
                 frequency=tx.frequency_hz, spreading_factor=tx.spreading_factor,
-                bandwidth=tx.bandwidth_hz, rssi=round(rssi), snr=round(snr, 1),
+                bandwidth=tx.bandwidth_hz, rssi=round(rssi), snr=round(min(snr, SNR_REPORT_MAX_DB), 1),
                 channel=index, crc_ok=captured, count_us=count_us,
             )
             self.stats.receptions += 1
