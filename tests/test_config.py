@@ -47,3 +47,29 @@ def test_missing_file_and_bad_toml(tmp_path: Path) -> None:
     bad.write_text("[board\n")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_config(bad)
+
+
+def test_udp_servers_carry_their_filters_and_store_policy(tmp_path: Path) -> None:
+    from wisgate.lora.netid import DevAddrPrefix
+    from wisgate.services.lora import udp_servers
+
+    config = parse_config({"lora": {
+        "store_dir": str(tmp_path),
+        "udp": [
+            {"name": "ttn", "host": "eu1.example.net", "push_timeout_ms": 250, "store_policy": "drop-newest",
+             "filters": {"dev_addr_prefixes": ["26000000/7"]}},
+            {"name": "local", "host": "127.0.0.1", "uplink_only": True},
+        ],
+    }})
+    ttn, local = udp_servers(config.lora)
+    assert ttn.push_timeout_s == 0.25 and ttn.store_policy == "drop-newest"
+    assert ttn.store_path == tmp_path / "udp-ttn.sqlite"
+    assert ttn.filter is not None and list(ttn.filter.dev_addr_prefixes) == [DevAddrPrefix(0x26000000, 7)]
+    assert local.uplink_only and local.filter is None
+
+
+def test_duplicate_server_names_and_secret_password() -> None:
+    with pytest.raises(ConfigError, match="repeated: \\['a'\\]"):
+        parse_config({"lora": {"udp": [{"name": "a", "host": "x"}, {"name": "a", "host": "y"}]}})
+    config = parse_config({"lora": {"mqtt": {"enabled": True, "username": "gw", "password": "s3cret"}}})
+    assert "s3cret" not in repr(config) and "s3cret" not in str(config.lora.mqtt)

@@ -99,8 +99,11 @@ class UdpServerSection(Section):
     uplink_only: bool = False
     #: Add the multi-module extensions (brd, ant, rsig) to rxpk: only for servers that accept them.
     extensions: bool = False
-    #: Uplinks kept on disk while the server does not acknowledge.
+    #: Uplinks kept on disk while the server does not acknowledge; at the cap drop the oldest or the newest.
     store_max: Annotated[int, Field(ge=0, le=10_000_000)] = 100_000
+    store_policy: Literal["drop-oldest", "drop-newest"] = "drop-oldest"
+    #: What this server gets, on top of the gateway-wide [lora.filters].
+    filters: LoraFilterSection | None = None
 
 
 class MqttSection(Section):
@@ -119,6 +122,7 @@ class MqttSection(Section):
     cert_file: Path | None = None
     key_file: Path | None = None
     store_max: Annotated[int, Field(ge=0, le=10_000_000)] = 100_000
+    store_policy: Literal["drop-oldest", "drop-newest"] = "drop-oldest"
 
 
 class LoraSection(Section):

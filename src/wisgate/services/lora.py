@@ -10,7 +10,7 @@ import asyncio
 import json
 import logging
 
-from wisgate.config import LoraSection
+from wisgate.config import LoraFilterSection, LoraSection
 from wisgate.lora.channels import ism2400
 from wisgate.lora.concentratord import ConcentratordBackend
 from wisgate.lora.describe import describe
@@ -32,7 +32,10 @@ POWER_LUT_DBM = (12, 14, 16, 20, 27)
 
 
 def uplink_filter(config: LoraSection) -> UplinkFilter:
-    f = config.filters
+    return make_filter(config.filters)
+
+
+def make_filter(f: LoraFilterSection) -> UplinkFilter:
     return UplinkFilter(
         forward_crc_bad=f.forward_crc_bad,
         lorawan_only=f.lorawan_only,
@@ -59,6 +62,7 @@ def udp_servers(config: LoraSection) -> list[UdpServerConfig]:
             keepalive_s=server.keepalive_s, push_timeout_s=server.push_timeout_ms / 1000,
             uplink_only=server.uplink_only, extensions=server.extensions,
             store_path=config.store_dir / f"udp-{server.name}.sqlite", store_max_items=server.store_max,
+            store_policy=server.store_policy, filter=make_filter(server.filters) if server.filters else None,
         )
         for server in config.udp
     ]
@@ -160,7 +164,9 @@ def lora_service(config: LoraSection) -> ServiceFn:
                     group.create_task(_hold(udp), name="lora-udp")
                 if config.mqtt.enabled:
                     path = config.store_dir / "mqtt.sqlite"
-                    store = UplinkStore.recover(path, server="mqtt", max_items=config.mqtt.store_max)
+                    store = UplinkStore.recover(
+                        path, server="mqtt", max_items=config.mqtt.store_max, policy=config.mqtt.store_policy
+                    )
                     mqtt = MqttForwarder(gateway, mqtt_settings(config), store)
                     context.state["lora.mqtt"] = mqtt
                     group.create_task(_run_closing(mqtt, store), name="lora-mqtt")
