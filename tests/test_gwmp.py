@@ -324,3 +324,21 @@ def test_any_json_value_in_any_field_only_raises_gwmp_error(value: object, tx_fi
     _check_decode_or_gwmp_error(b"\x02\x00\x01\x03" + tx.encode())
     rx = json.dumps({"rxpk": [GOOD_RXPK]}).replace(f'"{rx_field}": ', f'"{rx_field}": {text}, "_was": ', 1)
     _check_decode_or_gwmp_error(_push(rx.encode()))
+
+
+def test_txpk_signal_options_reach_the_module_frame() -> None:
+    from wisgate.lora.convert import downlink_to_proto
+
+    base = {"imme": True, "freq": 869.525, "rfch": 0, "powe": 14, "modu": "LORA", "datr": "SF9BW125",
+            "codr": "4/5", "size": 13, "data": "YAAAAAAAAAAAAAAAAA=="}
+    lorawan = gwmp.txpk_to_request(gwmp.decode_txpk({**base, "ipol": True, "ncrc": True}), board=0)
+    assert lorawan.invert_iq and not lorawan.crc
+    plain = gwmp.txpk_to_request(gwmp.decode_txpk(base), board=0)  # lora_pkt_fwd's defaults
+    assert not plain.invert_iq and plain.crc
+    assert plain.airtime_us() > lorawan.airtime_us()  # the CRC costs air time
+    lora = downlink_to_proto(lorawan, 1000, gateway_id="00" * 8, downlink_id=1).items[0].tx_info.modulation.lora
+    assert lora.polarization_inversion and lora.no_crc
+    lora = downlink_to_proto(plain, 1000, gateway_id="00" * 8, downlink_id=1).items[0].tx_info.modulation.lora
+    assert not lora.polarization_inversion and not lora.no_crc
+    with pytest.raises(GwmpError, match="nhdr"):
+        gwmp.txpk_to_request(gwmp.decode_txpk({**base, "nhdr": True}), board=0)

@@ -70,7 +70,8 @@ def downlink_to_proto(request: TxRequest, count_us: int, *, gateway_id: str, dow
         lora.bandwidth = request.modulation.bandwidth_hz
         lora.spreading_factor = request.modulation.spreading_factor
         lora.code_rate = CODE_RATE_ENUMS[request.modulation.code_rate]
-        lora.polarization_inversion = True
+        lora.polarization_inversion = request.invert_iq
+        lora.no_crc = not request.crc
         if request.preamble is not None:
             lora.preamble = request.preamble
     else:
@@ -111,4 +112,6 @@ def downlink_from_proto(item: gw.DownlinkFrameItem, *, board: int) -> TxRequest:
         bytes(item.phy_payload), int(info.frequency), float(info.power), modulation,
         tx_class=tx_class, count_us=count_us, board=board, antenna=int(info.antenna),
         preamble=int(info.modulation.lora.preamble) if kind == "lora" and info.modulation.lora.preamble else None,
+        invert_iq=bool(info.modulation.lora.polarization_inversion) if kind == "lora" else False,
+        crc=not info.modulation.lora.no_crc if kind == "lora" else True,
     )

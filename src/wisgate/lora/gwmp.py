@@ -818,8 +818,12 @@ def txpk_to_request(tx: Txpk, *, board: int | None, default_power_dbm: float = 1
     if preamble is not None:
         preamble = max(preamble, LORA_MIN_PREAMBLE if tx.modu == "LORA" else FSK_MIN_PREAMBLE)
     power = default_power_dbm if tx.powe is None else float(tx.powe)
+    if tx.nhdr:
+        raise GwmpError("field", "txpk nhdr (implicit header) is not supported by the modules' daemons")
+    # as lora_pkt_fwd: an absent ipol means no inversion, an absent ncrc means a CRC is sent
+    signal = {"invert_iq": bool(tx.ipol), "crc": not tx.ncrc}
     if tx.imme:
         return TxRequest(tx.data, tx.freq_hz, power, modulation, tx_class=TxClass.C, board=board,
-                         antenna=tx.ant or 0, preamble=preamble)
+                         antenna=tx.ant or 0, preamble=preamble, **signal)
     return TxRequest(tx.data, tx.freq_hz, power, modulation, tx_class=TxClass.A, count_us=tx.tmst, board=board,
-                     antenna=tx.ant or 0, preamble=preamble)
+                     antenna=tx.ant or 0, preamble=preamble, **signal)

@@ -69,14 +69,16 @@ class TxRequest:
     board: int | None = None
     antenna: int = 0
     preamble: int | None = None  # symbols (LoRa) or bytes (FSK); None: the modulation's LoRaWAN default
+    #: LoRaWAN downlinks invert the IQ (so other gateways do not hear them) and carry no PHY CRC.
+    invert_iq: bool = True
+    crc: bool = False
 
     def airtime_us(self) -> int:
-        # LoRaWAN downlinks and beacons carry no PHY CRC
         size = len(self.payload)
         if self.preamble is None:
-            seconds = self.modulation.airtime(size, crc=False)
+            seconds = self.modulation.airtime(size, crc=self.crc)
         else:
-            seconds = self.modulation.airtime(size, crc=False, preamble=self.preamble)
+            seconds = self.modulation.airtime(size, crc=self.crc, preamble=self.preamble)
         return math.ceil(seconds * 1_000_000)
 
 
