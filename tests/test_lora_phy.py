@@ -262,3 +262,9 @@ def test_prefix_length_and_type_per_net_id_type(net_id: int, length: int, addr_t
 def test_dev_addr_without_type_is_rejected() -> None:
     with pytest.raises(ParseError, match="no NetID type"):
         dev_addr_type(0xFF000000)
+
+
+def test_downlink_rfu_bit_round_trips() -> None:
+    raw = b"`\x00\x00\x00\x00`\x00\x00\x00\x00\x00\x00"  # found by hypothesis: FCtrl 0x60 on a downlink
+    frame = parse(raw)
+    assert frame.to_bytes() == raw

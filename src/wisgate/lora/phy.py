@@ -73,10 +73,12 @@ class FCtrl:
     ack: bool = False
     f_pending: bool = False
     class_b: bool = False
+    #: Bit 6 of a downlink is RFU; kept as received so a parsed frame writes back byte for byte.
+    rfu: bool = False
 
     def to_byte(self, fopts_len: int, *, uplink: bool) -> int:
         bit4 = self.class_b if uplink else self.f_pending
-        bit6 = self.adr_ack_req if uplink else False
+        bit6 = self.adr_ack_req if uplink else self.rfu
         return (self.adr << 7) | (bit6 << 6) | (self.ack << 5) | (bit4 << 4) | (fopts_len & 0x0F)
 
     @classmethod
@@ -88,6 +90,7 @@ class FCtrl:
             ack=bool(value & 0x20),
             f_pending=bit4 and not uplink,
             class_b=bit4 and uplink,
+            rfu=bool(value & 0x40) and not uplink,
         )
 
 
