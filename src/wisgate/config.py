@@ -224,6 +224,19 @@ class BuzzerSection(Section):
     startup_beep: bool = False
 
 
+class ApiSection(Section):
+    """The HTTP API and Prometheus metrics of ``wisgate run`` (docs/api.md)."""
+
+    enabled: bool = True
+    #: Loopback unless you say otherwise: the API can drive the fan and the screen.
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=1, le=65535)] = 8391
+    #: Bearer token for the state-changing endpoints (WISGATE_API_TOKEN overrides it); none: they are off.
+    token: SecretStr | None = None
+    #: How long a POSTed fan duty or OLED text holds before the services take over again.
+    override_s: Annotated[float, Field(gt=0, le=86_400)] = 60.0
+
+
 class Config(Section):
     board: BoardSection = BoardSection()
     monitor: MonitorSection = MonitorSection()
@@ -233,6 +246,7 @@ class Config(Section):
     fan: FanSection = FanSection()
     power: PowerSection = PowerSection()
     buzzer: BuzzerSection = BuzzerSection()
+    api: ApiSection = ApiSection()
     log_level: str = "INFO"
 
 

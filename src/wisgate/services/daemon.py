@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from wisgate.api.service import api_service
 from wisgate.config import Config
 from wisgate.runtime import Target
 from wisgate.services.buzzer import buzzer_service
@@ -37,4 +38,6 @@ def build_supervisor(target: Target, config: Config) -> Supervisor:
         ))
     if config.display.enabled:
         supervisor.add("display", display_service(config.display.interval_s, png=config.display.png))
+    if config.api.enabled:
+        supervisor.add("api", api_service(config.api, supervisor.services))
     return supervisor

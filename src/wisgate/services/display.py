@@ -15,6 +15,7 @@ from pathlib import Path
 
 from wisgate.chips.ssd1306 import SSD1306, render_text
 from wisgate.errors import WisgateError
+from wisgate.services.overrides import oled_override
 from wisgate.services.power import power_screen
 from wisgate.services.status import StatusRow
 from wisgate.services.supervisor import Context, ServiceFn
@@ -45,7 +46,9 @@ def display_service(interval_s: float, *, page_s: float = 5.0, png: Path | None 
                 assert isinstance(rows, list)
                 page = int((target.clock.monotonic() - started) // page_s)
                 # a lost supply takes the whole screen (RAK's OLED service does the same)
-                lines = power_screen(context.state.get("power")) or page_lines(rows, page, dt.datetime.now())
+                lines = (power_screen(context.state.get("power"))
+                         or oled_override(context.state, target.clock.monotonic())
+                         or page_lines(rows, page, dt.datetime.now()))
                 image = render_text(lines)
                 await context.bus.run(functools.partial(oled.show, image))
                 if png is not None and target.sim is not None:

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from wisgate.services.cpu import cpu_temperature
+from wisgate.services.overrides import fan_override
 from wisgate.services.supervisor import Context, ServiceFn
 
 log = logging.getLogger("wisgate.fan")
@@ -67,7 +68,8 @@ def fan_service(curve: FanCurve, interval_s: float) -> ServiceFn:
         faulty = False
         while True:
             celsius = await asyncio.to_thread(sensor.read_celsius)
-            duty = curve.next_duty(celsius, running=duty > 0)
+            manual = fan_override(context.state, target.clock.monotonic())
+            duty = curve.next_duty(celsius, running=duty > 0) if manual is None else manual
 
             def apply(level: float = duty) -> tuple[float, bool]:
                 fan.set_duty(level)
@@ -75,7 +77,8 @@ def fan_service(curve: FanCurve, interval_s: float) -> ServiceFn:
                 return fan.read_rpm(), status.stalled or status.drive_failed or status.spin_up_failed
 
             rpm, fault = await context.bus.run(apply)
-            context.state["fan"] = {"cpu_c": celsius, "duty": duty, "rpm": rpm, "fault": fault}
+            context.state["fan"] = {"cpu_c": celsius, "duty": duty, "rpm": rpm, "fault": fault,
+                                    "manual": manual is not None}
             if fault and duty > 0 and not faulty:
                 log.warning("fan fault at %.0f %% duty (%.0f RPM): stalled, unplugged or failing", duty, rpm)
             faulty = fault and duty > 0

@@ -1,0 +1,72 @@
+"""``wisgate run``'s HTTP API service: uvicorn's server on the daemon's own event loop.
+
+The daemon owns SIGINT/SIGTERM, so uvicorn's signal capture is switched off; the supervisor stops the
+service by cancelling it, which asks the server to finish its connections and close the socket. The
+socket is bound here rather than by uvicorn, whose bind failure is ``sys.exit`` (it would end the
+whole daemon): a busy port is an ``OSError`` the supervisor logs and retries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from collections.abc import Iterator, Sequence
+
+from wisgate.config import ApiSection
+from wisgate.services.supervisor import Context, Service, ServiceFn
+
+log = logging.getLogger("wisgate.api")
+
+#: open connections get this long to finish when the daemon stops
+GRACEFUL_S = 2
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(128)
+        sock.setblocking(False)
+    except OSError as exc:
+        sock.close()
+        raise OSError(exc.errno, f"HTTP API cannot listen on {host}:{port}: {exc.strerror}") from None
+    return sock
+
+
+def api_service(settings: ApiSection, services: Sequence[Service] = ()) -> ServiceFn:
+    async def run(context: Context) -> None:
+        import uvicorn
+
+        from wisgate.api.auth import resolve_token
+        from wisgate.api.http import create_app
+
+        class Server(uvicorn.Server):
+            @contextlib.contextmanager
+            def capture_signals(self) -> Iterator[None]:
+                yield  # the daemon's handlers stay in place
+
+        app = create_app(context, settings, services)
+        config = uvicorn.Config(app, lifespan="off", log_config=None, access_log=False,
+                                timeout_graceful_shutdown=GRACEFUL_S)
+        server = Server(config)
+        sock = _listen(settings.host, settings.port)
+        host, port = sock.getsockname()[:2]
+        writes = "on" if resolve_token(settings) else "off (no token)"
+        log.info("HTTP API on http://%s:%d (docs /docs, metrics /metrics); state-changing endpoints %s",
+                 host, port, writes)
+        serving = asyncio.create_task(server.serve(sockets=[sock]), name="api-uvicorn")
+        try:
+            await asyncio.shield(serving)
+        except asyncio.CancelledError:
+            server.should_exit = True
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(serving, GRACEFUL_S + 1)
+            raise
+        finally:
+            sock.close()
+
+    return run

@@ -1,0 +1,371 @@
+"""The daemon's HTTP API and metrics over a board state filled by the real services on the simulated board."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import tomllib
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from chirpstack_api import gw
+from fastapi.testclient import TestClient
+from lora_rig import data, event, free_port
+from PIL import ImageChops
+from prometheus_client import REGISTRY, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+from pydantic import SecretStr
+
+from wisgate.api.http import create_app
+from wisgate.api.service import _listen
+from wisgate.chips.ssd1306 import render_text
+from wisgate.clock import SimClock
+from wisgate.config import ApiSection, parse_config
+from wisgate.lora.gateway import Gateway
+from wisgate.runtime import Target, open_target
+from wisgate.services.display import display_service
+from wisgate.services.fan import FanCurve, fan_service
+from wisgate.services.monitor import monitor_service
+from wisgate.services.overrides import FAN_KEY, OLED_KEY, FanOverride, fan_override, oled_override
+from wisgate.services.power import PowerSettings, power_service
+from wisgate.services.status import read_status
+from wisgate.services.supervisor import Service, Supervisor
+from wisgate.sim.chips.ssd1306 import SSD1306Model
+
+TOKEN = "correct horse battery staple"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_for(supervisor: Supervisor, seconds: float) -> None:
+    async def main() -> None:
+        stop = asyncio.Event()
+        asyncio.get_running_loop().call_later(seconds, stop.set)
+        await supervisor.run(stop)
+
+    asyncio.run(main())
+
+
+def lora_gateway() -> Gateway:
+    """The gateway's own hot path fed by hand: one frame heard by boards 0 and 1, one bad CRC on board 1."""
+    gateway = Gateway("aa555a0000000000", [], clock=SimClock())
+    for board in (0, 1):
+        gateway.pipeline.timebase(board)
+    frame = data(0x26011234, 7)
+    gateway.handle(0, event(frame, 1_000_000), 10.0)
+    gateway.handle(1, event(frame, 5_000_000), 10.001)
+    gateway.handle(1, event(data(0x26015678, 1), 6_000_000, freq=868_300_000, crc=gw.BAD_CRC), 10.5)
+    gateway.emit_due(20.0)
+    return gateway
+
+
+@dataclass
+class Board:
+    target: Target
+    supervisor: Supervisor
+
+    @property
+    def state(self) -> dict[str, object]:
+        return self.supervisor.context.state
+
+    def client(self, token: str | None = None, **api: Any) -> TestClient:
+        settings = ApiSection(token=None if token is None else SecretStr(token), **api)
+        return TestClient(create_app(self.supervisor.context, settings, self.supervisor.services))
+
+
+@pytest.fixture(scope="module")
+def board() -> Iterator[Board]:
+    target = open_target("sim")
+    supervisor = Supervisor(target)
+    supervisor.add("monitor", monitor_service(0.05))
+    supervisor.add("fan", fan_service(FanCurve(), 0.05))
+    supervisor.add("power", power_service(PowerSettings()))
+    run_for(supervisor, 0.3)
+    supervisor.services.append(Service("flaky", monitor_service(1), restarts=2, last_error="OSError: bus gone"))
+    supervisor.context.state["lora"] = lora_gateway()
+    yield Board(target, supervisor)
+    target.close()
+
+
+@pytest.fixture(autouse=True)
+def no_env_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("WISGATE_API_TOKEN", raising=False)
+
+
+def test_status_has_the_readings_and_the_service_summaries(board: Board) -> None:
+    body = board.client().get("/api/status").json()
+    rows = {(r["device"], r["label"]): r for r in body["readings"]}
+    climate = rows[("temperature_sensor", "PCB temperature")]
+    assert climate["ok"] and climate["unit"] == "°C"
+    assert climate["number"] == float(climate["value"].removesuffix(" °C"))
+    assert rows[("power", "supply")]["value"] == "ok" and "number" not in rows[("power", "supply")]
+    assert "number" not in rows[("expander1", "port 0 inputs")]  # a bit pattern is not a quantity
+    assert "number" not in rows[("rtc", "RTC time")]
+    fan = board.state["fan"]
+    assert isinstance(fan, dict) and body["fan"]["duty"] == fan["duty"] and body["fan"]["manual"] is False
+    assert body["power"]["supply"] == "ok" and body["power"]["events"] == 0
+    assert body["lora"]["gateway_id"] == "aa555a0000000000" and body["lora"]["uplinks"] == 1
+    assert body["lora"]["modules"]["0"]["forwarded"] == 1
+    assert body["lora"]["modules"]["1"]["received"] == 2 and body["lora"]["modules"]["1"]["duplicates"] == 1
+    assert body["overrides"] == {"fan": None, "oled": None}
+
+
+def test_lora_stats_per_module_and_channel(board: Board) -> None:
+    body = board.client().get("/api/lora/stats").json()
+    modules = {m["board"]: m for m in body["modules"]}
+    assert set(modules) == {0, 1}
+    channels = {c["frequency_hz"]: c for c in modules[1]["channels"]}
+    assert channels[868_100_000]["duplicates"] == 1 and channels[868_100_000]["crc_ok"] == 1
+    assert channels[868_300_000]["crc_bad"] == 1 and sum(channels[868_300_000]["dropped"].values()) == 1
+    assert modules[0]["total"]["airtime_s"] > 0 and modules[1]["total"]["received"] == 2
+
+
+def test_lora_stats_without_a_gateway_is_empty() -> None:
+    target = open_target("sim")
+    supervisor = Supervisor(target)
+    client = TestClient(create_app(supervisor.context, ApiSection()))
+    assert client.get("/api/lora/stats").json() == {"gateway_id": None, "uplinks": 0, "modules": []}
+    assert client.get("/api/status").json()["lora"] is None
+    supervisor.context.bus.close()
+
+
+def test_health_lists_the_supervisor_services(board: Board) -> None:
+    body = board.client().get("/api/health").json()
+    services = {s["name"]: s for s in body["services"]}
+    assert list(services) == ["monitor", "fan", "power", "flaky"]
+    assert services["fan"] == {"name": "fan", "restarts": 0, "last_error": None}
+    assert services["flaky"]["restarts"] == 2 and services["flaky"]["last_error"] == "OSError: bus gone"
+    assert body["ok"] is False
+
+
+def test_state_changes_need_the_token(board: Board, monkeypatch: pytest.MonkeyPatch) -> None:
+    off = board.client().post("/api/fan", json={"duty": 40})
+    assert off.status_code == 403 and "WISGATE_API_TOKEN" in off.json()["detail"]
+    assert board.client().post("/api/oled", json={"lines": ["hi"]}).status_code == 403
+    client = board.client(TOKEN)
+    missing = client.post("/api/fan", json={"duty": 40})
+    assert missing.status_code == 401 and missing.headers["www-authenticate"] == "Bearer"
+    wrong = client.post("/api/fan", json={"duty": 40}, headers={"Authorization": "Bearer " + TOKEN[:-1]})
+    assert wrong.status_code == 401
+    basic = client.post("/api/fan", json={"duty": 40}, headers={"Authorization": "Basic " + TOKEN})
+    assert basic.status_code == 401
+    assert FAN_KEY not in board.state
+    right = client.post("/api/fan", json={"duty": 40, "seconds": 5}, headers={"Authorization": f"Bearer {TOKEN}"})
+    assert right.status_code == 200 and right.json() == {"duty": 40.0, "seconds": 5.0}
+    override = board.state.pop(FAN_KEY)
+    assert isinstance(override, FanOverride) and override.duty == 40
+    assert override.until == pytest.approx(board.target.clock.monotonic() + 5, abs=0.1)
+    # the environment's token wins over the file's
+    monkeypatch.setenv("WISGATE_API_TOKEN", "from-env")
+    client = board.client(TOKEN)
+    assert client.post("/api/fan", json={"duty": 1}, headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 401
+    assert client.post("/api/fan", json={"duty": 1}, headers={"Authorization": "Bearer from-env"}).status_code == 200
+    board.state.pop(FAN_KEY)
+    # reading stays open
+    assert client.get("/api/status").status_code == 200 and client.get("/metrics").status_code == 200
+
+
+def test_bodies_are_validated(board: Board) -> None:
+    client = board.client(TOKEN)
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    for body in ({"duty": 150}, {"duty": -1}, {}, {"duty": 50, "seconds": 0}, {"duty": 50, "rpm": 3}):
+        response = client.post("/api/fan", json=body, headers=auth)
+        assert response.status_code == 422, body
+    assert client.post("/api/fan", json={"duty": 150}, headers=auth).json()["detail"][0]["loc"] == ["body", "duty"]
+    bad_texts: list[dict[str, Any]] = [{"lines": []}, {"lines": ["x"] * 6}, {"lines": ["x" * 22]}, {"text": "x"}]
+    for text in bad_texts:
+        assert client.post("/api/oled", json=text, headers=auth).status_code == 422, text
+    assert FAN_KEY not in board.state and OLED_KEY not in board.state
+
+
+def test_overrides_expire_on_the_target_clock() -> None:
+    clock = SimClock()
+    state: dict[str, object] = {FAN_KEY: FanOverride(70, clock.monotonic() + 60)}
+    assert fan_override(state, clock.monotonic()) == 70
+    clock.sleep(60)
+    assert fan_override(state, clock.monotonic()) is None and FAN_KEY not in state
+    assert oled_override(state, clock.monotonic()) is None
+
+
+def test_the_fan_service_drives_the_posted_duty() -> None:
+    target = open_target("sim")
+    supervisor = Supervisor(target)
+    supervisor.add("fan", fan_service(FanCurve(), 0.05))
+    client = TestClient(create_app(supervisor.context, ApiSection(token=SecretStr(TOKEN))))
+    assert client.post("/api/fan", json={"duty": 65}, headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
+    run_for(supervisor, 0.3)
+    fan = supervisor.context.state["fan"]
+    assert isinstance(fan, dict) and fan["duty"] == 65 and fan["manual"] is True
+    target.clock.sleep(1.0)  # the chip ramps its drive toward the written duty
+    rows = {row.label: row.value for row in read_status(target)}
+    assert rows["fan duty"] == "65 %"  # what the chip itself reports
+    target.close()
+
+
+def test_posted_text_reaches_the_simulated_panel() -> None:
+    target = open_target("sim")
+    assert target.sim is not None
+    model = target.sim.models["oled"]
+    assert isinstance(model, SSD1306Model)
+    supervisor = Supervisor(target)
+    supervisor.add("display", display_service(0.05))
+    client = TestClient(create_app(supervisor.context, ApiSection(token=SecretStr(TOKEN))))
+    lines = ["maintenance", "back at 14:00"]
+    response = client.post("/api/oled", json={"lines": lines}, headers={"Authorization": f"Bearer {TOKEN}"})
+    assert response.status_code == 200 and response.json()["seconds"] == 60
+    assert client.get("/api/status").json()["overrides"]["oled"]["lines"] == lines
+    shown: list[bool] = []
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        expected = render_text(lines).convert("1")
+        loop.call_later(0.3, lambda: shown.append(
+            ImageChops.difference(model.framebuffer().convert("1"), expected).getbbox() is None))
+        loop.call_later(0.4, stop.set)
+        await supervisor.run(stop)
+
+    asyncio.run(main())
+    assert shown == [True]
+    target.close()
+
+
+def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text) for s in family.samples
+    }
+
+
+def test_metrics_come_from_the_state(board: Board) -> None:
+    response = board.client().get("/metrics")
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
+    values = samples(response.text)
+    rows = {(r.device, r.label): r.value for r in board.state["status"]}  # type: ignore[attr-defined]
+    climate = float(rows[("temperature_sensor", "PCB temperature")].split()[0])
+    key = (("device", "temperature_sensor"), ("label", "PCB temperature"), ("unit", "°C"))
+    assert values[("wisgate_reading", key)] == climate
+    fan = board.state["fan"]
+    assert isinstance(fan, dict)
+    assert values[("wisgate_fan_duty_percent", ())] == fan["duty"]
+    assert values[("wisgate_fan_rpm", ())] == pytest.approx(fan["rpm"])
+    assert values[("wisgate_cpu_temperature_celsius", ())] == pytest.approx(fan["cpu_c"])
+    assert values[("wisgate_supply_ok", ())] == 1.0
+    assert values[("wisgate_probe_ok", (("device", "secure_element"),))] == 1.0
+    assert values[("wisgate_lora_received_total", (("board", "1"),))] == 2
+    assert values[("wisgate_lora_duplicates_total", (("board", "1"),))] == 1
+    assert values[("wisgate_lora_forwarded_total", (("board", "0"),))] == 1
+    assert values[("wisgate_lora_uplinks_total", ())] == 1
+    assert sum(v for (name, labels), v in values.items() if name == "wisgate_lora_dropped_total") == 1
+    assert values[("wisgate_service_restarts_total", (("service", "flaky"),))] == 2
+    assert not any(name.startswith("wisgate_reading") and ("label", "RTC time") in labels for name, labels in values)
+    assert b"wisgate_" not in generate_latest(REGISTRY)  # every app has its own registry
+
+
+def test_openapi_documents_the_endpoints_and_the_bearer_scheme(board: Board) -> None:
+    schema = board.client().get("/openapi.json").json()
+    paths = {"/api/status", "/api/lora/stats", "/api/health", "/api/oled", "/api/fan", "/metrics"}
+    assert paths <= set(schema["paths"])
+    assert schema["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+    assert schema["paths"]["/api/fan"]["post"]["security"] == [{"HTTPBearer": []}]
+    assert board.client().get("/docs").status_code == 200
+
+
+def test_a_busy_port_is_an_os_error_naming_it() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(OSError, match=rf"HTTP API cannot listen on 127\.0\.0\.1:{port}"):
+            _listen("127.0.0.1", port)
+
+
+def test_the_docs_config_example_loads() -> None:
+    text = (ROOT / "docs/api.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```toml\n(.*?)```", text, flags=re.S)
+    assert blocks
+    for block in blocks:
+        parse_config(tomllib.loads(block), source="docs/api.md")
+
+
+def http(method: str, url: str, body: dict[str, Any] | None = None, token: str | None = None) -> tuple[int, Any]:
+    headers = {"Content-Type": "application/json"}
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    data_ = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data_, headers=headers, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def wait_for(check: Any, seconds: float) -> Any:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            result = check()
+        except OSError:
+            result = None
+        if result or time.monotonic() > deadline:
+            return result
+        time.sleep(0.1)
+
+
+def test_wisgate_run_serves_the_api(tmp_path: Path) -> None:
+    port = free_port()
+    config = tmp_path / "wisgate.toml"
+    config.write_text(f"""
+[monitor]
+interval_s = 0.2
+[fan]
+interval_s = 0.2
+[display]
+enabled = false
+[lora]
+enabled = false
+[api]
+port = {port}
+""")
+    base = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "WISGATE_API_TOKEN": TOKEN}
+    daemon = subprocess.Popen(
+        [sys.executable, "-m", "wisgate", "run", "--sim", "--config", str(config), "--duration", "30"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+    )
+    try:
+        def readings() -> Any:
+            status = http("GET", f"{base}/api/status")[1]
+            return status if status["readings"] and status["fan"] else None
+
+        status = wait_for(readings, 15)
+        assert status, "no readings from /api/status"
+        assert any(r["label"] == "PCB temperature" and r["ok"] for r in status["readings"])
+        assert http("POST", f"{base}/api/fan", {"duty": 88})[0] == 401
+        assert http("POST", f"{base}/api/fan", {"duty": 88}, token=TOKEN) == (200, {"duty": 88.0, "seconds": 60.0})
+
+        def driven() -> Any:
+            status = http("GET", f"{base}/api/status")[1]
+            rows = {r["label"]: r["value"] for r in status["readings"]}
+            return status if status["fan"]["duty"] == 88 and rows.get("fan duty") == "88 %" else None
+
+        status = wait_for(driven, 5)
+        assert status, "the posted duty never reached the fan"
+        assert status["fan"]["manual"] is True and status["overrides"]["fan"]["duty"] == 88
+    finally:
+        daemon.terminate()
+        output = daemon.communicate(timeout=20)[0]
+    assert daemon.returncode == 0, output
+    assert "wisgate stopped" in output and f"HTTP API on http://127.0.0.1:{port}" in output
+    assert TOKEN not in output  # never logged
