@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -28,7 +29,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 
 from wisgate.api.http import create_app
-from wisgate.api.service import _listen
+from wisgate.api.service import _listen, api_service
 from wisgate.chips.ssd1306 import render_text
 from wisgate.clock import SimClock
 from wisgate.config import ApiSection, parse_config
@@ -288,6 +289,33 @@ def test_a_busy_port_is_an_os_error_naming_it() -> None:
         port = taken.getsockname()[1]
         with pytest.raises(OSError, match=rf"HTTP API cannot listen on 127\.0\.0\.1:{port}"):
             _listen("127.0.0.1", port)
+
+
+def test_the_service_serves_on_the_daemon_loop_and_leaves_the_signals_alone() -> None:
+    port = free_port()
+    target = open_target("sim")
+    supervisor = Supervisor(target)
+    supervisor.add("monitor", monitor_service(0.05))
+    supervisor.add("api", api_service(ApiSection(port=port), supervisor.services))
+    seen: dict[str, Any] = {}
+
+    async def main() -> None:
+        seen["before"] = signal.getsignal(signal.SIGINT)  # asyncio.run's own
+        stop = asyncio.Event()
+        runner = asyncio.create_task(supervisor.run(stop))
+        seen["health"] = await asyncio.get_running_loop().run_in_executor(
+            None, lambda: wait_for(lambda: http("GET", f"http://127.0.0.1:{port}/api/health")[1], 5))
+        seen["handler"] = signal.getsignal(signal.SIGINT)
+        stop.set()
+        await asyncio.wait_for(runner, 5)
+
+    asyncio.run(main())
+    assert [s["name"] for s in seen["health"]["services"]] == ["monitor", "api"]
+    assert seen["handler"] is seen["before"]  # uvicorn did not take SIGINT from the daemon
+    with pytest.raises(ConnectionRefusedError):  # the listening socket is closed once the service is cancelled
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    assert all(s.restarts == 0 for s in supervisor.services)
+    target.close()
 
 
 def test_the_docs_config_example_loads() -> None:
