@@ -318,6 +318,19 @@ def test_the_service_serves_on_the_daemon_loop_and_leaves_the_signals_alone() ->
     target.close()
 
 
+def test_a_uvicorn_exit_is_a_service_error_not_the_daemon_s_end(monkeypatch: pytest.MonkeyPatch) -> None:
+    import uvicorn
+
+    async def exits(self: uvicorn.Server, sockets: Any = None) -> None:
+        raise SystemExit(3)
+
+    monkeypatch.setattr(uvicorn.Server, "serve", exits)
+    supervisor = Supervisor(open_target("sim"))
+    supervisor.add("api", api_service(ApiSection(port=free_port())))
+    run_for(supervisor, 0.2)
+    assert supervisor.services[0].last_error == "RuntimeError: HTTP API server did not start (uvicorn exit status 3)"
+
+
 def test_the_docs_config_example_loads() -> None:
     text = (ROOT / "docs/api.md").read_text(encoding="utf-8")
     blocks = re.findall(r"```toml\n(.*?)```", text, flags=re.S)

@@ -58,7 +58,14 @@ def api_service(settings: ApiSection, services: Sequence[Service] = ()) -> Servi
         writes = "on" if resolve_token(settings) else "off (no token)"
         log.info("HTTP API on http://%s:%d (docs /docs, metrics /metrics); state-changing endpoints %s",
                  host, port, writes)
-        serving = asyncio.create_task(server.serve(sockets=[sock]), name="api-uvicorn")
+
+        async def serve() -> None:
+            try:
+                await server.serve(sockets=[sock])
+            except SystemExit as exc:  # uvicorn's start-up failure; raised in a task it would stop the loop
+                raise RuntimeError(f"HTTP API server did not start (uvicorn exit status {exc.code})") from None
+
+        serving = asyncio.create_task(serve(), name="api-uvicorn")
         try:
             await asyncio.shield(serving)
         except asyncio.CancelledError:
