@@ -237,6 +237,18 @@ class ApiSection(Section):
     override_s: Annotated[float, Field(gt=0, le=86_400)] = 60.0
 
 
+class SimSection(Section):
+    """A scenario for the simulated board, so the daemon's reactions can be watched on a laptop."""
+
+    #: CM4 load 0..1 (heat for the fan service).
+    cpu_load: Annotated[float, Field(ge=0, le=1)] = 0.2
+    ambient_c: Annotated[float, Field(ge=-40, le=85)] = 25.0
+    #: Supply cuts as [start_s, duration_s] after start-up (the power service sees GPIO16 fall).
+    supply_cuts: list[tuple[Annotated[float, Field(ge=0)], Annotated[float, Field(gt=0)]]] = []
+    #: Volts at the ADC inputs, e.g. { 1 = 1.8 } (WisBlock slot 1's analog line).
+    analog: dict[Annotated[int, Field(ge=0, le=3)], Annotated[float, Field(ge=-6.2, le=6.2)]] = {}
+
+
 class Config(Section):
     board: BoardSection = BoardSection()
     monitor: MonitorSection = MonitorSection()
@@ -244,6 +256,7 @@ class Config(Section):
     lora: LoraSection = LoraSection()
     rtc: RtcSection = RtcSection()
     fan: FanSection = FanSection()
+    sim: SimSection = SimSection()
     power: PowerSection = PowerSection()
     buzzer: BuzzerSection = BuzzerSection()
     api: ApiSection = ApiSection()

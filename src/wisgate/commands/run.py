@@ -27,6 +27,12 @@ def command(config_path: Path | None, use_sim: bool, bus_path: str | None, durat
     logging.basicConfig(level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     spec = "sim" if use_sim else bus_path or (None if config.board.bus == "auto" else config.board.bus)
     target = open_target(spec, realtime=True, addresses=config.board.addresses)
+    if target.sim is not None:
+        from wisgate.sim.scenario import apply_scenario
+
+        sim = config.sim
+        apply_scenario(target.sim, cpu_load=sim.cpu_load, ambient_c=sim.ambient_c,
+                       supply_cuts=sim.supply_cuts, analog=sim.analog)
     console.print(f"wisgate running on the {target.description}; Ctrl-C stops it")
     supervisor = build_supervisor(target, config)
 
