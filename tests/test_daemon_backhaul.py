@@ -97,7 +97,11 @@ port = {broker.port}
             time.sleep(0.1)
     finally:
         daemon.terminate()
-        output = daemon.communicate(timeout=30)[0]
+        try:
+            output = daemon.communicate(timeout=30)[0]
+        except subprocess.TimeoutExpired:
+            daemon.kill()
+            output = "DAEMON DID NOT STOP ON SIGTERM\n" + daemon.communicate()[0]
         server.stop.set()
         broker.stop()
     assert "wisgate stopped" in output, output
