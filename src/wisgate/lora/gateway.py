@@ -11,13 +11,13 @@ through the gateway-wide scheduler (one Semtech JIT queue per module) and then t
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, replace
 
 from chirpstack_api import gw
 
+from wisgate.aio import wait_event
 from wisgate.clock import Clock
 from wisgate.lora.concentratord import ConcentratordBackend, ConcentratordError
 from wisgate.lora.convert import TX_OUTCOME, downlink_to_proto, uplink_from_proto
@@ -132,8 +132,7 @@ class Gateway:
             due = self.dedup.next_due()
             timeout = None if due is None else max(0.0, due - self.clock.monotonic())
             self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout)
+            await wait_event(self._wake, timeout)
             self.emit_due(self.clock.monotonic())
 
     async def run(self) -> None:

@@ -12,7 +12,6 @@ and counts every bad one by reason, logging each reason once.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import socket
@@ -22,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, cast
 
+from wisgate.aio import wait_event
 from wisgate.errors import ConfigError, WisgateError
 from wisgate.lora import gwmp
 from wisgate.lora.filters import UplinkFilter
@@ -434,9 +434,8 @@ class ServerLink(asyncio.DatagramProtocol):
                     await asyncio.sleep(config.replay_interval_s)
                 continue
             self._back.clear()
-            with contextlib.suppress(TimeoutError):
-                # a PULL_ACK or a late PUSH_ACK (server back) ends the wait early
-                await asyncio.wait_for(self._back.wait(), config.retry_interval_s)
+            # a PULL_ACK or a late PUSH_ACK (server back) ends the wait early
+            await wait_event(self._back, config.retry_interval_s)
 
     def send_stat(self, stat: bytes) -> None:
         if self.transport is None or self.address is None or not self.live or self.backlog:

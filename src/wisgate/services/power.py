@@ -25,6 +25,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from wisgate.aio import wait_event
 from wisgate.bus.gpio import GpioLine
 from wisgate.clock import Clock
 from wisgate.errors import DeviceBusyError, WisgateError
@@ -367,7 +368,8 @@ async def run_shutdown(command: Sequence[str]) -> tuple[str, bool]:
         log.error("shutdown command %s could not start: %s", list(command), exc)
         return f"could not start: {exc}", False
     try:
-        code = await asyncio.wait_for(process.wait(), SHUTDOWN_TIMEOUT_S)
+        async with asyncio.timeout(SHUTDOWN_TIMEOUT_S):  # not wait_for: see wisgate.aio
+            code = await process.wait()
     except TimeoutError:
         return f"still running after {SHUTDOWN_TIMEOUT_S:g} s", True
     if code != 0:
@@ -415,8 +417,7 @@ def power_service(settings: PowerSettings) -> ServiceFn:
                     watch.volts = state["volts"] = await voltage()
                     next_volts = now + settings.voltage_interval_s
                 context.state["power"] = state
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wake.wait(), wait)
+                await wait_event(wake, wait)
         finally:
             line.close()
 
