@@ -379,3 +379,24 @@ def test_monitor_matches_a_reference_debounce(steps: list[tuple[int, bool]]) -> 
     got += monitor.tick(end)
     seen = [(isinstance(e, SupplyRestored), e.at) for e in got]
     assert seen == reference_transitions(edges, debounce, end)
+
+
+def test_return_after_a_brown_out_is_not_called_a_ride_through(
+    board: SimBoard, caplog: pytest.LogCaptureFixture
+) -> None:
+    watch = watch_on(board, PowerSettings(shutdown_after_s=0))
+    supply = board.env.supply
+    with caplog.at_level("WARNING", logger="wisgate.power"):
+        supply.cut()
+        run_for(board, watch, 1.0, step=0.01)
+        supply.restore()
+        run_for(board, watch, 0.5, step=0.01)
+        assert "ridden through on the ultracapacitors" in caplog.text
+        caplog.clear()
+        run_for(board, watch, 30.0, step=0.05)  # recharge
+        supply.cut()
+        run_for(board, watch, 15.0, step=0.01)  # longer than the 13.3 s hold-up
+        supply.restore()
+        run_for(board, watch, 0.5, step=0.01)
+    assert "browned out" in caplog.text
+    assert "the board had browned out" in caplog.text and "ridden through" not in caplog.text

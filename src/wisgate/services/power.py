@@ -207,6 +207,8 @@ class PowerWatch:
     simulated: bool = False
     monitor: PowerMonitor = field(init=False)
     hold_up_s: float | None = None
+    #: the simulated board ran out of ultracapacitor charge during the current outage
+    _browned: bool = False
     shutdown: dict[str, object] | None = None
     volts: float | None = None
     record: OutageRecord | None = None
@@ -269,10 +271,13 @@ class PowerWatch:
     def _report(self, event: PowerEvent) -> None:
         after = self.settings.shutdown_after_s
         if isinstance(event, SupplyLost):
+            self._browned = False
             plan = f"shutdown in {after:g} s unless it returns" if after > 0 else "no shutdown configured"
             log.warning("power supply lost: running on the ultracapacitors; %s", plan)
         elif isinstance(event, SupplyRestored):
-            log.warning("power supply back after %.3f s (ridden through on the ultracapacitors)", event.outage_s)
+            how = ("the board had browned out: on hardware it restarts now" if self._browned
+                   else "ridden through on the ultracapacitors")
+            log.warning("power supply back after %.3f s (%s)", event.outage_s, how)
         else:
             command = list(self.settings.shutdown_command)
             self.shutdown = {"command": command, "ran": False, "outage_s": event.outage_s}
@@ -284,9 +289,10 @@ class PowerWatch:
                 log.warning("power supply still lost after %.1f s: running %s", event.outage_s, command)
 
     def _check_brown_out(self, now: float) -> None:
-        if self.powered is None or self.monitor.ok or self.hold_up_s is not None or self.powered():
+        if self.powered is None or self.monitor.ok or self._browned or self.powered():
             return
         assert self.monitor.since is not None
+        self._browned = True
         self.hold_up_s = now - self.monitor.since
         after = self.settings.shutdown_after_s
         late = ""
