@@ -18,7 +18,7 @@ import traceback
 from collections import Counter
 from typing import Any
 
-from wisgate.lora import gwmp
+from wisgate.lora.backhaul import gwmp
 
 EUI = bytes.fromhex("0016c001ff1a7391")
 RXPK: dict[str, Any] = {"time": "2013-03-31T16:21:17.528002Z", "tmst": 3512348611, "chan": 2, "rfch": 0,

@@ -38,14 +38,14 @@ sys.path.insert(0, str(Path(__file__).parent))
 from lora_pipeline import make_events
 
 from wisgate.clock import SimClock
-from wisgate.lora import gwmp
-from wisgate.lora.concentratord import ConcentratordBackend
-from wisgate.lora.dedup import Uplink
-from wisgate.lora.gateway import Gateway, ModuleLink
-from wisgate.lora.jit import JitQueue, TxRequest, TxResult
-from wisgate.lora.store import UplinkStore
-from wisgate.lora.udp_forwarder import UdpForwarder, UdpServerConfig
-from wisgate.lora.uplink import LoraModulation, RxInfo, UplinkFrame
+from wisgate.lora.backends.concentratord import ConcentratordBackend
+from wisgate.lora.backhaul import gwmp
+from wisgate.lora.backhaul.store import UplinkStore
+from wisgate.lora.backhaul.udp_forwarder import UdpForwarder, UdpServerConfig
+from wisgate.lora.core.dedup import Uplink
+from wisgate.lora.core.gateway import Gateway, ModuleLink
+from wisgate.lora.core.jit import JitQueue, TxRequest, TxResult
+from wisgate.lora.core.uplink import LoraModulation, RxInfo, UplinkFrame
 from wisgate.sim.concentratord import SimConcentratord, SimModule
 
 GOAL_RATE = 20_000

@@ -21,11 +21,11 @@ import time
 from chirpstack_api import gw
 
 from wisgate.clock import SimClock
-from wisgate.lora import crypto
-from wisgate.lora.concentratord import ConcentratordBackend
-from wisgate.lora.gateway import Gateway, ModuleLink
-from wisgate.lora.jit import JitQueue
-from wisgate.lora.phy import MType
+from wisgate.lora.backends.concentratord import ConcentratordBackend
+from wisgate.lora.core.gateway import Gateway, ModuleLink
+from wisgate.lora.core.jit import JitQueue
+from wisgate.lora.frames import crypto
+from wisgate.lora.frames.phy import MType
 
 GOAL_RATE = 20_000
 GOAL_P99_MS = 1.0

@@ -21,13 +21,13 @@ from pathlib import Path
 import aiomqtt
 from chirpstack_api import gw
 
-from wisgate.lora.dedup import Uplink
-from wisgate.lora.jit import TxOutcome, TxRequest, TxResult
-from wisgate.lora.mqtt_forwarder import MqttForwarder, MqttSettings, decode, encode, uplink_message
-from wisgate.lora.pipeline import ReceivedUplink
-from wisgate.lora.stats import GatewayStats
-from wisgate.lora.store import UplinkStore
-from wisgate.lora.uplink import LoraModulation, RxInfo, UplinkFrame
+from wisgate.lora.backhaul.mqtt_forwarder import MqttForwarder, MqttSettings, decode, encode, uplink_message
+from wisgate.lora.backhaul.store import UplinkStore
+from wisgate.lora.core.dedup import Uplink
+from wisgate.lora.core.jit import TxOutcome, TxRequest, TxResult
+from wisgate.lora.core.pipeline import ReceivedUplink
+from wisgate.lora.core.stats import GatewayStats
+from wisgate.lora.core.uplink import LoraModulation, RxInfo, UplinkFrame
 
 
 class IdleGateway:

@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from wisgate.lora.store import UplinkStore
+from wisgate.lora.backhaul.store import UplinkStore
 
 PAYLOAD = bytes(range(250))
 

@@ -9,12 +9,12 @@ from pathlib import Path
 from chirpstack_api import gw
 
 from wisgate.clock import SimClock
-from wisgate.lora.concentratord import ConcentratordBackend
-from wisgate.lora.crypto import build_data_frame
-from wisgate.lora.filters import UplinkFilter
-from wisgate.lora.gateway import Gateway, ModuleLink
-from wisgate.lora.jit import JitQueue
-from wisgate.lora.phy import MType
+from wisgate.lora.backends.concentratord import ConcentratordBackend
+from wisgate.lora.core.filters import UplinkFilter
+from wisgate.lora.core.gateway import Gateway, ModuleLink
+from wisgate.lora.core.jit import JitQueue
+from wisgate.lora.frames.crypto import build_data_frame
+from wisgate.lora.frames.phy import MType
 from wisgate.sim.concentratord import SimConcentratord, SimModule
 
 KEY = bytes(16)

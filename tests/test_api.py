@@ -33,7 +33,7 @@ from wisgate.api.service import _listen, api_service
 from wisgate.chips.ssd1306 import render_text
 from wisgate.clock import SimClock
 from wisgate.config import ApiSection, parse_config
-from wisgate.lora.gateway import Gateway
+from wisgate.lora.core.gateway import Gateway
 from wisgate.runtime import Target, open_target
 from wisgate.services.display import display_service
 from wisgate.services.fan import FanCurve, fan_service

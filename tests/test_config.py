@@ -50,7 +50,7 @@ def test_missing_file_and_bad_toml(tmp_path: Path) -> None:
 
 
 def test_udp_servers_carry_their_filters_and_store_policy(tmp_path: Path) -> None:
-    from wisgate.lora.netid import DevAddrPrefix
+    from wisgate.lora.frames.netid import DevAddrPrefix
     from wisgate.services.lora import udp_servers
 
     config = parse_config({"lora": {

@@ -8,11 +8,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from wisgate.lora import gwmp
-from wisgate.lora.dedup import Uplink
-from wisgate.lora.gwmp import GwmpError, PullResp, PushData, Rsig, Rxpk, Stat, Txpk, TxpkAck
-from wisgate.lora.jit import TxClass
-from wisgate.lora.uplink import FskModulation, LoraModulation, RxInfo, UplinkFrame
+from wisgate.lora.backhaul import gwmp
+from wisgate.lora.backhaul.gwmp import GwmpError, PullResp, PushData, Rsig, Rxpk, Stat, Txpk, TxpkAck
+from wisgate.lora.core.dedup import Uplink
+from wisgate.lora.core.jit import TxClass
+from wisgate.lora.core.uplink import FskModulation, LoraModulation, RxInfo, UplinkFrame
 
 GW = "aa555a0000000000"
 EUI = bytes.fromhex(GW)
@@ -327,7 +327,7 @@ def test_any_json_value_in_any_field_only_raises_gwmp_error(value: object, tx_fi
 
 
 def test_txpk_signal_options_reach_the_module_frame() -> None:
-    from wisgate.lora.convert import downlink_to_proto
+    from wisgate.lora.backends.convert import downlink_to_proto
 
     base = {"imme": True, "freq": 869.525, "rfch": 0, "powe": 14, "modu": "LORA", "datr": "SF9BW125",
             "codr": "4/5", "size": 13, "data": "YAAAAAAAAAAAAAAAAA=="}

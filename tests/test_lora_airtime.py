@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from wisgate.lora.airtime import lora_airtime, sx1280_airtime
+from wisgate.lora.frames.airtime import lora_airtime, sx1280_airtime
 
 
 @pytest.mark.parametrize(
@@ -74,7 +74,7 @@ def test_invalid_parameters(sf: int, bw: int, cr: str) -> None:
 
 
 def test_modulation_picks_the_formula_by_band() -> None:
-    from wisgate.lora.uplink import LoraModulation
+    from wisgate.lora.core.uplink import LoraModulation
 
     assert LoraModulation(12, 812_000, "4/8LI").airtime(23) == sx1280_airtime(23, 12)
     assert LoraModulation(12, 812_000, "4/7LI").airtime(23) == sx1280_airtime(23, 12)

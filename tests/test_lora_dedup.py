@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from wisgate.lora.airtime import lora_airtime
-from wisgate.lora.dedup import Deduplicator
-from wisgate.lora.uplink import CrcStatus, FskModulation, LoraModulation, RxInfo, UplinkFrame
+from wisgate.lora.core.dedup import Deduplicator
+from wisgate.lora.core.uplink import CrcStatus, FskModulation, LoraModulation, RxInfo, UplinkFrame
+from wisgate.lora.frames.airtime import lora_airtime
 
 SF7 = LoraModulation(7, 125_000)
 PAYLOAD = bytes.fromhex("40F17DBE4900020001954378762B11FF0D")

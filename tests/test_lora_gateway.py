@@ -10,11 +10,11 @@ import pytest
 from chirpstack_api import gw
 from lora_rig import KEY, Rig, data, event
 
-from wisgate.lora.channels import Channel
-from wisgate.lora.crypto import build_join_request
-from wisgate.lora.filters import UplinkFilter, parse_prefix
-from wisgate.lora.jit import TxClass, TxOutcome, TxRequest
-from wisgate.lora.uplink import LoraModulation
+from wisgate.lora.core.filters import UplinkFilter, parse_prefix
+from wisgate.lora.core.jit import TxClass, TxOutcome, TxRequest
+from wisgate.lora.core.uplink import LoraModulation
+from wisgate.lora.frames.crypto import build_join_request
+from wisgate.lora.plans.channels import Channel
 from wisgate.sim.radio import RadioEnvironment, Receiver, SimDevice
 
 SF7 = LoraModulation(7, 125_000)

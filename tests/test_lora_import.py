@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from wisgate.cli import cli
 from wisgate.config import parse_config
-from wisgate.lora.importer import SemtechImportError, import_semtech, strip_comments
+from wisgate.lora.plans.importer import SemtechImportError, import_semtech, strip_comments
 
 EU868 = """{
     /* SX1302 EU868, as sx1302_hal ships it */

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from wisgate.lora.dutycycle import ETSI_EN_300_220, DutyCycleTracker
-from wisgate.lora.jit import (
+from wisgate.lora.core.dutycycle import ETSI_EN_300_220, DutyCycleTracker
+from wisgate.lora.core.jit import (
     BEACON_GUARD_US,
     BEACON_RESERVED_US,
     IMMEDIATE_DELAY_US,
@@ -16,9 +16,9 @@ from wisgate.lora.jit import (
     TxOutcome,
     TxRequest,
 )
-from wisgate.lora.scheduler import TxScheduler
-from wisgate.lora.timebase import COUNTER_MASK, BoardTimebase
-from wisgate.lora.uplink import LoraModulation
+from wisgate.lora.core.scheduler import TxScheduler
+from wisgate.lora.core.timebase import COUNTER_MASK, BoardTimebase
+from wisgate.lora.core.uplink import LoraModulation
 
 EU_RX1 = 868_100_000
 SF7 = LoraModulation(7, 125_000)

@@ -12,10 +12,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from wisgate.lora import crypto
 from wisgate.lora.errors import ParseError
-from wisgate.lora.netid import DevAddrPrefix, dev_addr_in_net, dev_addr_nwk_id, dev_addr_prefix, dev_addr_type
-from wisgate.lora.phy import (
+from wisgate.lora.frames import crypto
+from wisgate.lora.frames.netid import DevAddrPrefix, dev_addr_in_net, dev_addr_nwk_id, dev_addr_prefix, dev_addr_type
+from wisgate.lora.frames.phy import (
     DataFrame,
     FCtrl,
     JoinAccept,

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from wisgate.lora import crypto
-from wisgate.lora.filters import UplinkFilter
-from wisgate.lora.phy import DataFrame, MType
-from wisgate.lora.pipeline import UplinkPipeline
-from wisgate.lora.timebase import COUNTER_MASK
-from wisgate.lora.uplink import CrcStatus, LoraModulation, RxInfo, UplinkFrame
+from wisgate.lora.core.filters import UplinkFilter
+from wisgate.lora.core.pipeline import UplinkPipeline
+from wisgate.lora.core.timebase import COUNTER_MASK
+from wisgate.lora.core.uplink import CrcStatus, LoraModulation, RxInfo, UplinkFrame
+from wisgate.lora.frames import crypto
+from wisgate.lora.frames.phy import DataFrame, MType
 
 SF7 = LoraModulation(7, 125_000)
 KEY = bytes(16)

@@ -4,10 +4,21 @@ from __future__ import annotations
 
 import pytest
 
-from wisgate.lora.channels import Channel, ChannelKind, ChannelPlan, as923, au915, eu868, in865, ism2400, kr920, us915
 from wisgate.lora.errors import PlanError
-from wisgate.lora.planconf import concentratord_section, semtech_global_conf
-from wisgate.lora.plans import IF_LIMIT_HZ, SX1280, SX1301, Module, ModuleAllocation, allocate
+from wisgate.lora.plans.allocation import IF_LIMIT_HZ, SX1280, SX1301, Module, ModuleAllocation, allocate
+from wisgate.lora.plans.channels import (
+    Channel,
+    ChannelKind,
+    ChannelPlan,
+    as923,
+    au915,
+    eu868,
+    in865,
+    ism2400,
+    kr920,
+    us915,
+)
+from wisgate.lora.plans.module_conf import concentratord_section, semtech_global_conf
 
 
 def modules(region: str, count: int) -> list[Module]:

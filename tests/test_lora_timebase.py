@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from wisgate.lora.timebase import COUNTER_MASK, BoardTime, BoardTimebase, convert_counter, counter_diff
+from wisgate.lora.core.timebase import COUNTER_MASK, BoardTime, BoardTimebase, convert_counter, counter_diff
 
 WRAP = 1 << 32
 

@@ -16,12 +16,12 @@ from google.protobuf import json_format
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from wisgate.lora.jit import TxOutcome, TxRequest, TxResult
-from wisgate.lora.mqtt_forwarder import MqttForwarder, MqttSettings, decode, encode, uplink_message
-from wisgate.lora.pipeline import ReceivedUplink
-from wisgate.lora.stats import GatewayStats
-from wisgate.lora.store import UplinkStore
-from wisgate.lora.uplink import CrcStatus, FskModulation, LoraModulation, RxInfo, UplinkFrame
+from wisgate.lora.backhaul.mqtt_forwarder import MqttForwarder, MqttSettings, decode, encode, uplink_message
+from wisgate.lora.backhaul.store import UplinkStore
+from wisgate.lora.core.jit import TxOutcome, TxRequest, TxResult
+from wisgate.lora.core.pipeline import ReceivedUplink
+from wisgate.lora.core.stats import GatewayStats
+from wisgate.lora.core.uplink import CrcStatus, FskModulation, LoraModulation, RxInfo, UplinkFrame
 
 FUZZ = int(os.environ.get("WISGATE_FUZZ_EXAMPLES", "300"))
 GATEWAY_ID = "0016c001ff10a235"

@@ -34,16 +34,16 @@ from lora_rig import free_port
 
 from wisgate.clock import SimClock
 from wisgate.errors import ConfigError
-from wisgate.lora.concentratord import ConcentratordBackend
-from wisgate.lora.crypto import build_data_frame
-from wisgate.lora.dedup import Uplink
-from wisgate.lora.gateway import Gateway, ModuleLink
-from wisgate.lora.jit import JitQueue
-from wisgate.lora.mqtt_forwarder import MqttForwarder, MqttSettings, decode
-from wisgate.lora.phy import MType
-from wisgate.lora.pipeline import ReceivedUplink
-from wisgate.lora.store import UplinkStore
-from wisgate.lora.uplink import LoraModulation, RxInfo, UplinkFrame
+from wisgate.lora.backends.concentratord import ConcentratordBackend
+from wisgate.lora.backhaul.mqtt_forwarder import MqttForwarder, MqttSettings, decode
+from wisgate.lora.backhaul.store import UplinkStore
+from wisgate.lora.core.dedup import Uplink
+from wisgate.lora.core.gateway import Gateway, ModuleLink
+from wisgate.lora.core.jit import JitQueue
+from wisgate.lora.core.pipeline import ReceivedUplink
+from wisgate.lora.core.uplink import LoraModulation, RxInfo, UplinkFrame
+from wisgate.lora.frames.crypto import build_data_frame
+from wisgate.lora.frames.phy import MType
 from wisgate.sim.concentratord import SimConcentratord, SimModule
 
 GATEWAY_ID = "aa555a0000000001"

@@ -9,10 +9,10 @@ import pytest
 from chirpstack_api import gw
 
 from wisgate.clock import SimClock
-from wisgate.lora.airtime import lora_airtime
-from wisgate.lora.channels import Channel, eu868, ism2400
-from wisgate.lora.crypto import data_mic, join_request_mic
-from wisgate.lora.phy import DataFrame, JoinRequest, parse
+from wisgate.lora.frames.airtime import lora_airtime
+from wisgate.lora.frames.crypto import data_mic, join_request_mic
+from wisgate.lora.frames.phy import DataFrame, JoinRequest, parse
+from wisgate.lora.plans.channels import Channel, eu868, ism2400
 from wisgate.sim.concentratord import SimConcentratord, SimModule
 from wisgate.sim.radio import RadioEnvironment, Receiver, SimDevice
 

@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from wisgate.errors import ConfigError
-from wisgate.lora.store import StoreCorruptError, StoredUplink, StoreError, UplinkStore
+from wisgate.lora.backhaul.store import StoreCorruptError, StoredUplink, StoreError, UplinkStore
 
 
 def _open(tmp_path: Path, **kw: object) -> UplinkStore:
@@ -106,7 +106,7 @@ _WRITER = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from wisgate.lora.store import UplinkStore
+    from wisgate.lora.backhaul.store import UplinkStore
     store = UplinkStore(Path(sys.argv[1]), server="srv")
     n = 0
     while True:

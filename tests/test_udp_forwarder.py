@@ -19,13 +19,13 @@ import pytest
 from lora_rig import WALL0, Rig, data, event
 
 from wisgate.clock import SimClock
-from wisgate.lora import gwmp
-from wisgate.lora.dedup import Uplink
-from wisgate.lora.filters import UplinkFilter, parse_prefix
-from wisgate.lora.pipeline import ReceivedUplink
-from wisgate.lora.store import StoreError, UplinkStore
-from wisgate.lora.udp_forwarder import MemoryStore, RecentUplinks, UdpForwarder, UdpServerConfig
-from wisgate.lora.uplink import LoraModulation, RxInfo, UplinkFrame
+from wisgate.lora.backhaul import gwmp
+from wisgate.lora.backhaul.store import StoreError, UplinkStore
+from wisgate.lora.backhaul.udp_forwarder import MemoryStore, RecentUplinks, UdpForwarder, UdpServerConfig
+from wisgate.lora.core.dedup import Uplink
+from wisgate.lora.core.filters import UplinkFilter, parse_prefix
+from wisgate.lora.core.pipeline import ReceivedUplink
+from wisgate.lora.core.uplink import LoraModulation, RxInfo, UplinkFrame
 
 GW_ID = "aa555a0000000000"
 

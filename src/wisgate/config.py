@@ -156,7 +156,7 @@ class LoraSection(Section):
     @field_validator("region")
     @classmethod
     def _region(cls, value: str) -> str:
-        from wisgate.lora.regions import plan_named
+        from wisgate.lora.plans.regions import plan_named
 
         plan_named(value)  # raises PlanError (a ValueError) naming the known plans
         return value

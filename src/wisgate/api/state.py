@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from wisgate.lora.stats import ChannelStats, ModuleStats
+from wisgate.lora.core.stats import ChannelStats, ModuleStats
 from wisgate.services.status import StatusRow
 from wisgate.services.supervisor import Service
 

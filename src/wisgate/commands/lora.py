@@ -60,9 +60,9 @@ def to_toml(data: dict[str, Any], prefix: str = "") -> str:
 def plan(region: str, modules: int | None, fmt: str) -> None:
     """Split REGION's channel plan over the installed modules (EU868, EU868-16, US915-FSB1+2, ISM2400...)."""
     from wisgate.lora.errors import PlanError
-    from wisgate.lora.planconf import concentratord_section, semtech_global_conf
-    from wisgate.lora.plans import allocate
-    from wisgate.lora.regions import modules_for, plan_named, smallest_split
+    from wisgate.lora.plans.allocation import allocate
+    from wisgate.lora.plans.module_conf import concentratord_section, semtech_global_conf
+    from wisgate.lora.plans.regions import modules_for, plan_named, smallest_split
 
     try:
         channel_plan = plan_named(region)
@@ -97,7 +97,7 @@ def traffic(url: str, count: int | None, as_json: bool, timeout: float | None) -
     """Follow the live uplinks (decoded headers) of a running gateway (wisgate run)."""
     import zmq
 
-    from wisgate.lora.describe import one_line
+    from wisgate.lora.core.describe import one_line
 
     socket: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.SUB)
     socket.setsockopt(zmq.LINGER, 0)
@@ -127,8 +127,8 @@ def traffic(url: str, count: int | None, as_json: bool, timeout: float | None) -
 def import_conf(global_conf: Path, local_conf: Path | None, output: Path | None, force: bool) -> None:
     """Turn lora_pkt_fwd's global_conf.json (+ local_conf.json) into wisgate's [lora] configuration."""
     from wisgate.config import parse_config
-    from wisgate.lora.importer import import_semtech
-    from wisgate.lora.importer import to_toml as imported_toml
+    from wisgate.lora.plans.importer import import_semtech
+    from wisgate.lora.plans.importer import to_toml as imported_toml
 
     text = imported_toml(import_semtech(global_conf, local_conf))
     parse_config(tomllib.loads(text), source="imported configuration")  # what we write must load

@@ -11,17 +11,17 @@ import json
 import logging
 
 from wisgate.config import LoraFilterSection, LoraSection
-from wisgate.lora.channels import ism2400
-from wisgate.lora.concentratord import ConcentratordBackend
-from wisgate.lora.describe import describe
-from wisgate.lora.filters import UplinkFilter, parse_prefix
-from wisgate.lora.gateway import Gateway, ModuleLink
-from wisgate.lora.jit import JitQueue
-from wisgate.lora.mqtt_forwarder import MqttForwarder, MqttSettings
-from wisgate.lora.plans import SX1280, SX1301, SX1302, SX1303, Module, ModuleAllocation, allocate
-from wisgate.lora.regions import modules_for, plan_named
-from wisgate.lora.store import UplinkStore
-from wisgate.lora.udp_forwarder import UdpForwarder, UdpServerConfig
+from wisgate.lora.backends.concentratord import ConcentratordBackend
+from wisgate.lora.backhaul.mqtt_forwarder import MqttForwarder, MqttSettings
+from wisgate.lora.backhaul.store import UplinkStore
+from wisgate.lora.backhaul.udp_forwarder import UdpForwarder, UdpServerConfig
+from wisgate.lora.core.describe import describe
+from wisgate.lora.core.filters import UplinkFilter, parse_prefix
+from wisgate.lora.core.gateway import Gateway, ModuleLink
+from wisgate.lora.core.jit import JitQueue
+from wisgate.lora.plans.allocation import SX1280, SX1301, SX1302, SX1303, Module, ModuleAllocation, allocate
+from wisgate.lora.plans.channels import ism2400
+from wisgate.lora.plans.regions import modules_for, plan_named
 from wisgate.services.supervisor import Context, ServiceFn
 
 log = logging.getLogger("wisgate.lora")

@@ -1,7 +1,7 @@
 """A simulated ChirpStack Concentratord: the daemon's ZeroMQ + protobuf API in front of a simulated module.
 
 It publishes ``gw.Event`` uplinks for what its radio hears and answers ``gw.Command`` requests on its REP
-socket, so :class:`wisgate.lora.concentratord.ConcentratordBackend` runs unchanged against it. Like the
+socket, so :class:`wisgate.lora.backends.concentratord.ConcentratordBackend` runs unchanged against it. Like the
 real daemon, ``rx_info.context`` carries the 4-byte big-endian value of the module's 32-bit µs counter,
 and downlinks are acknowledged per item when they are queued, after its own Semtech JIT queue (the
 same rules the real daemon applies: TOO_LATE, TOO_EARLY, collisions, TX frequency) and power table.
@@ -18,9 +18,9 @@ import zmq
 from chirpstack_api import gw
 
 from wisgate.clock import Clock
-from wisgate.lora.convert import TX_STATUS, downlink_from_proto
+from wisgate.lora.backends.convert import TX_STATUS, downlink_from_proto
+from wisgate.lora.core.jit import JitQueue
 from wisgate.lora.errors import ParseError
-from wisgate.lora.jit import JitQueue
 
 #: (status, departure count_us) for one downlink item at the module's counter ``now_us``.
 TxCheckResult = tuple["gw.TxAckStatus.ValueType", int | None]

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from wisgate.clock import Clock
-from wisgate.lora.channels import Channel, ChannelKind
-from wisgate.lora.plans import ModuleAllocation
+from wisgate.lora.plans.allocation import ModuleAllocation
+from wisgate.lora.plans.channels import Channel, ChannelKind
 from wisgate.sim.concentratord import SimConcentratord, SimModule
 from wisgate.sim.radio import RadioEnvironment, Receiver, SimDevice
 

@@ -21,10 +21,10 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from wisgate.lora.airtime import lora_airtime, sx1280_airtime
-from wisgate.lora.channels import Channel, ChannelKind
-from wisgate.lora.crypto import build_data_frame, build_join_request
-from wisgate.lora.phy import MType
+from wisgate.lora.frames.airtime import lora_airtime, sx1280_airtime
+from wisgate.lora.frames.crypto import build_data_frame, build_join_request
+from wisgate.lora.frames.phy import MType
+from wisgate.lora.plans.channels import Channel, ChannelKind
 from wisgate.sim.concentratord import SimConcentratord
 
 CAPTURE_DB = 6.0

@@ -3,7 +3,7 @@
 A downlink goes to the module that heard the uplink when that module can transmit on the
 frequency; otherwise, or when its queue refuses for a reason another module might not have
 (collision, duty cycle, full queue), to another TX-capable module. Timestamped downlinks are
-moved between boards through the boards' gateway-time mapping (:mod:`wisgate.lora.timebase`);
+moved between boards through the boards' gateway-time mapping (:mod:`wisgate.lora.core.timebase`);
 a board with no sync sample cannot take over a timestamped packet. Time errors (TOO_LATE,
 TOO_EARLY) are the same on every board and end the search.
 """
@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
-from wisgate.lora.jit import JitQueue, TxClass, TxOutcome, TxRequest, TxResult
-from wisgate.lora.timebase import BoardTimebase, convert_counter
+from wisgate.lora.core.jit import JitQueue, TxClass, TxOutcome, TxRequest, TxResult
+from wisgate.lora.core.timebase import BoardTimebase, convert_counter
 
 FINAL_OUTCOMES = frozenset({TxOutcome.TOO_LATE, TxOutcome.TOO_EARLY})
 

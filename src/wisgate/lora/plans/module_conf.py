@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from wisgate.lora.plans import IfChannel, ModuleAllocation
+from wisgate.lora.plans.allocation import IfChannel, ModuleAllocation
 
 MULTI_SF_SPREADING_FACTORS = [7, 8, 9, 10, 11, 12]
 RADIO_TYPE = "SX1250"

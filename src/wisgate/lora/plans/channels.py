@@ -3,7 +3,7 @@
 A plan is a list of uplink channels a gateway listens on: 125 kHz multi-SF LoRa channels, at most
 one "standard" LoRa channel (250/500 kHz, fixed SF) and one FSK channel per SX130x module, and
 fixed-SF 812 kHz channels for the 2.4 GHz SX1280 board. Placing a plan on modules is
-:mod:`wisgate.lora.plans`.
+:mod:`wisgate.lora.plans.allocation`.
 """
 
 from __future__ import annotations

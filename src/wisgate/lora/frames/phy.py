@@ -3,7 +3,7 @@
 Multi-byte fields are little-endian on air; DevAddr, EUIs and DevNonce are held as integers in
 their usual big-endian display order. A join-accept stays opaque (it is encrypted end to end),
 and a rejoin request (MType 6, LoRaWAN 1.1) is kept as raw body so a gateway can still forward it.
-Crypto (MIC, FRMPayload encryption) lives in :mod:`wisgate.lora.crypto`.
+Crypto (MIC, FRMPayload encryption) lives in :mod:`wisgate.lora.frames.crypto`.
 """
 
 from __future__ import annotations

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from chirpstack_api import gw
 
+from wisgate.lora.core.jit import TxClass, TxOutcome, TxRequest
+from wisgate.lora.core.uplink import CrcStatus, FskModulation, LoraModulation, Modulation, RxInfo, UplinkFrame
 from wisgate.lora.errors import ParseError
-from wisgate.lora.jit import TxClass, TxOutcome, TxRequest
-from wisgate.lora.uplink import CrcStatus, FskModulation, LoraModulation, Modulation, RxInfo, UplinkFrame
 
 CODE_RATES = {
     gw.CR_4_5: "4/5", gw.CR_4_6: "4/6", gw.CR_4_7: "4/7", gw.CR_4_8: "4/8",

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from wisgate.lora.netid import DevAddrPrefix, dev_addr_prefix
-from wisgate.lora.phy import DataFrame, Frame, JoinRequest
-from wisgate.lora.uplink import CrcStatus
+from wisgate.lora.core.uplink import CrcStatus
+from wisgate.lora.frames.netid import DevAddrPrefix, dev_addr_prefix
+from wisgate.lora.frames.phy import DataFrame, Frame, JoinRequest
 
 
 def parse_prefix(text: str) -> DevAddrPrefix:

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from wisgate.errors import ConfigError
-from wisgate.lora.channels import ChannelKind
 from wisgate.lora.errors import PlanError
-from wisgate.lora.regions import plan_named
+from wisgate.lora.plans.channels import ChannelKind
+from wisgate.lora.plans.regions import plan_named
 
 CANDIDATE_PLANS = (
     ["EU868", "EU868-16", "AS923", "IN865", "KR920"]

@@ -14,7 +14,7 @@ Topics, as chirpstack-mqtt-forwarder uses them (``[prefix/]gateway/<gateway_id>/
 Payloads are protobuf, or protobuf's canonical JSON (``json_format``: camelCase, enums by name,
 bytes in base64), as ChirpStack's ``json`` option.
 
-Every uplink is first written to the server's :class:`~wisgate.lora.store.UplinkStore` (one
+Every uplink is first written to the server's :class:`~wisgate.lora.backhaul.store.UplinkStore` (one
 transaction per event-loop turn), then published with QoS 1 and deleted when the broker's PUBACK
 arrives. While the broker is unreachable uplinks stay queued; after a reconnect they go out oldest
 first, in windows of ``window`` messages (optionally rate-limited). Delivery is at least once: an
@@ -46,13 +46,13 @@ from google.protobuf.message import DecodeError, Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from wisgate.errors import ConfigError
-from wisgate.lora.convert import CRC, TX_STATUS, downlink_from_proto
+from wisgate.lora.backends.convert import CRC, TX_STATUS, downlink_from_proto
+from wisgate.lora.backhaul.store import StoredUplink, StoreError, UplinkStore
+from wisgate.lora.core.jit import TxRequest, TxResult
+from wisgate.lora.core.pipeline import ReceivedUplink
+from wisgate.lora.core.stats import GatewayStats
+from wisgate.lora.core.uplink import FskModulation, UplinkFrame
 from wisgate.lora.errors import ParseError
-from wisgate.lora.jit import TxRequest, TxResult
-from wisgate.lora.pipeline import ReceivedUplink
-from wisgate.lora.stats import GatewayStats
-from wisgate.lora.store import StoredUplink, StoreError, UplinkStore
-from wisgate.lora.uplink import FskModulation, UplinkFrame
 
 log = logging.getLogger("wisgate.lora.mqtt")
 
@@ -66,7 +66,7 @@ CODE_RATE_ENUMS = {
 
 
 class DownlinkGateway(Protocol):
-    """What the forwarder needs from :class:`wisgate.lora.gateway.Gateway`."""
+    """What the forwarder needs from :class:`wisgate.lora.core.gateway.Gateway`."""
 
     gateway_id: str
     stats: GatewayStats

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from wisgate.lora.phy import DataFrame, JoinRequest
-from wisgate.lora.pipeline import ReceivedUplink
-from wisgate.lora.uplink import FskModulation
+from wisgate.lora.core.pipeline import ReceivedUplink
+from wisgate.lora.core.uplink import FskModulation
+from wisgate.lora.frames.phy import DataFrame, JoinRequest
 
 
 def describe(received: ReceivedUplink) -> dict[str, Any]:

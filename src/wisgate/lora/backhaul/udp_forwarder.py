@@ -35,13 +35,9 @@ from collections.abc import Callable, Sequence
 
 from wisgate.clock import Clock
 from wisgate.errors import ConfigError
-from wisgate.lora import gwmp
-from wisgate.lora.gateway import Gateway
-from wisgate.lora.jit import TxOutcome, TxRequest, TxResult
-from wisgate.lora.pipeline import ReceivedUplink
-from wisgate.lora.store import UplinkStore
-from wisgate.lora.timebase import COUNTER_MASK, counter_diff
-from wisgate.lora.udp_server import (
+from wisgate.lora.backhaul import gwmp
+from wisgate.lora.backhaul.store import UplinkStore
+from wisgate.lora.backhaul.udp_server import (
     MemoryStore,
     QueueStore,
     Resolver,
@@ -51,6 +47,10 @@ from wisgate.lora.udp_server import (
     default_resolver,
     endpoint_factory,
 )
+from wisgate.lora.core.gateway import Gateway
+from wisgate.lora.core.jit import TxOutcome, TxRequest, TxResult
+from wisgate.lora.core.pipeline import ReceivedUplink
+from wisgate.lora.core.timebase import COUNTER_MASK, counter_diff
 
 __all__ = ["MemoryStore", "RecentUplinks", "UdpForwarder", "UdpServerConfig", "UdpServerStats"]
 

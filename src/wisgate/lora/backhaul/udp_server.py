@@ -3,7 +3,7 @@
 :class:`ServerLink` is the asyncio datagram protocol of one server's socket. It writes each uplink
 record to the server's store before sending it (one transaction per event-loop turn), deletes it on the
 PUSH_ACK of the datagram that carried it (a late ACK still counts), and when ACKs stop, queues and later
-replays oldest first (see :mod:`wisgate.lora.udp_forwarder` and docs/backhaul.md). It keeps the
+replays oldest first (see :mod:`wisgate.lora.backhaul.udp_forwarder` and docs/backhaul.md). It keeps the
 PULL_DATA keepalive, resolves the host again after ``keepalive_max_failures`` unanswered keepalives (or
 as many PUSH timeouts for an uplink-only server), accepts datagrams only from the configured address,
 and counts every bad one by reason, logging each reason once.
@@ -23,9 +23,9 @@ from typing import Protocol, cast
 
 from wisgate.aio import wait_event
 from wisgate.errors import ConfigError, WisgateError
-from wisgate.lora import gwmp
-from wisgate.lora.filters import UplinkFilter
-from wisgate.lora.store import StoredUplink
+from wisgate.lora.backhaul import gwmp
+from wisgate.lora.backhaul.store import StoredUplink
+from wisgate.lora.core.filters import UplinkFilter
 
 log = logging.getLogger("wisgate.lora.udp")
 

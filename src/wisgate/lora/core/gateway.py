@@ -19,18 +19,18 @@ from chirpstack_api import gw
 
 from wisgate.aio import wait_event
 from wisgate.clock import Clock
-from wisgate.lora.concentratord import ConcentratordBackend, ConcentratordError
-from wisgate.lora.convert import TX_OUTCOME, downlink_to_proto, uplink_from_proto
-from wisgate.lora.dedup import Deduplicator
+from wisgate.lora.backends.concentratord import ConcentratordBackend, ConcentratordError
+from wisgate.lora.backends.convert import TX_OUTCOME, downlink_to_proto, uplink_from_proto
+from wisgate.lora.core.dedup import Deduplicator
+from wisgate.lora.core.filters import UplinkFilter
+from wisgate.lora.core.jit import JitQueue, TxOutcome, TxRequest, TxResult
+from wisgate.lora.core.pipeline import ReceivedUplink, UplinkPipeline
+from wisgate.lora.core.scheduler import TxScheduler
+from wisgate.lora.core.stats import GatewayStats
+from wisgate.lora.core.uplink import CrcStatus
 from wisgate.lora.errors import ParseError
-from wisgate.lora.filters import UplinkFilter
-from wisgate.lora.jit import JitQueue, TxOutcome, TxRequest, TxResult
-from wisgate.lora.pipeline import ReceivedUplink, UplinkPipeline
-from wisgate.lora.scheduler import TxScheduler
-from wisgate.lora.stats import GatewayStats
-from wisgate.lora.uplink import CrcStatus
 
-log = logging.getLogger("wisgate.lora.gateway")
+log = logging.getLogger("wisgate.lora.core.gateway")
 
 SUBSCRIBER_QUEUE = 10_000
 #: An uplink leaves this long after its first copy, not after the whole airtime window: at SF12 the

@@ -21,7 +21,7 @@ import heapq
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 
-from wisgate.lora.uplink import UplinkFrame
+from wisgate.lora.core.uplink import UplinkFrame
 
 DEFAULT_MARGIN_S = 0.05
 DEFAULT_MAX_PENDING = 4096

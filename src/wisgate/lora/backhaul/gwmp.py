@@ -28,10 +28,10 @@ from datetime import datetime
 from enum import IntEnum
 from typing import Any
 
-from wisgate.lora.dedup import Uplink
+from wisgate.lora.core.dedup import Uplink
+from wisgate.lora.core.jit import TxClass, TxRequest
+from wisgate.lora.core.uplink import CrcStatus, FskModulation, LoraModulation, Modulation, RxInfo, UplinkFrame
 from wisgate.lora.errors import ParseError
-from wisgate.lora.jit import TxClass, TxRequest
-from wisgate.lora.uplink import CrcStatus, FskModulation, LoraModulation, Modulation, RxInfo, UplinkFrame
 
 VERSIONS = (1, 2)
 PROTOCOL_VERSION = 2

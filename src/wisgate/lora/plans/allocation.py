@@ -17,8 +17,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from wisgate.lora.channels import Channel, ChannelKind, ChannelPlan
 from wisgate.lora.errors import PlanError
+from wisgate.lora.plans.channels import Channel, ChannelKind, ChannelPlan
 
 IF_LIMIT_HZ = {125_000: 400_000, 250_000: 375_000, 500_000: 300_000}
 CENTRE_GRID_HZ = 100_000

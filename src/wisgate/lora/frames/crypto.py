@@ -11,7 +11,7 @@ from dataclasses import replace
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.cmac import CMAC
 
-from wisgate.lora.phy import DataFrame, FCtrl, JoinRequest, MType
+from wisgate.lora.frames.phy import DataFrame, FCtrl, JoinRequest, MType
 
 KEY_LEN = 16
 NO_FLAGS = FCtrl()

@@ -23,7 +23,7 @@ from google.protobuf.message import DecodeError
 
 from wisgate.errors import WisgateError
 
-log = logging.getLogger("wisgate.lora.concentratord")
+log = logging.getLogger("wisgate.lora.backends.concentratord")
 
 COMMAND_TIMEOUT_S = 1.0
 

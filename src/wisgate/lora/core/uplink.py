@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from enum import Enum
 
-from wisgate.lora.airtime import LI_FEC, lora_airtime, sx1280_airtime
+from wisgate.lora.frames.airtime import LI_FEC, lora_airtime, sx1280_airtime
 
 # bandwidths a sub-GHz LoRa modem offers; the SX1280 uses 203/406/812/1625 kHz instead
 SUB_GHZ_BANDWIDTHS_HZ = frozenset({7_800, 10_400, 15_600, 20_800, 31_250, 41_700, 62_500, 125_000, 250_000, 500_000})

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 
-from wisgate.lora.channels import ChannelPlan, as923, au915, eu868, in865, ism2400, kr920, us915
 from wisgate.lora.errors import PlanError
-from wisgate.lora.plans import SX1280, SX1302, Module
+from wisgate.lora.plans.allocation import SX1280, SX1302, Module
+from wisgate.lora.plans.channels import ChannelPlan, as923, au915, eu868, in865, ism2400, kr920, us915
 
 PLAN_NAMES = "EU868, EU868-16, US915[-FSB2], US915-FSB1+2, AU915[-FSB2], AS923, IN865, KR920, ISM2400"
 
@@ -37,7 +37,7 @@ def modules_for(plan: ChannelPlan, count: int, *, first_board: int = 0) -> list[
 
 def smallest_split(plan: ChannelPlan) -> int:
     """How many modules the plan needs at least (IF chains only; the split may still need more)."""
-    from wisgate.lora.channels import ChannelKind
+    from wisgate.lora.plans.channels import ChannelKind
 
     if plan.region == "ISM2400":
         return max(1, -(-len(plan.channels) // SX1280.channels_2g4))

@@ -21,9 +21,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 
-from wisgate.lora.dutycycle import DutyCycleTracker
-from wisgate.lora.timebase import COUNTER_MASK, BoardTimebase, counter_diff
-from wisgate.lora.uplink import Modulation
+from wisgate.lora.core.dutycycle import DutyCycleTracker
+from wisgate.lora.core.timebase import COUNTER_MASK, BoardTimebase, counter_diff
+from wisgate.lora.core.uplink import Modulation
 
 TX_START_DELAY_US = 1_500
 TX_MARGIN_DELAY_US = 1_000
