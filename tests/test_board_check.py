@@ -162,7 +162,7 @@ def test_several_problems_one_line_each() -> None:
     assert str(caught.value).splitlines() == [
         "b.toml: 2 problems:",
         "  power.input: 'ac' is not a power input; use one of dc, phoenix, poe-at, poe-bt",
-        "  power.volt: unknown field (misspelt?)",
+        "  power.volt: unknown field (misspelt?); did you mean 'voltage'?",
     ]
 
 

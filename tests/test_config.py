@@ -30,7 +30,7 @@ def test_address_override_is_kept(tmp_path: Path) -> None:
         ({"board": {"addresses": {"toaster": 0x20}}}, "unknown onboard device(s) ['toaster']"),
         ({"board": {"addresses": {"adc": 0x90}}}, "board.addresses.adc"),
         ({"monitor": {"interval_s": 0}}, "monitor.interval_s"),
-        ({"monitr": {}}, "monitr: Extra inputs are not permitted"),
+        ({"monitr": {}}, "monitr: unknown field (misspelt?); did you mean 'monitor'?"),
     ],
 )
 def test_invalid_values_name_the_field(data: dict[str, object], message: str) -> None:
@@ -41,11 +41,11 @@ def test_invalid_values_name_the_field(data: dict[str, object], message: str) ->
 
 
 def test_missing_file_and_bad_toml(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="no such configuration file"):
+    with pytest.raises(ConfigError, match=r"cannot read .*absent\.toml: No such file or directory"):
         load_config(tmp_path / "absent.toml")
     bad = tmp_path / "bad.toml"
     bad.write_text("[board\n")
-    with pytest.raises(ConfigError, match="not valid TOML"):
+    with pytest.raises(ConfigError, match="invalid TOML"):
         load_config(bad)
 
 

@@ -5,7 +5,6 @@ Every section is optional; defaults run the simulated board where there is no ``
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -13,6 +12,9 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 
 from wisgate.board.rak7391 import ONBOARD_ADDRESSES
 from wisgate.errors import ConfigError
+from wisgate.tomlfile import read_toml, validation_error
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
 
 class Section(BaseModel):
@@ -28,9 +30,14 @@ class BoardSection(Section):
     @field_validator("bus")
     @classmethod
     def _bus(cls, value: str) -> str:
-        if value not in ("auto", "sim") and not value.startswith("/dev/i2c-"):
-            raise ValueError(f"must be 'auto', 'sim' or a /dev/i2c-N path, not {value!r}")
-        return value
+        from wisgate.bus.open import bus_spec
+
+        if value == "auto":
+            return value
+        try:
+            return bus_spec(value)
+        except ValueError:
+            raise ValueError(f"must be 'auto', 'sim' or a /dev/i2c-N path, not {value!r}") from None
 
     @field_validator("addresses")
     @classmethod
@@ -260,33 +267,25 @@ class Config(Section):
     power: PowerSection = PowerSection()
     buzzer: BuzzerSection = BuzzerSection()
     api: ApiSection = ApiSection()
-    log_level: str = "INFO"
+    log_level: LogLevel = "INFO"
 
-
-def _describe(error: ValidationError, source: str) -> str:
-    problems = []
-    for item in error.errors():
-        where = ".".join(str(part) for part in item["loc"]) or "(top level)"
-        message = item["msg"].removeprefix("Value error, ")
-        problems.append(f"{where}: {message}")
-    return f"{source}: " + "; ".join(problems)
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level_any_case(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
 
 
 def parse_config(data: dict[str, Any], *, source: str = "config") -> Config:
     try:
         return Config.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_describe(exc, source)) from None
+        raise validation_error(exc, Config, source) from None
+    except RecursionError:  # data nested deeper than any schema (tomllib's own limit is higher)
+        raise ConfigError(f"{source}: values nested too deeply") from None
 
 
 def load_config(path: Path | None) -> Config:
     """The configuration in ``path``, or the defaults when ``path`` is None."""
     if path is None:
         return Config()
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such configuration file") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    return parse_config(data, source=str(path))
+    return parse_config(read_toml(path), source=str(path))

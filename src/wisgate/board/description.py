@@ -7,7 +7,6 @@ for the board (collisions, budgets) is judged by ``wisgate.board.check``. See do
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -15,7 +14,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from wisgate.board.power import PowerInput
 from wisgate.board.rak7391 import ADC_ADDRESS_RESISTORS, EXPANDER_BASE_ADDRESS, J39_JUMPERS, JUMPERS_BY_KEY
-from wisgate.errors import ConfigError
+from wisgate.tomlfile import parse_toml, read_toml, validation_error
 
 #: 7-bit addresses outside the reserved blocks (0x00-0x07, 0x78-0x7F).
 I2C_FIRST, I2C_LAST = 0x08, 0x77
@@ -180,60 +179,18 @@ class BoardDescription(_Strict):
     loads: list[Load] = Field(default_factory=list)
 
 
-def _field_path(loc: tuple[int | str, ...]) -> str:
-    path = ""
-    for part in loc:
-        if isinstance(part, int):
-            path += f"[{part}]"
-        elif "[" in part or "(" in part:
-            continue  # pydantic's name for a union branch or validator, not a field
-        else:
-            path += f".{part}" if path else part
-    return path or "(top level)"
-
-
-def _problem(error: Any) -> str:
-    message = str(error["msg"])
-    kind = error["type"]
-    if kind == "extra_forbidden":
-        message = "unknown field (misspelt?)"
-    elif kind == "missing":
-        message = "missing (required)"
-    else:
-        message = message.removeprefix("Value error, ").replace("Input should be", "should be", 1)
-    return f"{_field_path(tuple(error['loc']))}: {message}"
-
-
-def problems(exc: ValidationError) -> list[str]:
-    """One line per problem, each naming its field; duplicates (union branches) collapsed."""
-    lines: list[str] = []
-    for error in exc.errors():
-        line = _problem(error)
-        if line not in lines:
-            lines.append(line)
-    return lines
-
-
 def parse_description(text: str, *, source: str = "board description") -> BoardDescription:
     """Parse TOML text; raises ConfigError with one line per problem."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{source}: invalid TOML: {exc}") from None
+    return validate_description(parse_toml(text, source=source), source=source)
+
+
+def validate_description(data: dict[str, Any], *, source: str) -> BoardDescription:
     try:
         return BoardDescription.model_validate(data)
     except ValidationError as exc:
-        lines = problems(exc)
-        if len(lines) == 1:
-            raise ConfigError(f"{source}: {lines[0]}") from None
-        raise ConfigError(f"{source}: {len(lines)} problems:\n" + "\n".join(f"  {line}" for line in lines)) from None
+        raise validation_error(exc, BoardDescription, source) from None
 
 
 def load_description(path: str | Path) -> BoardDescription:
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise ConfigError(f"cannot read {path}: {reason}") from None
-    return parse_description(text, source=str(path))
+    return validate_description(read_toml(path), source=str(path))

@@ -19,6 +19,7 @@ from wisgate.errors import (
     BusError,
     BusStuckError,
     BusTimeoutError,
+    ConfigError,
     DeviceBusyError,
     NoDeviceError,
     UnsupportedError,
@@ -30,7 +31,7 @@ SYSFS_I2C = Path("/sys/bus/i2c/devices")
 def bus_number(path: str) -> int:
     match = re.fullmatch(r"/dev/i2c-(\d+)", path)
     if not match:
-        raise ValueError(f"{path!r} is not an I2C device path like /dev/i2c-1")
+        raise ConfigError(f"{path!r} is not an I2C device path like /dev/i2c-1")
     return int(match.group(1))
 
 

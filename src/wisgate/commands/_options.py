@@ -16,6 +16,18 @@ F = TypeVar("F", bound=Callable[..., Any])
 console = Console(highlight=False)
 
 
+def checked_bus(bus_path: str | None) -> str | None:
+    """The ``--bus`` value as a bus spec, or a one-line usage error."""
+    if bus_path is None:
+        return None
+    from wisgate.bus.open import bus_spec
+
+    try:
+        return bus_spec(bus_path)
+    except ValueError as exc:
+        raise click.ClickException(f"--bus: {exc}") from None
+
+
 def bus_options(func: F) -> F:
     """``--sim`` / ``--bus PATH``: the simulated board is the default where /dev/i2c-1 is missing."""
 
@@ -25,7 +37,7 @@ def bus_options(func: F) -> F:
     def wrapper(*args: Any, use_sim: bool, bus_path: str | None, **kwargs: Any) -> Any:
         if use_sim and bus_path:
             raise click.UsageError("give --sim or --bus, not both")
-        target = open_target("sim" if use_sim else bus_path)
+        target = open_target("sim" if use_sim else checked_bus(bus_path))
         try:
             return func(*args, target=target, **kwargs)
         finally:

@@ -1,4 +1,4 @@
-"""``wisgate run``: the board daemon (monitor, display...) until Ctrl-C or SIGTERM."""
+"""``wisgate run``: the board daemon (monitor, display...) until Ctrl-C, SIGTERM or SIGHUP."""
 
 from __future__ import annotations
 
@@ -19,13 +19,16 @@ from wisgate.commands._options import console
 @click.option("--duration", type=float, help="Stop after this many seconds (default: run until stopped).")
 def command(config_path: Path | None, use_sim: bool, bus_path: str | None, duration: float | None) -> None:
     """Run the board daemon on the simulated board or the real one."""
+    from wisgate.commands._options import checked_bus
     from wisgate.config import load_config
     from wisgate.runtime import open_target
     from wisgate.services.daemon import build_supervisor
 
     config = load_config(config_path)
     logging.basicConfig(level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    spec = "sim" if use_sim else bus_path or (None if config.board.bus == "auto" else config.board.bus)
+    if use_sim and bus_path:
+        raise click.UsageError("give --sim or --bus, not both")
+    spec = "sim" if use_sim else checked_bus(bus_path) or (None if config.board.bus == "auto" else config.board.bus)
     target = open_target(spec, realtime=True, addresses=config.board.addresses)
     if target.sim is not None:
         from wisgate.sim.scenario import apply_scenario
@@ -39,7 +42,8 @@ def command(config_path: Path | None, use_sim: bool, bus_path: str | None, durat
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        # SIGHUP (the terminal closed, or a reload asked for) stops cleanly too: reloading is not supported
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             loop.add_signal_handler(sig, stop.set)
         if duration is not None:
             loop.call_later(duration, stop.set)

@@ -56,6 +56,14 @@ class Service:
     last_error: str = ""
 
 
+def describe_failure(exc: BaseException) -> str:
+    """``Type: message`` of what went wrong; a task group's failure is told by its sub-exceptions."""
+    if isinstance(exc, BaseExceptionGroup):
+        parts = [describe_failure(sub) for sub in exc.exceptions]
+        return "; ".join(dict.fromkeys(parts))  # the same failure in several tasks is told once
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
 class Supervisor:
     def __init__(self, target: Target) -> None:
         self.context = Context(target=target, bus=BusWorker())
@@ -74,7 +82,7 @@ class Supervisor:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # a service's bug must not take the daemon down
-                message = f"{type(exc).__name__}: {exc}"
+                message = describe_failure(exc)
                 if message != service.last_error:
                     log.error("service %s failed: %s (restarting)", service.name, message)
                 service.last_error = message
