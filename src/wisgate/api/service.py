@@ -21,15 +21,21 @@ log = logging.getLogger("wisgate.api")
 
 #: open connections get this long to finish when the daemon stops
 GRACEFUL_S = 2
+#: connections the kernel holds before we accept them (capped by net.core.somaxconn): hundreds of clients
+#: connecting at once must not overflow it, or their SYNs are dropped and retried a second later
+BACKLOG = 1024
 
 
 def _listen(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # proto must say TCP: an accepted socket inherits it, and asyncio only switches Nagle's algorithm off
+    # (TCP_NODELAY) on sockets whose proto is IPPROTO_TCP. With proto 0, a response written as headers
+    # then body waited for the client's delayed ACK: 40+ ms per request on a kept-alive connection.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
-        sock.listen(128)
+        sock.listen(BACKLOG)
         sock.setblocking(False)
     except OSError as exc:
         sock.close()
