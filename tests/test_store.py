@@ -15,9 +15,17 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from small_fs import fill, free_bytes, small_filesystem
 
 from wisgate.errors import ConfigError
-from wisgate.lora.backhaul.store import StoreCorruptError, StoredUplink, StoreError, UplinkStore
+from wisgate.lora.backhaul.store import (
+    WAL_CHECKPOINT_PAGES,
+    StoreCorruptError,
+    StoredUplink,
+    StoreError,
+    StoreFullError,
+    UplinkStore,
+)
 
 
 def _open(tmp_path: Path, **kw: object) -> UplinkStore:
@@ -100,6 +108,100 @@ def test_settings_are_durable(tmp_path: Path) -> None:
     with _open(tmp_path) as store:
         assert store._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert store._db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+
+
+def test_the_wal_is_checkpointed_early_and_truncated_back(tmp_path: Path) -> None:
+    """SQLite's default lets the WAL grow to 1,000 pages (4 MB) and never gives the space back."""
+    with _open(tmp_path) as store:
+        assert store._db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == WAL_CHECKPOINT_PAGES
+        assert 0 < store._db.execute("PRAGMA journal_size_limit").fetchone()[0] <= store.wal_bytes
+        for n in range(1500):  # one transaction each: two or three WAL pages
+            store.put(b"x" * 300, float(n))
+        assert (tmp_path / "srv.db-wal").stat().st_size <= store.wal_bytes
+
+
+def test_max_bytes_bounds_the_files_wal_included(tmp_path: Path) -> None:
+    with _open(tmp_path, max_bytes=700_000) as store:
+        for n in range(3000):
+            store.put(b"%06d" % n + b"x" * 300, float(n))
+            assert store.disk_bytes() <= 700_000
+        assert store.dropped > 1000  # drop-oldest made room: the newest are kept, in order
+        assert [u.payload[:6] for u in store.peek(len(store))][-3:] == [b"002997", b"002998", b"002999"]
+    with pytest.raises(ConfigError, match="max_bytes"):
+        _open(tmp_path, max_bytes=100_000)
+
+
+@pytest.mark.parametrize("policy", ["drop-oldest", "drop-newest"])
+def test_a_1_mb_filesystem_never_fills(tmp_path: Path, policy: str) -> None:
+    """A slow server acknowledges one uplink in four: the store stops short of the filesystem's end.
+
+    Today's store failed after 110 uplinks with "database or disk is full" (its WAL took the whole
+    filesystem), and from then on could not even delete.
+    """
+    with small_filesystem(tmp_path / "fs", 1 << 20) as fs:
+        store = UplinkStore(fs / "s.db", server="s", policy=policy)
+        refused, lowest = 0, free_bytes(fs)
+        try:
+            for n in range(5000):
+                try:
+                    store.put(b"%06d" % n + b"x" * 300, float(n))
+                except StoreFullError:
+                    refused += 1
+                lowest = min(lowest, free_bytes(fs))
+                if n % 4 == 0:
+                    store.ack([store.peek(1)[0].id])
+            assert lowest >= store.wal_bytes // 2  # the WAL always had room: deletes never failed
+            assert len(store) > 1000
+            kept = [int(u.payload[:6]) for u in store.peek(len(store))]
+            assert kept == sorted(kept)
+            if policy == "drop-oldest":
+                assert refused == 0 and store.dropped > 1000 and kept[-1] == 4999
+            else:  # refused whole, before anything was written: neither stored nor counted as dropped
+                assert refused > 1000 and store.dropped == 0 and len(store) + refused + 1250 == 5000
+            store.ack(u.id for u in store.peek(len(store)))
+            assert len(store) == 0
+        finally:
+            store.close()
+
+
+def test_space_taken_by_another_process_refuses_before_writing_then_recovers(tmp_path: Path) -> None:
+    with small_filesystem(tmp_path / "fs", 1 << 20) as fs:
+        store = UplinkStore(fs / "s.db", server="s", policy="drop-newest")
+        try:
+            store.put_many([(b"a" * 300, 0.0)] * 10)
+            filler = fill(fs)
+            with pytest.raises(StoreFullError, match=r"s\.db: full: .*reserve"):
+                store.put(b"b", 1.0)
+            assert len(store) == 10
+            filler.unlink()  # space returns: no reopen needed
+            store.put(b"c", 2.0)
+            assert [u.payload for u in store.peek(20)][-1] == b"c" and len(store) == 11
+        finally:
+            store.close()
+
+
+def test_a_failed_write_on_a_full_disk_leaves_the_store_usable(tmp_path: Path) -> None:
+    """With no reserve the filesystem really fills: SQLite's write fails; once space returns, all works."""
+    with small_filesystem(tmp_path / "fs", 1 << 20) as fs:
+        store = UplinkStore(fs / "s.db", server="s", reserve_bytes=0)
+        try:
+            ids = store.put_many([(b"a" * 300, 0.0)] * 10)
+            filler = fill(fs)
+            failed = 0
+            for _ in range(200):  # the WAL is reused after a checkpoint, so some writes may still fit
+                try:
+                    store.put(b"b" * 300, 1.0)
+                except StoreError:
+                    failed += 1
+            assert failed > 0
+            count = len(store)
+            assert [u.id for u in store.peek(count)] == [u.id for u in store.peek(count + 5)]  # count is exact
+            filler.unlink()
+            store.ack(ids)
+            store.put(b"c", 2.0)
+            assert len(store) == count - 10 + 1
+        finally:
+            store.close()
 
 
 _WRITER = textwrap.dedent(

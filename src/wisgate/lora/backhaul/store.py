@@ -14,6 +14,16 @@ The queue is bounded by ``max_items``. ``drop-oldest`` (default) deletes the old
 uplinks to make room, so fresh traffic wins; ``drop-newest`` refuses the new ones. Either
 way the dropped count is persisted in the same transaction and reported by ``dropped``.
 
+Disk space is bounded too, the write-ahead log included. The WAL is checkpointed every
+``WAL_CHECKPOINT_PAGES`` pages and truncated back to that size (``journal_size_limit``), so it
+never grows past about half a megabyte; SQLite's default (1,000 pages) cannot even be reached on
+a small filesystem, and the WAL then filled it. Before each write the store checks the room it
+may use: the filesystem's free space less a reserve (the WAL's own room, so that deletes always
+have space, and 1 % of the filesystem for the rest of the system), and ``max_bytes`` if given.
+When a batch does not fit, the cap policy applies as for ``max_items`` (``drop-oldest`` deletes
+old uplinks whose rows cover it, their pages are reused), and what still does not fit raises
+``StoreFullError`` before anything is written: the filesystem itself is never filled.
+
 A file that is not a readable SQLite database raises ``StoreCorruptError`` naming the
 file. Recovery (``UplinkStore.recover``): the file is moved aside to
 ``<name>.corrupt-<time>`` and a new empty store is created; what it held is counted as lost.
@@ -25,6 +35,7 @@ meant to be shared between processes.
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -37,6 +48,17 @@ from wisgate.errors import ConfigError, WisgateError
 Policy = Literal["drop-oldest", "drop-newest"]
 POLICIES: tuple[str, ...] = get_args(Policy)
 SCHEMA_VERSION = 1
+
+#: WAL pages between checkpoints; the WAL file is truncated back to this size after one.
+WAL_CHECKPOINT_PAGES = 32
+#: Ids deleted per transaction: a few pages each, well inside one checkpoint interval.
+ACK_CHUNK = 128
+#: Bytes a row costs beyond its payload (record header, id, time, cell pointer, page slack).
+ROW_OVERHEAD_BYTES = 64
+#: The reserve never exceeds this, however large the filesystem.
+RESERVE_MAX_BYTES = 64 * 1024 * 1024
+#: The WAL index (``-shm``) of a WAL that small: 32 KiB, allocated when the store opens.
+SHM_BYTES = 32 * 1024
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS uplinks (
@@ -63,6 +85,10 @@ class StoreCorruptError(StoreError):
     """The store file is not a readable uplink database (see ``UplinkStore.recover``)."""
 
 
+class StoreFullError(StoreError):
+    """The batch does not fit in the room the store may use; nothing of it was written."""
+
+
 @dataclass(frozen=True)
 class StoredUplink:
     id: int
@@ -83,6 +109,8 @@ class UplinkStore:
         server: str,
         max_items: int = 100_000,
         policy: str = "drop-oldest",
+        max_bytes: int | None = None,
+        reserve_bytes: int | None = None,
     ) -> None:
         if max_items < 1:
             raise ConfigError(f"uplink store for {server}: max_items must be at least 1, got {max_items}")
@@ -93,6 +121,15 @@ class UplinkStore:
         self.max_items = max_items
         self.policy = policy
         self._db = self._open()
+        self._page = self._scalar("PRAGMA page_size")
+        #: The most the WAL takes between checkpoints (frames carry a 24-byte header; one batch may overshoot).
+        self.wal_bytes = 2 * WAL_CHECKPOINT_PAGES * (self._page + 24)
+        if max_bytes is not None and max_bytes < 2 * self.wal_bytes + SHM_BYTES:
+            self._db.close()
+            raise ConfigError(f"uplink store for {server}: max_bytes must be at least {2 * self.wal_bytes + SHM_BYTES}"
+                              f" (twice the write-ahead log's room and its index), got {max_bytes}")
+        self.max_bytes = max_bytes
+        self.reserve_bytes = reserve_bytes if reserve_bytes is not None else self._default_reserve()
         self._count = self._scalar("SELECT COUNT(*) FROM uplinks")
         self._dropped = self._meta("dropped")
         self._lost = self._meta("lost")
@@ -111,6 +148,9 @@ class UplinkStore:
             if str(mode).lower() != "wal":
                 raise StoreError(f"cannot switch to WAL journal (got {mode})", path=self.path)
             db.execute("PRAGMA synchronous=FULL")
+            db.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")
+            page = int(db.execute("PRAGMA page_size").fetchone()[0])
+            db.execute(f"PRAGMA journal_size_limit={WAL_CHECKPOINT_PAGES * (page + 24)}")
             db.executescript(_SCHEMA)
             check = db.execute("PRAGMA quick_check").fetchone()[0]
             if check != "ok":
@@ -141,14 +181,17 @@ class UplinkStore:
         server: str,
         max_items: int = 100_000,
         policy: str = "drop-oldest",
+        max_bytes: int | None = None,
+        reserve_bytes: int | None = None,
     ) -> UplinkStore:
         """Open the store; if the file is corrupt, move it aside and start empty.
 
         The moved file keeps its bytes for inspection (``<name>.corrupt-<unix time>``);
         its uplinks are counted in ``lost`` (1 when the count cannot be read).
         """
+        options: dict[str, int | None] = {"max_bytes": max_bytes, "reserve_bytes": reserve_bytes}
         try:
-            return cls(path, server=server, max_items=max_items, policy=policy)
+            return cls(path, server=server, max_items=max_items, policy=policy, **options)
         except StoreCorruptError:
             pass
         path = Path(path)
@@ -158,7 +201,7 @@ class UplinkStore:
             side = path.with_name(path.name + suffix)
             if side.exists():
                 side.replace(aside.with_name(aside.name + suffix))
-        store = cls(path, server=server, max_items=max_items, policy=policy)
+        store = cls(path, server=server, max_items=max_items, policy=policy, **options)
         store._add_lost(max(1, _count_rows(aside)))
         return store
 
@@ -169,6 +212,8 @@ class UplinkStore:
 
         Committed and synced when it returns. Under ``drop-newest`` at the cap, the
         refused items get no id (the returned list is shorter); they count as dropped.
+        ``StoreFullError`` when the batch does not fit on disk even after the cap policy
+        (nothing written); ``StoreError`` when the write fails (nothing written either).
         """
         if not items:
             return []
@@ -176,6 +221,7 @@ class UplinkStore:
             room = self.max_items - self._count
             keep = list(items)
             dropped = 0
+            evict = 0
             if len(keep) > room:
                 if self.policy == "drop-newest":
                     dropped = len(keep) - max(room, 0)
@@ -184,15 +230,17 @@ class UplinkStore:
                     if len(keep) > self.max_items:
                         dropped += len(keep) - self.max_items
                         keep = keep[-self.max_items :]
-                    evict = len(keep) - room
-                    if evict > 0:
-                        # Oldest rows go first; ids ascend so the lowest ones are the oldest.
-                        db.execute(
-                            "DELETE FROM uplinks WHERE id IN (SELECT id FROM uplinks ORDER BY id LIMIT ?)",
-                            (evict,),
-                        )
-                        dropped += evict
-                        self._count -= evict
+                    evict = max(len(keep) - room, 0)
+            short = self._bytes_needed(keep) - self._room(db)
+            if short > 0 and keep:
+                if self.policy == "drop-newest":
+                    raise StoreFullError(self._full_message(short), path=self.path)
+                evict = self._rows_covering(db, short, at_least=evict)
+            if evict:
+                # Oldest rows go first; ids ascend so the lowest ones are the oldest.
+                db.execute("DELETE FROM uplinks WHERE id IN (SELECT id FROM uplinks ORDER BY id LIMIT ?)", (evict,))
+                dropped += evict
+                self._count -= evict
             ids: list[int] = []
             for payload, received_at in keep:
                 cursor = db.execute(
@@ -224,14 +272,17 @@ class UplinkStore:
         return [StoredUplink(id=row[0], payload=bytes(row[1]), received_at=row[2]) for row in rows]
 
     def ack(self, ids: Iterable[int]) -> None:
-        """Delivered: delete these ids (unknown or already deleted ids are ignored). Committed."""
+        """Delivered: delete these ids (unknown or already deleted ids are ignored). Committed.
+
+        In transactions of at most ``ACK_CHUNK`` ids, so that a large delete never takes more WAL
+        than a checkpoint interval: ids deleted before a failure stay deleted.
+        """
         wanted = [(i,) for i in ids]
-        if not wanted:
-            return
-        with self._transaction() as db:
-            before = db.total_changes
-            db.executemany("DELETE FROM uplinks WHERE id = ?", wanted)
-            self._count -= db.total_changes - before
+        for start in range(0, len(wanted), ACK_CHUNK):
+            with self._transaction() as db:
+                before = db.total_changes
+                db.executemany("DELETE FROM uplinks WHERE id = ?", wanted[start : start + ACK_CHUNK])
+                self._count -= db.total_changes - before
 
     def __len__(self) -> int:
         return self._count
@@ -259,6 +310,62 @@ class UplinkStore:
 
     def __repr__(self) -> str:
         return f"UplinkStore({str(self.path)!r}, server={self.server!r}, queued={self._count}, dropped={self._dropped})"
+
+    # -- disk space ----------------------------------------------------------
+
+    def _default_reserve(self) -> int:
+        """Room for the WAL to grow to its largest, and 1 % of the filesystem (at most 64 MiB) for everything else."""
+        try:
+            fs = os.statvfs(self.path.parent)
+        except OSError:
+            return self.wal_bytes
+        return self.wal_bytes + min(fs.f_blocks * fs.f_frsize // 100, RESERVE_MAX_BYTES)
+
+    @staticmethod
+    def _bytes_needed(items: Sequence[tuple[bytes, float]]) -> int:
+        return sum(len(payload) + ROW_OVERHEAD_BYTES for payload, _ in items)
+
+    def _room(self, db: sqlite3.Connection) -> int:
+        """Bytes of new rows that fit: free pages in the file plus what the filesystem and ``max_bytes`` allow."""
+        free_pages = int(db.execute("PRAGMA freelist_count").fetchone()[0])
+        reusable = free_pages * self._page
+        try:
+            fs = os.statvfs(self.path.parent)
+        except OSError as exc:
+            raise StoreError(f"cannot check free space ({exc})", path=self.path) from exc
+        room = fs.f_bavail * fs.f_frsize - self.reserve_bytes
+        if self.max_bytes is not None:
+            pages = int(db.execute("PRAGMA page_count").fetchone()[0])
+            room = min(room, self.max_bytes - self.wal_bytes - SHM_BYTES - pages * self._page)
+        return max(room, 0) + reusable
+
+    def _rows_covering(self, db: sqlite3.Connection, short: int, *, at_least: int) -> int:
+        """How many of the oldest rows to delete so that at least ``short`` bytes of rows go (StoreFullError if all
+        of them are not enough)."""
+        freed = count = 0
+        for (size,) in db.execute(
+            "SELECT length(payload) FROM uplinks ORDER BY id LIMIT ?", (self._count,)
+        ):
+            if freed >= short and count >= at_least:
+                return count
+            freed += int(size) + ROW_OVERHEAD_BYTES
+            count += 1
+        if freed >= short:
+            return count
+        raise StoreFullError(self._full_message(short - freed), path=self.path)
+
+    def _full_message(self, short: int) -> str:
+        limit = f"max_bytes {self.max_bytes} or " if self.max_bytes is not None else ""
+        return (f"full: {short} bytes more than the room left ({limit}a {self.reserve_bytes}-byte reserve of free "
+                f"space on the filesystem); new uplinks refused ({self.policy})")
+
+    def disk_bytes(self) -> int:
+        """What the store takes on disk now: the database, its WAL and shared-memory files."""
+        total = 0
+        for suffix in ("", "-wal", "-shm"):
+            with contextlib.suppress(OSError):
+                total += self.path.with_name(self.path.name + suffix).stat().st_size
+        return total
 
     # -- helpers -----------------------------------------------------------
 
