@@ -12,12 +12,14 @@ from collections.abc import Sequence
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Response
+from fastapi.exceptions import RequestValidationError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from wisgate.api import state as board
 from wisgate.api.auth import resolve_token, token_guard
 from wisgate.api.metrics import registry_for
+from wisgate.api.validation import STRICT_BODY, validation_failed
 from wisgate.config import ApiSection
 from wisgate.services.overrides import FAN_KEY, OLED_KEY, FanOverride, OledOverride
 from wisgate.services.supervisor import Context, Service
@@ -30,14 +32,14 @@ OLED_CHARS = 21
 
 
 class OledRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT_BODY
     lines: Annotated[list[Annotated[str, Field(max_length=OLED_CHARS)]], Field(min_length=1, max_length=OLED_LINES)]
     #: how long the text stays (default: [api] override_s)
     seconds: Annotated[float, Field(gt=0, le=86_400)] | None = None
 
 
 class FanRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT_BODY
     duty: Annotated[float, Field(ge=0, le=100, description="drive duty in percent")]
     #: how long the duty holds before the temperature curve takes over again (default: [api] override_s)
     seconds: Annotated[float, Field(gt=0, le=86_400)] | None = None
@@ -47,6 +49,7 @@ def create_app(context: Context, settings: ApiSection, services: Sequence[Servic
     """The API over ``context.state``; ``services`` (the supervisor's list, read live) feeds /api/health."""
     app = FastAPI(title="wisgate", summary="RAK7391 WisGate Connect daemon: board state, LoRa gateway, overrides",
                   version="0.1.0")
+    app.add_exception_handler(RequestValidationError, validation_failed)
     state = context.state
     clock = context.target.clock
     registry = registry_for(state, lambda: services)
