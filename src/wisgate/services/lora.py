@@ -14,7 +14,8 @@ from wisgate.config import LoraFilterSection, LoraSection
 from wisgate.lora.backends.concentratord import ConcentratordBackend
 from wisgate.lora.backhaul.mqtt_forwarder import MqttForwarder, MqttSettings
 from wisgate.lora.backhaul.store import UplinkStore
-from wisgate.lora.backhaul.udp_forwarder import UdpForwarder, UdpServerConfig
+from wisgate.lora.backhaul.udp_forwarder import MEMORY_MAX_ITEMS, UdpForwarder, UdpServerConfig
+from wisgate.lora.backhaul.uplink_queue import UplinkQueue
 from wisgate.lora.core.describe import describe
 from wisgate.lora.core.filters import UplinkFilter, parse_prefix
 from wisgate.lora.core.gateway import Gateway, ModuleLink
@@ -89,7 +90,7 @@ async def _hold(forwarder: UdpForwarder) -> None:
         await asyncio.Event().wait()  # until cancelled; closing flushes and closes the stores
 
 
-async def _run_closing(forwarder: MqttForwarder, store: UplinkStore) -> None:
+async def _run_closing(forwarder: MqttForwarder, store: UplinkQueue) -> None:
     try:
         await forwarder.run()
     finally:
@@ -156,17 +157,22 @@ def lora_service(config: LoraSection) -> ServiceFn:
             if not config.udp and not config.mqtt.enabled:
                 log.info("no network server configured ([[lora.udp]] or [lora.mqtt]): uplinks go to traffic only")
                 return
-            config.store_dir.mkdir(parents=True, exist_ok=True)
+            try:
+                config.store_dir.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:  # each store retries it; uplinks wait in memory meanwhile
+                log.warning("uplink store directory %s cannot be created: %s", config.store_dir, exc)
             async with asyncio.TaskGroup() as group:
                 if config.udp:
                     udp = UdpForwarder(gateway, udp_servers(config))
                     context.state["lora.udp"] = udp
                     group.create_task(_hold(udp), name="lora-udp")
                 if config.mqtt.enabled:
-                    path = config.store_dir / "mqtt.sqlite"
-                    store = UplinkStore.recover(
-                        path, server="mqtt", max_items=config.mqtt.store_max, policy=config.mqtt.store_policy
-                    )
+                    path, m = config.store_dir / "mqtt.sqlite", config.mqtt
+                    # a store that cannot be opened or written degrades this backhaul (uplinks wait in
+                    # memory, the queue retries it), never the gateway
+                    store = UplinkQueue(opener=lambda: UplinkStore.recover(
+                        path, server="mqtt", max_items=m.store_max, policy=m.store_policy,
+                    ), server="mqtt", policy=m.store_policy, memory_max=min(m.store_max, MEMORY_MAX_ITEMS))
                     mqtt = MqttForwarder(gateway, mqtt_settings(config), store)
                     context.state["lora.mqtt"] = mqtt
                     group.create_task(_run_closing(mqtt, store), name="lora-mqtt")

@@ -16,9 +16,12 @@ bytes in base64), as ChirpStack's ``json`` option.
 
 Every uplink is first written to the server's :class:`~wisgate.lora.backhaul.store.UplinkStore` (one
 transaction per event-loop turn), then published with QoS 1 and deleted when the broker's PUBACK
-arrives. While the broker is unreachable uplinks stay queued; after a reconnect they go out oldest
-first, in windows of ``window`` messages (optionally rate-limited). Delivery is at least once: an
-uplink whose PUBACK was lost with the connection is sent again.
+arrives. The store sits behind an :class:`~wisgate.lora.backhaul.uplink_queue.UplinkQueue`: when it
+cannot take an uplink (disk full, write error) the uplink waits in memory, unprotected, and is published
+all the same; a store failure never stops the forwarder or the gateway. While the broker is unreachable
+uplinks stay queued; after a reconnect they go out oldest first, in windows of ``window`` messages
+(optionally rate-limited). Delivery is at least once: an uplink whose PUBACK was lost with the
+connection is sent again.
 
 Downlink items are tried in order through the gateway's scheduler; the first accepted one is sent
 and the rest are reported IGNORED (the gateway-side RX1 → RX2 fallback of ChirpStack's forwarder).
@@ -34,7 +37,7 @@ import socket
 import ssl
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol, TypeVar
@@ -47,7 +50,8 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from wisgate.errors import ConfigError
 from wisgate.lora.backends.convert import CRC, TX_STATUS, downlink_from_proto
-from wisgate.lora.backhaul.store import StoredUplink, StoreError, UplinkStore
+from wisgate.lora.backhaul.store import StoredUplink, StoreError
+from wisgate.lora.backhaul.uplink_queue import QueueStore, UplinkQueue
 from wisgate.lora.core.jit import TxRequest, TxResult
 from wisgate.lora.core.pipeline import ReceivedUplink
 from wisgate.lora.core.stats import GatewayStats
@@ -200,14 +204,15 @@ class MqttForwarder:
         self,
         gateway: DownlinkGateway,
         settings: MqttSettings,
-        store: UplinkStore,
+        store: QueueStore | UplinkQueue,
         *,
         wall: Callable[[], float] = time.time,
         rng: random.Random | None = None,
     ) -> None:
         self.gateway = gateway
         self.settings = settings
-        self.store = store
+        #: Never raises for a disk problem (but ``peek`` for an unreadable store): see UplinkQueue.
+        self.store = store if isinstance(store, UplinkQueue) else UplinkQueue(store, server="mqtt")
         self.stats = MqttStats()
         self.connected = asyncio.Event()
         self._wall = wall
@@ -239,11 +244,13 @@ class MqttForwarder:
 
     def snapshot(self) -> dict[str, object]:
         """Counters for status pages: the store's gauge and drops next to the traffic counts."""
-        s = self.stats
+        s, q = self.stats, self.store
         return {
+            "ok": q.problem is None, "problem": q.problem,
             "connected": self.connected.is_set(), "published": s.published, "acked": s.acked,
-            "queued": self.backlog, "replayed": s.replayed, "dropped": self.store.dropped,
-            "lost": self.store.lost, "connects": s.connects, "connect_failures": s.connect_failures,
+            "queued": self.backlog, "in_memory": q.in_memory, "unprotected": q.unprotected,
+            "store_errors": q.store_errors, "replayed": s.replayed, "dropped": q.dropped,
+            "lost": q.lost, "connects": s.connects, "connect_failures": s.connect_failures,
             "downlinks": dict(s.downlinks), "bad_commands": dict(s.bad_commands),
         }
 
@@ -271,8 +278,8 @@ class MqttForwarder:
 
     def _flush_incoming(self) -> None:
         if self._incoming:
-            items, self._incoming = self._incoming, []
-            self.store.put_many(items)
+            self.store.put(self._incoming)  # never raises: what the disk cannot take waits in memory
+            self._incoming = []
             self._wake.set()
 
     # -- the connection -----------------------------------------------------
@@ -285,11 +292,7 @@ class MqttForwarder:
                 group.create_task(self._writer(), name="mqtt-store")
                 group.create_task(self._connection_loop(), name="mqtt-connection")
         finally:
-            try:
-                self._flush_incoming()  # what was received is stored before we stop
-            except StoreError as exc:
-                log.error("%d uplinks for %s:%d not stored at stop: %s",
-                          len(self._incoming), self.settings.host, self.settings.port, exc)
+            self._flush_incoming()  # what was received is queued before we stop (closing the queue stores it)
 
     async def _connection_loop(self) -> None:
         delay = self.settings.reconnect_min_s
@@ -367,7 +370,6 @@ class MqttForwarder:
         in_flight: dict[asyncio.Task[None], StoredUplink] = {}
         done: list[StoredUplink] = []
         failures: list[BaseException] = []
-        last_sent = 0
 
         def finished(task: asyncio.Task[None]) -> None:
             item = in_flight.pop(task)
@@ -391,12 +393,15 @@ class MqttForwarder:
                 if failures:
                     raise failures[0]  # the connection is gone: reconnect, the rest stays queued
                 free = window - len(in_flight)
-                fresh = [u for u in self.store.peek(len(in_flight) + free) if u.id > last_sent][:free] if free else []
+                fresh = self._next_to_send(in_flight.values(), free) if free else []
+                if fresh is None:  # the store cannot be read: try again shortly, the connection stays
+                    await asyncio.sleep(self.settings.reconnect_min_s)
+                    self._wake.set()
+                    continue
                 for item in fresh:
                     task = asyncio.create_task(client.publish(topic, item.payload, qos=1))
                     in_flight[task] = item
                     task.add_done_callback(finished)
-                    last_sent = item.id
                 self.stats.published += len(fresh)
                 replays = sum(1 for item in fresh if item.received_at < self._connected_at)
                 if replays and self.settings.replay_rate > 0:
@@ -406,6 +411,16 @@ class MqttForwarder:
         finally:
             for task in list(in_flight):
                 task.cancel()
+
+    def _next_to_send(self, in_flight: Iterable[StoredUplink], free: int) -> list[StoredUplink] | None:
+        """The oldest queued uplinks not in flight (by their current id: one moved into the store got a new one)."""
+        sending = {self.store.alias(item.id) for item in in_flight}
+        try:
+            queued = self.store.peek(len(sending) + free)
+        except StoreError as exc:
+            self._problem(f"uplink store cannot be read, retrying: {exc}", key="store-read")
+            return None
+        return [u for u in queued if u.id not in sending][:free]
 
     # -- downlinks ----------------------------------------------------------
 

@@ -5,6 +5,10 @@ unanswered ones the host name is resolved again), PUSH_DATA acknowledgement trac
 every ``stat_interval_s``, its own uplink filter and an uplink-only option. Datagrams are accepted only
 from the configured server address; everything else is counted by reason and logged once.
 
+Start-up: the forwarder subscribes to the gateway's uplinks before anything else, then resolves and opens
+its servers (each on its own, so one slow DNS answer holds up no other); what arrives meanwhile is queued
+in the stores and sent once its server is reachable, so nothing is lost at start.
+
 Store-and-forward: each uplink's rxpk record is written to the server's :class:`UplinkStore` (one
 transaction per event-loop turn) before it is sent, and deleted when the PUSH_ACK for the datagram that
 carried it arrives (a late ACK still counts). When a PUSH_ACK does not come within ``push_timeout_s`` the
@@ -28,25 +32,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 
 from wisgate.clock import Clock
 from wisgate.errors import ConfigError
 from wisgate.lora.backhaul import gwmp
 from wisgate.lora.backhaul.store import UplinkStore
 from wisgate.lora.backhaul.udp_server import (
-    MemoryStore,
-    QueueStore,
     Resolver,
     ServerLink,
     UdpServerConfig,
     UdpServerStats,
     default_resolver,
-    endpoint_factory,
 )
+from wisgate.lora.backhaul.uplink_queue import MemoryStore, QueueStore, UplinkQueue
 from wisgate.lora.core.gateway import Gateway
 from wisgate.lora.core.jit import TxOutcome, TxRequest, TxResult
 from wisgate.lora.core.pipeline import ReceivedUplink
@@ -55,6 +56,9 @@ from wisgate.lora.core.timebase import COUNTER_MASK, counter_diff
 __all__ = ["MemoryStore", "RecentUplinks", "UdpForwarder", "UdpServerConfig", "UdpServerStats"]
 
 log = logging.getLogger("wisgate.lora.udp")
+
+#: Uplinks a server's queue holds in memory while its store cannot take them.
+MEMORY_MAX_ITEMS = 10_000
 
 #: LoRaWAN answers arrive a whole number of seconds after the uplink (RX1/RX2 1..16 s, join 5/6 s).
 RX_DELAYS_US = tuple(n * 1_000_000 for n in range(1, 17))
@@ -145,6 +149,7 @@ class UdpForwarder:
         windows = [s.downlink_window_s for s in servers] or [6.5]
         self.recent = RecentUplinks(max(windows))
         self._tasks: list[asyncio.Task[None]] = []
+        self._opened: list[asyncio.Event] = []
         self._downlinks: set[asyncio.Task[None]] = set()
         self._downlink_lock = asyncio.Lock()
         self._stat_last: dict[str, tuple[int, int]] = {}
@@ -157,42 +162,56 @@ class UdpForwarder:
         await self.close()
 
     async def start(self) -> None:
-        loop = asyncio.get_running_loop()
+        """Subscribe first, then resolve and open every server; returns once each has had its first try."""
         for config in self.configs:
-            store: QueueStore
-            if config.store_path is None:
-                store = MemoryStore(max_items=config.store_max_items)
-            else:
-                # a damaged file is moved aside (its uplinks counted as lost) rather than stopping the gateway
-                store = UplinkStore.recover(config.store_path, server=config.name,
-                                            max_items=config.store_max_items, policy=config.store_policy)
-                if store.lost:
-                    log.warning("%s: uplink store %s has lost %d uplinks to a damaged file (moved aside)",
-                                config.name, config.store_path, store.lost)
-            link = ServerLink(config, store, gateway_id=self.gateway_id, resolver=self.resolver,
-                              on_downlink=self.downlink)
-            self.links[config.name] = link
+            queue = UplinkQueue(opener=self._store_opener(config), server=config.name, policy=config.store_policy,
+                                memory_max=min(config.store_max_items, MEMORY_MAX_ITEMS),
+                                retry_s=config.retry_interval_s)
+            self.links[config.name] = ServerLink(config, queue, gateway_id=self.gateway_id, resolver=self.resolver,
+                                                 on_downlink=self.downlink, bind_host=self.bind_host)
+        if self.subscribe:
+            # subscribed now, before any await: an uplink emitted while a server resolves waits in its store
+            self._tasks.append(asyncio.create_task(self._pump(self.gateway.uplinks()), name="gwmp-uplinks"))
+        for link in self.links.values():
+            opened = asyncio.Event()
+            self._opened.append(opened)
+            self._tasks.append(asyncio.create_task(self._run_link(link, opened), name=f"gwmp-{link.config.name}"))
+        for opened in self._opened:
+            await opened.wait()
+
+    def _store_opener(self, config: UdpServerConfig) -> Callable[[], QueueStore]:
+        path = config.store_path
+        if path is None:
+            return lambda: MemoryStore(max_items=config.store_max_items)
+
+        def open_store() -> UplinkStore:
+            # a damaged file is moved aside (its uplinks counted as lost) rather than stopping the gateway
+            store = UplinkStore.recover(path, server=config.name, max_items=config.store_max_items,
+                                        policy=config.store_policy)
+            if store.lost:
+                log.warning("%s: uplink store %s has lost %d uplinks to a damaged file (moved aside)",
+                            config.name, path, store.lost)
+            return store
+
+        return open_store
+
+    async def _run_link(self, link: ServerLink, opened: asyncio.Event) -> None:
+        config = link.config
+        try:
             try:
                 await link.resolve()
             except (OSError, UnicodeError) as exc:
-                log.warning("%s: cannot resolve %s yet (%s); retrying every keepalive", config.name, config.host, exc)
-            family = socket.AF_INET6 if link.address and ":" in link.address else socket.AF_INET
-            bind = "::" if family == socket.AF_INET6 and self.bind_host == "0.0.0.0" else self.bind_host
-            sock = socket.socket(family, socket.SOCK_DGRAM)
-            sock.setblocking(False)
-            sock.bind((bind, 0))
-            link.sock = sock
-            await loop.create_datagram_endpoint(endpoint_factory(link), sock=sock)
-            self._tasks.append(asyncio.create_task(link.replay_loop(), name=f"gwmp-{config.name}-replay"))
-            self._tasks.append(asyncio.create_task(link.keepalive_loop(), name=f"gwmp-{config.name}-keepalive"))
+                log.warning("%s: cannot resolve %s or open its socket yet (%s); retrying every keepalive",
+                            config.name, config.host, exc)
             if link.backlog:
-                log.info("%s: %d uplinks queued from before; replaying them first", config.name, len(store))
-        for link in self.links.values():
-            if link.config.stat_interval_s > 0:
-                self._tasks.append(asyncio.create_task(self._stat_loop(link), name=f"gwmp-{link.config.name}-stat"))
-        if self.subscribe:
-            self._tasks.append(asyncio.create_task(self._pump(), name="gwmp-uplinks"))
-            await asyncio.sleep(0)  # let it subscribe before the caller's first uplink
+                log.info("%s: %d uplinks queued from before; replaying them first", config.name, len(link.store))
+        finally:
+            opened.set()
+        async with asyncio.TaskGroup() as group:
+            group.create_task(link.replay_loop(), name=f"gwmp-{config.name}-replay")
+            group.create_task(link.keepalive_loop(), name=f"gwmp-{config.name}-keepalive")
+            if config.stat_interval_s > 0:
+                group.create_task(self._stat_loop(link), name=f"gwmp-{config.name}-stat")
 
     async def close(self) -> None:
         tasks = self._tasks + list(self._downlinks)
@@ -203,8 +222,8 @@ class UdpForwarder:
         for link in self.links.values():
             link.close()
 
-    async def _pump(self) -> None:
-        async for received in self.gateway.uplinks():
+    async def _pump(self, uplinks: AsyncIterator[ReceivedUplink]) -> None:
+        async for received in uplinks:
             self.submit(received)
 
     # uplinks
@@ -310,7 +329,20 @@ class UdpForwarder:
         link.send_tx_ack(packet.token, ack)
 
     def stats(self) -> dict[str, UdpServerStats]:
-        for link in self.links.values():
-            link.stats.queued = len(link.store)
-            link.stats.dropped_at_cap = link.store.dropped
-        return {name: link.stats for name, link in self.links.items()}
+        return {name: link.sync_stats() for name, link in self.links.items()}
+
+    def snapshot(self) -> dict[str, dict[str, object]]:
+        """Per server, for status pages and metrics: health, the queue and the link's counters."""
+        out: dict[str, dict[str, object]] = {}
+        for name, link in self.links.items():
+            s = link.sync_stats()
+            out[name] = {
+                "ok": link.problem is None, "problem": link.problem, "address": link.address, "live": link.live,
+                "queued": s.queued, "in_memory": link.store.in_memory, "unprotected": s.unprotected,
+                "store_errors": s.store_errors, "dropped": s.dropped_at_cap, "lost": link.store.lost,
+                "pushes": s.pushes, "acks": s.acks, "push_timeouts": s.push_timeouts, "uplinks_sent": s.uplinks_sent,
+                "uplinks_acked": s.uplinks_acked, "replayed": s.replayed, "socket_errors": s.socket_errors,
+                "bad_datagrams": dict(s.bad_datagrams), "downlinks_sent": s.downlinks_sent,
+                "downlinks_refused": dict(s.downlinks_refused),
+            }
+        return out

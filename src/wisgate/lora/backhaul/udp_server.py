@@ -1,37 +1,53 @@
 """One GWMP network server as the UDP forwarder sees it: socket, store, ACKs, keepalive, replay (reference §1).
 
-:class:`ServerLink` is the asyncio datagram protocol of one server's socket. It writes each uplink
-record to the server's store before sending it (one transaction per event-loop turn), deletes it on the
-PUSH_ACK of the datagram that carried it (a late ACK still counts), and when ACKs stop, queues and later
-replays oldest first (see :mod:`wisgate.lora.backhaul.udp_forwarder` and docs/backhaul.md). It keeps the
-PULL_DATA keepalive, resolves the host again after ``keepalive_max_failures`` unanswered keepalives (or
-as many PUSH timeouts for an uplink-only server), accepts datagrams only from the configured address,
-and counts every bad one by reason, logging each reason once.
+:class:`ServerLink` handles one server's socket. It writes each uplink record to the server's queue
+before sending it (one transaction per event-loop turn), deletes it on the PUSH_ACK of the datagram that
+carried it, and when ACKs stop, queues and later replays oldest first (see
+:mod:`wisgate.lora.backhaul.udp_forwarder` and docs/backhaul.md). The queue
+(:class:`~wisgate.lora.backhaul.uplink_queue.UplinkQueue`) never fails the link: what the store cannot
+take waits in memory, unprotected, and is still sent.
+
+It keeps the PULL_DATA keepalive, resolves the host again after ``keepalive_max_failures`` unanswered
+keepalives (or as many PUSH timeouts for an uplink-only server), and binds its socket to the local
+address the server is reached through (so other interfaces cannot reach it). Tokens are random and an
+ACK counts only while its token is outstanding: in flight, or timed out less than ``LATE_ACK_TIMEOUTS``
+push timeouts ago and not sent again since. Datagrams from anywhere but the configured address are
+counted; the warnings about them are rate-limited, every other bad datagram is counted by reason and
+logged once per reason.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import random
+import secrets
 import socket
+import time
 from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, cast
+from typing import cast
 
 from wisgate.aio import wait_event
 from wisgate.errors import ConfigError, WisgateError
 from wisgate.lora.backhaul import gwmp
-from wisgate.lora.backhaul.store import StoredUplink
+from wisgate.lora.backhaul.uplink_queue import UplinkQueue
 from wisgate.lora.core.filters import UplinkFilter
 
 log = logging.getLogger("wisgate.lora.udp")
 
 MIN_DATAGRAM_BYTES = 1024
 LATE_TOKENS = 256
+#: A timed-out datagram's ACK still counts for this many push timeouts (unless it was sent again).
+LATE_ACK_TIMEOUTS = 10
 READ_BUDGET = 256
+#: Warnings about datagrams from unknown senders: this many at once, then one per interval.
+UNKNOWN_SENDER_BURST = 5
+UNKNOWN_SENDER_INTERVAL_S = 60.0
+#: Senders already named in a warning, remembered so a repeat is not logged again (bounded).
+UNKNOWN_SENDERS_REMEMBERED = 64
+WILDCARDS = ("", "0.0.0.0", "::")
 
 Resolver = Callable[[str, int], Awaitable[str]]
 DownlinkHandler = Callable[["ServerLink", gwmp.PullResp], None]
@@ -108,6 +124,7 @@ class UdpServerStats:
     bad_datagrams: Counter[str] = field(default_factory=Counter)
     socket_errors: int = 0
     store_errors: int = 0
+    unprotected: int = 0  # uplinks the store could not take: held in memory, sent all the same
     queued: int = 0
     dropped_at_cap: int = 0
 
@@ -116,59 +133,31 @@ class UdpServerStats:
         return self.acks / self.pushes if self.pushes else 0.0
 
 
-class QueueStore(Protocol):
-    """What the forwarder needs of a store (:class:`UplinkStore` or the in-memory one)."""
+class RateLimitedWarnings:
+    """At most ``burst`` warnings at once, then one per ``interval_s`` saying how many were left out."""
 
-    def put_many(self, items: Sequence[tuple[bytes, float]]) -> list[int]: ...
-    def peek(self, limit: int) -> list[StoredUplink]: ...
-    def ack(self, ids: Sequence[int]) -> None: ...
-    def __len__(self) -> int: ...
-    @property
-    def dropped(self) -> int: ...
-    def close(self) -> None: ...
+    def __init__(self, burst: int, interval_s: float, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.burst = burst
+        self.interval_s = interval_s
+        self._clock = clock
+        self._tokens = float(burst)
+        self._last = clock()
+        self.suppressed = 0
 
-
-class MemoryStore:
-    """The store of a server configured without a file: survives outages, not restarts."""
-
-    def __init__(self, *, max_items: int = 100_000) -> None:
-        self.max_items = max_items
-        self._items: OrderedDict[int, StoredUplink] = OrderedDict()
-        self._next = 1
-        self._dropped = 0
-
-    def put_many(self, items: Sequence[tuple[bytes, float]]) -> list[int]:
-        ids = []
-        for payload, received_at in items:
-            if len(self._items) >= self.max_items:
-                self._items.popitem(last=False)
-                self._dropped += 1
-            self._items[self._next] = StoredUplink(self._next, payload, received_at)
-            ids.append(self._next)
-            self._next += 1
-        return ids
-
-    def peek(self, limit: int) -> list[StoredUplink]:
-        out: list[StoredUplink] = []
-        for item in self._items.values():
-            if len(out) >= limit:
-                break
-            out.append(item)
-        return out
-
-    def ack(self, ids: Sequence[int]) -> None:
-        for i in ids:
-            self._items.pop(i, None)
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    @property
-    def dropped(self) -> int:
-        return self._dropped
-
-    def close(self) -> None:
-        pass
+    def warn(self, message: str, *args: object) -> bool:
+        now = self._clock()
+        self._tokens = min(float(self.burst), self._tokens + (now - self._last) / self.interval_s)
+        self._last = now
+        if self._tokens < 1.0:
+            self.suppressed += 1
+            return False
+        self._tokens -= 1.0
+        if self.suppressed:
+            message += " (%d more like it not logged)"
+            args = (*args, self.suppressed)
+            self.suppressed = 0
+        log.warning(message, *args)
+        return True
 
 
 @dataclass
@@ -178,34 +167,66 @@ class _Push:
     replay: bool = False
 
 
-class ServerLink(asyncio.DatagramProtocol):
-    """Everything about one server: socket, store, acknowledgements, keepalive, replay, downlinks."""
+@dataclass
+class _Late:
+    ids: list[int]
+    until: float  # event-loop time after which its ACK no longer counts
+
+
+class _Endpoint(asyncio.DatagramProtocol):
+    """One socket of a link (a link opens a new one when the server's address or route changes)."""
+
+    def __init__(self, link: ServerLink) -> None:
+        self.link = link
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.DatagramTransport, transport)  # the selector transport does not subclass it
+        self.link.transport = self.transport
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.link.transport is self.transport:
+            self.link.transport = None
+
+    def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
+        self.link.datagram_received(data, addr)
+
+    def error_received(self, exc: Exception) -> None:
+        self.link.error_received(exc)
+
+
+class ServerLink:
+    """Everything about one server: socket, queue, acknowledgements, keepalive, replay, downlinks."""
 
     def __init__(
         self,
         config: UdpServerConfig,
-        store: QueueStore,
+        store: UplinkQueue,
         *,
         gateway_id: str,
         resolver: Resolver,
         on_downlink: DownlinkHandler,
+        bind_host: str = "0.0.0.0",
     ) -> None:
         self.config = config
         self.store = store
         self.resolver = resolver
         self.on_downlink = on_downlink
+        self.bind_host = bind_host
         self.stats = UdpServerStats()
         self.address: str | None = None
         self.transport: asyncio.DatagramTransport | None = None
         self.sock: socket.socket | None = None
+        self.bound: str | None = None  # the local address the socket is bound to
         self.live = True
         self.backlog = len(store) > 0  # a restart with queued uplinks replays them before anything new
         self._pending: list[tuple[bytes, float]] = []
         self._inflight: dict[int, _Push] = {}
-        self._late: OrderedDict[int, list[int]] = OrderedDict()
+        self._late: OrderedDict[int, _Late] = OrderedDict()
         self._to_ack: list[int] = []
-        self._token = random.randrange(1 << 16)
         self._pull_token: int | None = None
+        self._unknown = RateLimitedWarnings(UNKNOWN_SENDER_BURST, UNKNOWN_SENDER_INTERVAL_S)
+        self._unknown_named: OrderedDict[str, None] = OrderedDict()
         self._keepalive_failures = 0
         self._push_failures = 0
         self._wake = asyncio.Event()
@@ -232,8 +253,29 @@ class ServerLink(asyncio.DatagramProtocol):
         return (self.address, self.config.port_down)
 
     def _next_token(self) -> int:
-        self._token = (self._token + 1) & 0xFFFF
-        return self._token
+        """A random token no outstanding datagram uses: a blind sender cannot guess what to acknowledge."""
+        while True:
+            token = secrets.randbelow(1 << 16)
+            if token not in self._inflight and token not in self._late and token != self._pull_token:
+                return token
+
+    @property
+    def problem(self) -> str | None:
+        """Why this server's link is degraded now (None: it is not)."""
+        if self.store.problem is not None:
+            return self.store.problem
+        if self.address is None:
+            return f"{self.config.host} not resolved yet"
+        if not self.live:
+            return "no PUSH_ACK: the server does not answer; uplinks are queued"
+        return None
+
+    def sync_stats(self) -> UdpServerStats:
+        """The stats with the queue's gauges and counters brought up to date."""
+        store, stats = self.store, self.stats
+        stats.queued, stats.dropped_at_cap = len(store), store.dropped
+        stats.store_errors, stats.unprotected = store.store_errors, store.unprotected
+        return stats
 
     def _once(self, key: str, message: str, *args: object) -> None:
         if key not in self._seen:
@@ -272,24 +314,14 @@ class ServerLink(asyncio.DatagramProtocol):
         if not items:
             return
         self._read_waiting()
-        try:
-            ids = self.store.put_many(items)
-        except WisgateError as exc:
-            # the store failed (disk full?): still try to deliver, unprotected
-            self.stats.store_errors += 1
-            self._once("store", "uplink store failed, sending without it: %s", exc)
-            ids = [-1] * len(items)
-        else:
-            if len(ids) < len(items):  # more than the cap at once: the store kept the oldest or the newest
-                newest = getattr(self.store, "policy", "drop-oldest") == "drop-oldest"
-                items = items[len(items) - len(ids) :] if newest else items[: len(ids)]
-        self.stats.queued = len(self.store)
-        self.stats.dropped_at_cap = self.store.dropped
+        # never raises: what the store cannot take waits in memory (unprotected) and is sent all the same
+        accepted = self.store.put(items)
+        self.sync_stats()
         if self.backlog or not self.live or self.transport is None or self.address is None:
             self.backlog = True
             self._wake.set()
             return
-        self._send_records(ids, [payload for payload, _ in items], replay=False)
+        self._send_records([u.id for u in accepted], [u.payload for u in accepted], replay=False)
 
     @property
     def _room(self) -> int:
@@ -318,7 +350,9 @@ class ServerLink(asyncio.DatagramProtocol):
         self.transport.sendto(datagram, self.up_addr)
         loop = asyncio.get_running_loop()
         timer = loop.call_later(self.config.push_timeout_s, self._push_timeout, token)
-        self._inflight[token] = _Push([i for i in ids if i >= 0], timer, replay)
+        self._inflight[token] = _Push(ids, timer, replay)
+        if replay and self._late:
+            self._forget_late(ids)
         self.stats.pushes += 1
         self.stats.uplinks_sent += len(records)
         return token
@@ -333,7 +367,8 @@ class ServerLink(asyncio.DatagramProtocol):
         if push.replay:
             self._replay_ok = False
             self._replay_settled()
-        self._late[token] = push.ids
+        loop = asyncio.get_running_loop()
+        self._late[token] = _Late(push.ids, loop.time() + LATE_ACK_TIMEOUTS * self.config.push_timeout_s)
         if len(self._late) > LATE_TOKENS:
             self._late.popitem(last=False)
         if self.live:
@@ -354,11 +389,11 @@ class ServerLink(asyncio.DatagramProtocol):
                 self._replay_settled()
         else:
             late = self._late.pop(token, None)
-            if late is None:
-                self._bad("ack-token", f"PUSH_ACK with token {token:#06x} that no PUSH_DATA carried")
+            if late is None or late.until < asyncio.get_running_loop().time():
+                self._bad("ack-token", f"PUSH_ACK with token {token:#06x} that no outstanding PUSH_DATA carried")
                 return
             self.stats.late_acks += 1
-            ids = late
+            ids = late.ids
         self.stats.acks += 1
         self._push_failures = 0
         self.stats.uplinks_acked += len(ids)
@@ -373,14 +408,16 @@ class ServerLink(asyncio.DatagramProtocol):
         if self.backlog:
             self._wake.set()
 
+    def _forget_late(self, ids: Sequence[int]) -> None:
+        """Uplinks sent again: the timed-out datagrams that carried them are no longer outstanding."""
+        again = set(ids)
+        for token in [t for t, late in self._late.items() if again.intersection(late.ids)]:
+            del self._late[token]
+
     def _commit_acks(self) -> None:
         ids, self._to_ack = self._to_ack, []
-        try:
-            self.store.ack(ids)
-        except WisgateError as exc:
-            self.stats.store_errors += 1
-            self._once("store-ack", "uplink store could not delete acknowledged uplinks: %s", exc)
-        self.stats.queued = len(self.store)
+        self.store.ack(ids)  # a delete the disk cannot write is remembered: never offered again
+        self.sync_stats()
 
     async def replay_loop(self) -> None:
         """Drain the queue oldest first whenever there is a backlog; probe while the server is silent."""
@@ -389,8 +426,8 @@ class ServerLink(asyncio.DatagramProtocol):
             self._wake.clear()
             try:
                 await self._replay()
-            except WisgateError as exc:  # the store failed: keep the forwarder up, try again later
-                self.stats.store_errors += 1
+            except WisgateError as exc:  # the store cannot be read: keep the forwarder up, try again later
+                self.sync_stats()
                 self._once("store-replay", "cannot read the uplink store, retrying: %s", exc)
                 await asyncio.sleep(self.config.retry_interval_s)
                 self._wake.set()
@@ -456,6 +493,7 @@ class ServerLink(asyncio.DatagramProtocol):
     # keepalive and DNS
 
     async def resolve(self) -> None:
+        """Look the host up; (re)open the socket when the address or the route toward it changed."""
         address = await self.resolver(self.config.host, self.config.port_up)
         self.stats.dns_resolutions += 1
         if address != self.address:
@@ -463,6 +501,36 @@ class ServerLink(asyncio.DatagramProtocol):
                 log.info("%s: %s now resolves to %s", self.config.name, self.config.host, address)
             self.address = address
             self._wake.set()
+        await self.open_socket()
+
+    def _bind_address(self) -> str:
+        """The local address toward the server (the kernel's route choice), unless a bind host is configured."""
+        assert self.address is not None
+        six = ":" in self.address
+        if self.bind_host not in WILDCARDS:
+            return self.bind_host
+        local = local_address_toward(self.address, self.config.port_up)
+        return local if local is not None else ("::" if six else "0.0.0.0")
+
+    async def open_socket(self) -> None:
+        want = self._bind_address()
+        if self.transport is not None and want == self.bound:
+            return
+        family = socket.AF_INET6 if ":" in want else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            sock.setblocking(False)
+            sock.bind((want, 0))
+            old = self.transport
+            await asyncio.get_running_loop().create_datagram_endpoint(lambda: _Endpoint(self), sock=sock)
+        except OSError:
+            sock.close()
+            raise
+        if old is not None:
+            log.info("%s: socket now bound to %s (was %s)", self.config.name, want, self.bound)
+            old.close()
+        self.sock, self.bound = sock, want
+        self._wake.set()
 
     async def _try_resolve(self) -> None:
         try:
@@ -507,15 +575,19 @@ class ServerLink(asyncio.DatagramProtocol):
 
     # datagrams
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.DatagramTransport, transport)  # the selector transport does not subclass it
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.transport = None
-
     def error_received(self, exc: Exception) -> None:
         self.stats.socket_errors += 1
         self._once(f"socket-{type(exc).__name__}", "socket error %s (counted, further ones not logged)", exc)
+
+    def _unknown_sender(self, sender: str) -> None:
+        """Warn about a stranger, rate-limited and not twice for one of the last few named (memory stays bounded)."""
+        if sender in self._unknown_named:
+            self._unknown_named.move_to_end(sender)
+            return
+        if self._unknown.warn("%s: datagram from %s, not the configured server; ignored", self.config.name, sender):
+            self._unknown_named[sender] = None
+            if len(self._unknown_named) > UNKNOWN_SENDERS_REMEMBERED:
+                self._unknown_named.popitem(last=False)
 
     def _bad(self, reason: str, message: str) -> None:
         self.stats.bad_datagrams[reason] += 1
@@ -525,7 +597,7 @@ class ServerLink(asyncio.DatagramProtocol):
         host, port = str(addr[0]), int(addr[1])
         if host != self.address or port not in (self.config.port_up, self.config.port_down):
             self.stats.bad_datagrams["unknown-address"] += 1
-            self._once(f"addr-{host}:{port}", "datagram from %s:%d, not the configured server; ignored", host, port)
+            self._unknown_sender(f"{host}:{port}")
             return
         try:
             packet = gwmp.decode(data)
@@ -571,8 +643,15 @@ class ServerLink(asyncio.DatagramProtocol):
         self.store.close()
 
 
-def endpoint_factory(link: ServerLink) -> Callable[[], ServerLink]:
-    return lambda: link
+def local_address_toward(address: str, port: int) -> str | None:
+    """The local address the kernel would send from toward ``address`` (no datagram is sent), or None."""
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_DGRAM) as probe:
+            probe.connect((address, port))
+            return str(probe.getsockname()[0])
+    except OSError:
+        return None
 
 
 async def default_resolver(host: str, port: int) -> str:
