@@ -290,6 +290,7 @@ class MqttForwarder:
             async with asyncio.TaskGroup() as group:
                 group.create_task(self._intake(), name="mqtt-intake")
                 group.create_task(self._writer(), name="mqtt-store")
+                group.create_task(self.store.upkeep(), name="mqtt-store-upkeep")
                 group.create_task(self._connection_loop(), name="mqtt-connection")
         finally:
             self._flush_incoming()  # what was received is queued before we stop (closing the queue stores it)

@@ -359,6 +359,13 @@ class UplinkStore:
         return (f"full: {short} bytes more than the room left ({limit}a {self.reserve_bytes}-byte reserve of free "
                 f"space on the filesystem); new uplinks refused ({self.policy})")
 
+    def has_room(self, nbytes: int = 1024) -> bool:
+        """Whether ``nbytes`` of new rows would fit now (no write, no error)."""
+        try:
+            return self._room(self._db) >= nbytes
+        except (StoreError, sqlite3.Error):
+            return False
+
     def disk_bytes(self) -> int:
         """What the store takes on disk now: the database, its WAL and shared-memory files."""
         total = 0

@@ -210,6 +210,7 @@ class UdpForwarder:
         async with asyncio.TaskGroup() as group:
             group.create_task(link.replay_loop(), name=f"gwmp-{config.name}-replay")
             group.create_task(link.keepalive_loop(), name=f"gwmp-{config.name}-keepalive")
+            group.create_task(link.store.upkeep(), name=f"gwmp-{config.name}-store-upkeep")
             if config.stat_interval_s > 0:
                 group.create_task(self._stat_loop(link), name=f"gwmp-{config.name}-stat")
 

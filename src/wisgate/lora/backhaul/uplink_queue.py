@@ -19,6 +19,7 @@ status and count ``store_errors``.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import OrderedDict
@@ -263,6 +264,12 @@ class UplinkQueue:
         except StoreError as exc:
             self._failed(exc)
 
+    async def upkeep(self) -> None:
+        """Run beside the forwarder: while degraded, try the store every ``retry_s`` even when no uplink comes."""
+        while True:
+            await asyncio.sleep(self.retry_s)
+            self._retry()
+
     def _retry(self) -> None:
         """Every ``retry_s`` while degraded: reopen, write the deletes that failed, move memory into the store."""
         if self.problem is None or self._clock() < self._retry_at:
@@ -289,6 +296,9 @@ class UplinkQueue:
             for u in chunk:
                 del self._memory[u.id]
         self._moved = moved
+        has_room: Callable[[], bool] | None = getattr(self.store, "has_room", None)
+        if not moved and has_room is not None and not has_room():
+            return  # nothing was written to prove it works, and it would not take an uplink now
         if not self._memory and not self._unsent_deletes:
             log.info("%s: uplink store works again (%d uplinks moved into it from memory)", self.server, len(moved))
             self.problem = None
