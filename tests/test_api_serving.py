@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import http.client
+import json
 import socket
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -107,3 +110,94 @@ def test_accepted_connections_have_nagle_off() -> None:
 
     asyncio.run(main())
     assert seen and seen[0] != 0
+
+
+@dataclass
+class Answer:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+    closed: bool  # the server closed the connection after answering
+
+
+def exchange(sock: socket.socket, request: bytes, *, timeout: float = 2.0) -> Answer:
+    """Send ``request`` (which may be only the start of one) and read one response."""
+    sock.settimeout(timeout)
+    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+        sock.sendall(request)
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise AssertionError(f"connection closed before a response: {data!r}")
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+    while len(body) < int(headers.get("content-length", "0")):
+        body += sock.recv(65536)
+    try:
+        closed = sock.recv(1) == b""
+    except TimeoutError:
+        closed = False
+    except ConnectionResetError:
+        closed = True
+    return Answer(int(lines[0].split()[1]), headers, body, closed)
+
+
+def post_head(path: str, length: int | None, *, token: str | None = None, chunked: bool = False) -> bytes:
+    lines = [f"POST {path} HTTP/1.1", "Host: 127.0.0.1", "Content-Type: application/json"]
+    if token is not None:
+        lines.append(f"Authorization: Bearer {token}")
+    lines.append("Transfer-Encoding: chunked" if chunked else f"Content-Length: {length}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def connect(served: Served) -> socket.socket:
+    return socket.create_connection(("127.0.0.1", served.port), timeout=2)
+
+
+def test_an_unauthenticated_post_is_refused_before_its_body_is_read(served: Served) -> None:
+    """Only the head of a 500 MB POST is sent: the 401 must come without waiting for the body."""
+    with connect(served) as sock:
+        answer = exchange(sock, post_head("/api/fan", 500_000_000))
+    assert answer.status == 401 and answer.headers["www-authenticate"] == "Bearer"
+    assert answer.closed  # the 500 MB are not received and thrown away
+    with connect(served) as sock:  # wrong token, chunked body announced
+        answer = exchange(sock, post_head("/api/fan", None, token="wrong", chunked=True) + b"2000\r\n")
+    assert answer.status == 401 and answer.closed
+
+
+def test_a_body_over_the_limit_is_refused_before_it_is_read(served: Served) -> None:
+    with connect(served) as sock:
+        answer = exchange(sock, post_head("/api/fan", 500_000_000, token=TOKEN))
+    assert answer.status == 413 and answer.closed and b"8192" in answer.body
+    with connect(served) as sock:  # a GET with a body is limited too
+        answer = exchange(sock, b"GET /api/status HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n")
+    assert answer.status == 413 and answer.closed
+
+
+def test_a_chunked_body_is_cut_at_the_limit(served: Served) -> None:
+    chunk = b'{"duty": 50' + b" " * 4000
+    request = post_head("/api/fan", None, token=TOKEN, chunked=True)
+    request += b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for _ in range(3))  # 12 kB and no end yet
+    with connect(served) as sock:
+        answer = exchange(sock, request)
+    assert answer.status == 413 and answer.closed
+
+
+def test_bodies_within_the_limit_work_on_a_kept_alive_connection(served: Served) -> None:
+    body = b'{"duty": 35, "seconds": 1}'
+    padded = body[:-1] + b" " * (8192 - len(body)) + b"}"  # exactly the limit
+    chunked = post_head("/api/fan", None, token=TOKEN, chunked=True) + b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)
+    with connect(served) as sock:
+        for request in (post_head("/api/fan", len(body), token=TOKEN) + body,
+                        post_head("/api/fan", len(padded), token=TOKEN) + padded, chunked):
+            answer = exchange(sock, request)
+            assert answer.status == 200 and not answer.closed, answer
+            assert json.loads(answer.body) == {"duty": 35.0, "seconds": 1.0}
+        # a refused small body is read and dropped: the connection stays usable
+        answer = exchange(sock, post_head("/api/fan", len(body), token="wrong") + body)
+        assert answer.status == 401 and not answer.closed
+        answer = exchange(sock, b"GET /api/health HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert answer.status == 200

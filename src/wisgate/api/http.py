@@ -17,7 +17,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
 
 from wisgate.api import state as board
-from wisgate.api.auth import resolve_token, token_guard
+from wisgate.api.auth import TokenCheck, resolve_token, token_guard
+from wisgate.api.guard import RequestGuard
 from wisgate.api.metrics import registry_for
 from wisgate.api.validation import STRICT_BODY, validation_failed
 from wisgate.config import ApiSection
@@ -53,7 +54,9 @@ def create_app(context: Context, settings: ApiSection, services: Sequence[Servic
     state = context.state
     clock = context.target.clock
     registry = registry_for(state, lambda: services)
-    authorised = Depends(token_guard(resolve_token(settings)))
+    tokens = TokenCheck(resolve_token(settings))
+    app.add_middleware(RequestGuard, tokens=tokens)
+    authorised = Depends(token_guard(tokens))
 
     def remaining(until: float) -> float:
         return round(max(0.0, until - clock.monotonic()), 3)
