@@ -42,10 +42,9 @@ from wisgate.lora.backends.concentratord import ConcentratordBackend
 from wisgate.lora.backhaul import gwmp
 from wisgate.lora.backhaul.store import UplinkStore
 from wisgate.lora.backhaul.udp_forwarder import UdpForwarder, UdpServerConfig
-from wisgate.lora.core.dedup import Uplink
 from wisgate.lora.core.gateway import Gateway, ModuleLink
-from wisgate.lora.core.jit import JitQueue, TxRequest, TxResult
-from wisgate.lora.core.uplink import LoraModulation, RxInfo, UplinkFrame
+from wisgate.lora.core.jit import JitQueue
+from wisgate.lora.core.types import LoraModulation, RxInfo, TxRequest, TxResult, Uplink, UplinkFrame
 from wisgate.sim.concentratord import SimConcentratord, SimModule
 
 GOAL_RATE = 20_000

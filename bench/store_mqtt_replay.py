@@ -23,11 +23,17 @@ from chirpstack_api import gw
 
 from wisgate.lora.backhaul.mqtt_forwarder import MqttForwarder, MqttSettings, decode, encode, uplink_message
 from wisgate.lora.backhaul.store import UplinkStore
-from wisgate.lora.core.dedup import Uplink
-from wisgate.lora.core.jit import TxOutcome, TxRequest, TxResult
-from wisgate.lora.core.pipeline import ReceivedUplink
 from wisgate.lora.core.stats import GatewayStats
-from wisgate.lora.core.uplink import LoraModulation, RxInfo, UplinkFrame
+from wisgate.lora.core.types import (
+    LoraModulation,
+    ReceivedUplink,
+    RxInfo,
+    TxOutcome,
+    TxRequest,
+    TxResult,
+    Uplink,
+    UplinkFrame,
+)
 
 
 class IdleGateway:

@@ -10,9 +10,7 @@ from hypothesis import strategies as st
 
 from wisgate.lora.backhaul import gwmp
 from wisgate.lora.backhaul.gwmp import GwmpError, PullResp, PushData, Rsig, Rxpk, Stat, Txpk, TxpkAck
-from wisgate.lora.core.dedup import Uplink
-from wisgate.lora.core.jit import TxClass
-from wisgate.lora.core.uplink import FskModulation, LoraModulation, RxInfo, UplinkFrame
+from wisgate.lora.core.types import FskModulation, LoraModulation, RxInfo, TxClass, Uplink, UplinkFrame
 
 GW = "aa555a0000000000"
 EUI = bytes.fromhex(GW)

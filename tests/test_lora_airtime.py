@@ -74,7 +74,7 @@ def test_invalid_parameters(sf: int, bw: int, cr: str) -> None:
 
 
 def test_modulation_picks_the_formula_by_band() -> None:
-    from wisgate.lora.core.uplink import LoraModulation
+    from wisgate.lora.core.types import LoraModulation
 
     assert LoraModulation(12, 812_000, "4/8LI").airtime(23) == sx1280_airtime(23, 12)
     assert LoraModulation(12, 812_000, "4/7LI").airtime(23) == sx1280_airtime(23, 12)

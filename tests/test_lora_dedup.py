@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from wisgate.lora.core.dedup import Deduplicator
-from wisgate.lora.core.uplink import CrcStatus, FskModulation, LoraModulation, RxInfo, UplinkFrame
+from wisgate.lora.core.types import CrcStatus, FskModulation, LoraModulation, RxInfo, UplinkFrame
 from wisgate.lora.frames.airtime import lora_airtime
 
 SF7 = LoraModulation(7, 125_000)

@@ -11,8 +11,7 @@ from chirpstack_api import gw
 from lora_rig import KEY, Rig, data, event
 
 from wisgate.lora.core.filters import UplinkFilter, parse_prefix
-from wisgate.lora.core.jit import TxClass, TxOutcome, TxRequest
-from wisgate.lora.core.uplink import LoraModulation
+from wisgate.lora.core.types import LoraModulation, TxClass, TxOutcome, TxRequest
 from wisgate.lora.frames.crypto import build_join_request
 from wisgate.lora.plans.channels import Channel
 from wisgate.sim.radio import RadioEnvironment, Receiver, SimDevice

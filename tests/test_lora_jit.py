@@ -12,13 +12,10 @@ from wisgate.lora.core.jit import (
     TX_JIT_DELAY_US,
     TX_MAX_ADVANCE_US,
     JitQueue,
-    TxClass,
-    TxOutcome,
-    TxRequest,
 )
 from wisgate.lora.core.scheduler import TxScheduler
 from wisgate.lora.core.timebase import COUNTER_MASK, BoardTimebase
-from wisgate.lora.core.uplink import LoraModulation
+from wisgate.lora.core.types import LoraModulation, TxClass, TxOutcome, TxRequest
 
 EU_RX1 = 868_100_000
 SF7 = LoraModulation(7, 125_000)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from wisgate.lora.core.filters import UplinkFilter
 from wisgate.lora.core.pipeline import UplinkPipeline
 from wisgate.lora.core.timebase import COUNTER_MASK
-from wisgate.lora.core.uplink import CrcStatus, LoraModulation, RxInfo, UplinkFrame
+from wisgate.lora.core.types import CrcStatus, LoraModulation, RxInfo, UplinkFrame
 from wisgate.lora.frames import crypto
 from wisgate.lora.frames.phy import DataFrame, MType
 

@@ -18,10 +18,18 @@ from hypothesis import strategies as st
 
 from wisgate.lora.backhaul.mqtt_forwarder import MqttForwarder, MqttSettings, decode, encode, uplink_message
 from wisgate.lora.backhaul.store import UplinkStore
-from wisgate.lora.core.jit import TxOutcome, TxRequest, TxResult
-from wisgate.lora.core.pipeline import ReceivedUplink
 from wisgate.lora.core.stats import GatewayStats
-from wisgate.lora.core.uplink import CrcStatus, FskModulation, LoraModulation, RxInfo, UplinkFrame
+from wisgate.lora.core.types import (
+    CrcStatus,
+    FskModulation,
+    LoraModulation,
+    ReceivedUplink,
+    RxInfo,
+    TxOutcome,
+    TxRequest,
+    TxResult,
+    UplinkFrame,
+)
 
 FUZZ = int(os.environ.get("WISGATE_FUZZ_EXAMPLES", "300"))
 GATEWAY_ID = "0016c001ff10a235"

@@ -37,11 +37,9 @@ from wisgate.errors import ConfigError
 from wisgate.lora.backends.concentratord import ConcentratordBackend
 from wisgate.lora.backhaul.mqtt_forwarder import MqttForwarder, MqttSettings, decode
 from wisgate.lora.backhaul.store import UplinkStore
-from wisgate.lora.core.dedup import Uplink
 from wisgate.lora.core.gateway import Gateway, ModuleLink
 from wisgate.lora.core.jit import JitQueue
-from wisgate.lora.core.pipeline import ReceivedUplink
-from wisgate.lora.core.uplink import LoraModulation, RxInfo, UplinkFrame
+from wisgate.lora.core.types import LoraModulation, ReceivedUplink, RxInfo, Uplink, UplinkFrame
 from wisgate.lora.frames.crypto import build_data_frame
 from wisgate.lora.frames.phy import MType
 from wisgate.sim.concentratord import SimConcentratord, SimModule

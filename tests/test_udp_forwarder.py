@@ -23,10 +23,8 @@ from wisgate.lora.backhaul import gwmp
 from wisgate.lora.backhaul.store import StoreError, UplinkStore
 from wisgate.lora.backhaul.udp_forwarder import MemoryStore, RecentUplinks, UdpForwarder, UdpServerConfig
 from wisgate.lora.backhaul.uplink_queue import UplinkQueue
-from wisgate.lora.core.dedup import Uplink
 from wisgate.lora.core.filters import UplinkFilter, parse_prefix
-from wisgate.lora.core.pipeline import ReceivedUplink
-from wisgate.lora.core.uplink import LoraModulation, RxInfo, UplinkFrame
+from wisgate.lora.core.types import LoraModulation, ReceivedUplink, RxInfo, Uplink, UplinkFrame
 
 GW_ID = "aa555a0000000000"
 

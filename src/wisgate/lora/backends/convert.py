@@ -4,8 +4,17 @@ from __future__ import annotations
 
 from chirpstack_api import gw
 
-from wisgate.lora.core.jit import TxClass, TxOutcome, TxRequest
-from wisgate.lora.core.uplink import CrcStatus, FskModulation, LoraModulation, Modulation, RxInfo, UplinkFrame
+from wisgate.lora.core.types import (
+    CrcStatus,
+    FskModulation,
+    LoraModulation,
+    Modulation,
+    RxInfo,
+    TxClass,
+    TxOutcome,
+    TxRequest,
+    UplinkFrame,
+)
 from wisgate.lora.errors import ParseError
 
 CODE_RATES = {

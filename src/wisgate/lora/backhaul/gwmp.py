@@ -28,9 +28,17 @@ from datetime import datetime
 from enum import IntEnum
 from typing import Any
 
-from wisgate.lora.core.dedup import Uplink
-from wisgate.lora.core.jit import TxClass, TxRequest
-from wisgate.lora.core.uplink import CrcStatus, FskModulation, LoraModulation, Modulation, RxInfo, UplinkFrame
+from wisgate.lora.core.types import (
+    CrcStatus,
+    FskModulation,
+    LoraModulation,
+    Modulation,
+    RxInfo,
+    TxClass,
+    TxRequest,
+    Uplink,
+    UplinkFrame,
+)
 from wisgate.lora.errors import ParseError
 
 VERSIONS = (1, 2)

@@ -52,10 +52,8 @@ from wisgate.errors import ConfigError
 from wisgate.lora.backends.convert import CRC, TX_STATUS, downlink_from_proto
 from wisgate.lora.backhaul.store import StoredUplink, StoreError
 from wisgate.lora.backhaul.uplink_queue import QueueStore, UplinkQueue
-from wisgate.lora.core.jit import TxRequest, TxResult
-from wisgate.lora.core.pipeline import ReceivedUplink
 from wisgate.lora.core.stats import GatewayStats
-from wisgate.lora.core.uplink import FskModulation, UplinkFrame
+from wisgate.lora.core.types import FskModulation, ReceivedUplink, TxRequest, TxResult, UplinkFrame
 from wisgate.lora.errors import ParseError
 
 log = logging.getLogger("wisgate.lora.mqtt")

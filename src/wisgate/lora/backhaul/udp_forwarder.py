@@ -49,9 +49,8 @@ from wisgate.lora.backhaul.udp_server import (
 )
 from wisgate.lora.backhaul.uplink_queue import MemoryStore, QueueStore, UplinkQueue
 from wisgate.lora.core.gateway import Gateway
-from wisgate.lora.core.jit import TxOutcome, TxRequest, TxResult
-from wisgate.lora.core.pipeline import ReceivedUplink
 from wisgate.lora.core.timebase import COUNTER_MASK, counter_diff
+from wisgate.lora.core.types import ReceivedUplink, TxOutcome, TxRequest, TxResult
 
 __all__ = ["MemoryStore", "RecentUplinks", "UdpForwarder", "UdpServerConfig", "UdpServerStats"]
 

@@ -21,7 +21,7 @@ import heapq
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 
-from wisgate.lora.core.uplink import UplinkFrame
+from wisgate.lora.core.types import Uplink, UplinkFrame
 
 DEFAULT_MARGIN_S = 0.05
 DEFAULT_MAX_PENDING = 4096
@@ -30,22 +30,6 @@ MAX_RECEPTIONS = 16
 
 def _quality(frame: UplinkFrame) -> tuple[float, float]:
     return (frame.rx_info.snr, frame.rx_info.rssi)
-
-
-@dataclass(frozen=True, slots=True)
-class Uplink:
-    """One transmission: the best copy first, every reception as metadata."""
-
-    receptions: tuple[UplinkFrame, ...]
-    first_seen: float
-
-    @property
-    def best(self) -> UplinkFrame:
-        return self.receptions[0]
-
-    @property
-    def phy_payload(self) -> bytes:
-        return self.receptions[0].phy_payload
 
 
 @dataclass(slots=True)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from wisgate.lora.core.pipeline import ReceivedUplink
-from wisgate.lora.core.uplink import FskModulation
+from wisgate.lora.core.types import FskModulation, ReceivedUplink
 from wisgate.lora.frames.phy import DataFrame, JoinRequest
 
 

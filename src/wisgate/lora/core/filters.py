@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from wisgate.lora.core.uplink import CrcStatus
+from wisgate.lora.core.types import CrcStatus
 from wisgate.lora.frames.netid import DevAddrPrefix, dev_addr_prefix
 from wisgate.lora.frames.phy import DataFrame, Frame, JoinRequest
 

@@ -23,11 +23,11 @@ from wisgate.lora.backends.concentratord import ConcentratordBackend, Concentrat
 from wisgate.lora.backends.convert import TX_OUTCOME, downlink_to_proto, uplink_from_proto
 from wisgate.lora.core.dedup import Deduplicator
 from wisgate.lora.core.filters import UplinkFilter
-from wisgate.lora.core.jit import JitQueue, TxOutcome, TxRequest, TxResult
-from wisgate.lora.core.pipeline import ReceivedUplink, UplinkPipeline
+from wisgate.lora.core.jit import JitQueue
+from wisgate.lora.core.pipeline import UplinkPipeline
 from wisgate.lora.core.scheduler import TxScheduler
 from wisgate.lora.core.stats import GatewayStats
-from wisgate.lora.core.uplink import CrcStatus
+from wisgate.lora.core.types import CrcStatus, ReceivedUplink, TxOutcome, TxRequest, TxResult
 from wisgate.lora.errors import ParseError
 
 log = logging.getLogger("wisgate.lora.core.gateway")

@@ -16,14 +16,12 @@ already late across a counter wrap reports TOO_LATE, not TOO_EARLY (packet_forwa
 from __future__ import annotations
 
 import bisect
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from enum import Enum
 
 from wisgate.lora.core.dutycycle import DutyCycleTracker
 from wisgate.lora.core.timebase import COUNTER_MASK, BoardTimebase, counter_diff
-from wisgate.lora.core.uplink import Modulation
+from wisgate.lora.core.types import TxClass, TxOutcome, TxRequest, TxResult
 
 TX_START_DELAY_US = 1_500
 TX_MARGIN_DELAY_US = 1_000
@@ -34,66 +32,6 @@ IMMEDIATE_DELAY_US = 2 * TX_JIT_DELAY_US  # 80 ms
 BEACON_GUARD_US = 3_000_000
 BEACON_RESERVED_US = 2_120_000
 QUEUE_SIZE = 32
-
-
-class TxClass(Enum):
-    A = "A"  # timestamped, answer to an uplink
-    B = "B"  # timestamped, ping slot
-    C = "C"  # immediate
-    BEACON = "beacon"
-
-
-class TxOutcome(Enum):
-    """Concentratord's ``TxAckStatus`` names (GWMP ``txpk_ack`` errors are the same words)."""
-
-    OK = "OK"
-    TOO_LATE = "TOO_LATE"
-    TOO_EARLY = "TOO_EARLY"
-    COLLISION_PACKET = "COLLISION_PACKET"
-    COLLISION_BEACON = "COLLISION_BEACON"
-    TX_FREQ = "TX_FREQ"
-    TX_POWER = "TX_POWER"
-    DUTY_CYCLE = "DUTY_CYCLE"
-
-
-@dataclass(frozen=True, slots=True)
-class TxRequest:
-    """One downlink item (Concentratord ``DownlinkTxInfo``): ``count_us`` is None only for class C."""
-
-    payload: bytes
-    frequency_hz: int
-    power_dbm: float
-    modulation: Modulation
-    tx_class: TxClass = TxClass.A
-    count_us: int | None = None
-    board: int | None = None
-    antenna: int = 0
-    preamble: int | None = None  # symbols (LoRa) or bytes (FSK); None: the modulation's LoRaWAN default
-    #: LoRaWAN downlinks invert the IQ (so other gateways do not hear them) and carry no PHY CRC.
-    invert_iq: bool = True
-    crc: bool = False
-
-    def airtime_us(self) -> int:
-        size = len(self.payload)
-        if self.preamble is None:
-            seconds = self.modulation.airtime(size, crc=self.crc)
-        else:
-            seconds = self.modulation.airtime(size, crc=self.crc, preamble=self.preamble)
-        return math.ceil(seconds * 1_000_000)
-
-
-@dataclass(frozen=True, slots=True)
-class TxResult:
-    outcome: TxOutcome
-    board: int | None = None
-    count_us: int | None = None
-    power_dbm: float | None = None
-    warning: TxOutcome | None = None
-    detail: str = ""
-
-    @property
-    def ok(self) -> bool:
-        return self.outcome is TxOutcome.OK
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,6 +1,6 @@
 """The uplink path of the gateway core: filter → parse → per-board timebase → dedup (reference §9.2-9.3).
 
-Backends push :class:`~wisgate.lora.core.uplink.UplinkFrame` objects as modules report them, with the
+Backends push :class:`~wisgate.lora.core.types.UplinkFrame` objects as modules report them, with the
 host time from an injected clock; the forwarder side pops merged uplinks once their dedup window
 has closed. The filter decides what is dropped (CRC status, LoRaWAN-only, DevAddr / JoinEUI);
 copies of one transmission are parsed once.
@@ -11,19 +11,12 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from wisgate.lora.core.dedup import Deduplicator, Uplink
+from wisgate.lora.core.dedup import Deduplicator
 from wisgate.lora.core.filters import UplinkFilter
 from wisgate.lora.core.timebase import BoardTimebase
-from wisgate.lora.core.uplink import UplinkFrame
+from wisgate.lora.core.types import ReceivedUplink, UplinkFrame
 from wisgate.lora.errors import ParseError
 from wisgate.lora.frames.phy import Frame, parse
-
-
-@dataclass(frozen=True, slots=True)
-class ReceivedUplink:
-    uplink: Uplink
-    frame: Frame | None
-    parse_error: str = ""
 
 
 @dataclass

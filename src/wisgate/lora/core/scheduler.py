@@ -13,8 +13,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
-from wisgate.lora.core.jit import JitQueue, TxClass, TxOutcome, TxRequest, TxResult
+from wisgate.lora.core.jit import JitQueue
 from wisgate.lora.core.timebase import BoardTimebase, convert_counter
+from wisgate.lora.core.types import TxClass, TxOutcome, TxRequest, TxResult
 
 FINAL_OUTCOMES = frozenset({TxOutcome.TOO_LATE, TxOutcome.TOO_EARLY})
 

@@ -1,6 +1,11 @@
-"""Uplink and modulation types shared by the pipeline stages (reference §3.1, Concentratord ``gw.proto``).
+"""The types the gateway core shares with its backends and backhauls: uplinks and downlink requests.
 
-They mirror ChirpStack's ``gw.UplinkFrame`` closely so a backend maps one onto the other field by
+A backend turns what its modules report into :class:`UplinkFrame`; the core merges copies into an
+:class:`Uplink` and hands a :class:`ReceivedUplink` to every backhaul. A backhaul turns a server's
+downlink into a :class:`TxRequest` and gets a :class:`TxResult` back (reference §3.1, Concentratord
+``gw.proto``, Semtech ``jitqueue.c``).
+
+The uplink types mirror ChirpStack's ``gw.UplinkFrame`` closely so a backend maps one onto the other field by
 field: ``phy_payload``; ``tx_info.frequency`` and ``tx_info.modulation`` (LoRa bandwidth / SF /
 code rate, or FSK datarate); ``rx_info`` board, antenna, channel, rf_chain, rssi, snr, crc_status
 and ``context`` (the 4-byte big-endian ``count_us`` the SX1302 build puts there).
@@ -8,10 +13,12 @@ and ``context`` (the 4-byte big-endian ``count_us`` the SX1302 build puts there)
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from enum import Enum
 
 from wisgate.lora.frames.airtime import LI_FEC, lora_airtime, sx1280_airtime
+from wisgate.lora.frames.phy import Frame
 
 # bandwidths a sub-GHz LoRa modem offers; the SX1280 uses 203/406/812/1625 kHz instead
 SUB_GHZ_BANDWIDTHS_HZ = frozenset({7_800, 10_400, 15_600, 20_800, 31_250, 41_700, 62_500, 125_000, 250_000, 500_000})
@@ -95,3 +102,89 @@ class UplinkFrame:
 
     def with_time(self, time_us: int) -> UplinkFrame:
         return replace(self, rx_info=replace(self.rx_info, time_us=time_us))
+
+
+@dataclass(frozen=True, slots=True)
+class Uplink:
+    """One transmission: the best copy first, every reception as metadata."""
+
+    receptions: tuple[UplinkFrame, ...]
+    first_seen: float
+
+    @property
+    def best(self) -> UplinkFrame:
+        return self.receptions[0]
+
+    @property
+    def phy_payload(self) -> bytes:
+        return self.receptions[0].phy_payload
+
+
+@dataclass(frozen=True, slots=True)
+class ReceivedUplink:
+    uplink: Uplink
+    frame: Frame | None
+    parse_error: str = ""
+
+
+# downlinks
+
+
+class TxClass(Enum):
+    A = "A"  # timestamped, answer to an uplink
+    B = "B"  # timestamped, ping slot
+    C = "C"  # immediate
+    BEACON = "beacon"
+
+
+class TxOutcome(Enum):
+    """Concentratord's ``TxAckStatus`` names (GWMP ``txpk_ack`` errors are the same words)."""
+
+    OK = "OK"
+    TOO_LATE = "TOO_LATE"
+    TOO_EARLY = "TOO_EARLY"
+    COLLISION_PACKET = "COLLISION_PACKET"
+    COLLISION_BEACON = "COLLISION_BEACON"
+    TX_FREQ = "TX_FREQ"
+    TX_POWER = "TX_POWER"
+    DUTY_CYCLE = "DUTY_CYCLE"
+
+
+@dataclass(frozen=True, slots=True)
+class TxRequest:
+    """One downlink item (Concentratord ``DownlinkTxInfo``): ``count_us`` is None only for class C."""
+
+    payload: bytes
+    frequency_hz: int
+    power_dbm: float
+    modulation: Modulation
+    tx_class: TxClass = TxClass.A
+    count_us: int | None = None
+    board: int | None = None
+    antenna: int = 0
+    preamble: int | None = None  # symbols (LoRa) or bytes (FSK); None: the modulation's LoRaWAN default
+    #: LoRaWAN downlinks invert the IQ (so other gateways do not hear them) and carry no PHY CRC.
+    invert_iq: bool = True
+    crc: bool = False
+
+    def airtime_us(self) -> int:
+        size = len(self.payload)
+        if self.preamble is None:
+            seconds = self.modulation.airtime(size, crc=self.crc)
+        else:
+            seconds = self.modulation.airtime(size, crc=self.crc, preamble=self.preamble)
+        return math.ceil(seconds * 1_000_000)
+
+
+@dataclass(frozen=True, slots=True)
+class TxResult:
+    outcome: TxOutcome
+    board: int | None = None
+    count_us: int | None = None
+    power_dbm: float | None = None
+    warning: TxOutcome | None = None
+    detail: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome is TxOutcome.OK
