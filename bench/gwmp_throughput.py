@@ -39,6 +39,7 @@ from lora_pipeline import make_events
 
 from wisgate.clock import SimClock
 from wisgate.lora.backends.concentratord import ConcentratordBackend
+from wisgate.lora.backends.concentratord.wire import uplink_from_proto
 from wisgate.lora.backhaul import gwmp
 from wisgate.lora.backhaul.store import UplinkStore
 from wisgate.lora.backhaul.udp_forwarder import UdpForwarder, UdpServerConfig
@@ -153,7 +154,7 @@ async def uplinks(gateway: Gateway, clock: SimClock, events: list[tuple[int, byt
                 clock.advance(now - clock.monotonic())
                 event = gw.Event()
                 event.ParseFromString(raw)
-                gateway.handle(board, event.uplink_frame, now)
+                gateway.handle(uplink_from_proto(event.uplink_frame, board), now)
                 out += len(gateway.emit_due(now))
             await asyncio.sleep(0)
         out += len(gateway.emit_due(float("inf")))
@@ -194,7 +195,7 @@ async def downlinks(gateway: Gateway, clock: SimClock, port: int, conn: Connecti
         event.tx_info.modulation.lora.code_rate = gw.CR_4_5
         event.rx_info.context = count0.to_bytes(4, "big")
         event.rx_info.crc_status = gw.CRC_OK
-        gateway.handle(0, event, clock.monotonic())
+        gateway.handle(uplink_from_proto(event, 0), clock.monotonic())
         gateway.emit_due(float("inf"))
         while forwarder.links["sink"].stats.pull_acks == 0:
             await asyncio.sleep(0.01)

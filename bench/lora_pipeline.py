@@ -22,6 +22,7 @@ from chirpstack_api import gw
 
 from wisgate.clock import SimClock
 from wisgate.lora.backends.concentratord import ConcentratordBackend
+from wisgate.lora.backends.concentratord.wire import uplink_from_proto
 from wisgate.lora.core.gateway import Gateway, ModuleLink
 from wisgate.lora.core.jit import JitQueue
 from wisgate.lora.frames import crypto
@@ -96,7 +97,7 @@ def main() -> None:
             now = i * 0.001
             event = gw.Event()
             event.ParseFromString(raw)
-            gateway.handle(board, event.uplink_frame, now)
+            gateway.handle(uplink_from_proto(event.uplink_frame, board), now)
             emitted += len(gateway.emit_due(now))
             latencies[i] = clock() - t0
         emitted += len(gateway.emit_due(float("inf")))

@@ -10,9 +10,11 @@ from chirpstack_api import gw
 
 from wisgate.clock import SimClock
 from wisgate.lora.backends.concentratord import ConcentratordBackend
+from wisgate.lora.backends.concentratord.wire import uplink_from_proto
 from wisgate.lora.core.filters import UplinkFilter
 from wisgate.lora.core.gateway import Gateway, ModuleLink
 from wisgate.lora.core.jit import JitQueue
+from wisgate.lora.core.types import UplinkFrame
 from wisgate.lora.frames.crypto import build_data_frame
 from wisgate.lora.frames.phy import MType
 from wisgate.sim.concentratord import SimConcentratord, SimModule
@@ -29,8 +31,8 @@ def data(dev_addr: int, fcnt: int) -> bytes:
     ).to_bytes()
 
 
-def event(payload: bytes, count_us: int, *, freq: int = 868_100_000, snr: float = 5.0, rssi: int = -90,
-          channel: int = 0, crc: int = gw.CRC_OK) -> gw.UplinkFrame:
+def proto_event(payload: bytes, count_us: int, *, freq: int = 868_100_000, snr: float = 5.0, rssi: int = -90,
+                channel: int = 0, crc: int = gw.CRC_OK) -> gw.UplinkFrame:
     """A Concentratord uplink event at SF7BW125, heard at the module counter ``count_us``."""
     frame = gw.UplinkFrame(phy_payload=payload)
     frame.tx_info.frequency = freq
@@ -43,6 +45,14 @@ def event(payload: bytes, count_us: int, *, freq: int = 868_100_000, snr: float 
     frame.rx_info.channel = channel
     frame.rx_info.crc_status = crc
     return frame
+
+
+def event(board: int, payload: bytes, count_us: int, *, freq: int = 868_100_000, snr: float = 5.0, rssi: int = -90,
+          channel: int = 0, crc: int = gw.CRC_OK) -> UplinkFrame:
+    """That event as board ``board``'s backend hands it to the gateway."""
+    return uplink_from_proto(
+        proto_event(payload, count_us, freq=freq, snr=snr, rssi=rssi, channel=channel, crc=crc), board
+    )
 
 
 def free_port() -> int:

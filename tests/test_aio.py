@@ -62,7 +62,7 @@ def test_gateway_flush_loop_ends_when_cancelled_as_an_uplink_arrives(tmp_path: P
             ended = 0
             for n in range(50):
                 # an open dedup window makes the loop wait with a timeout, the case that swallowed cancels
-                gateway.handle(0, event(data(0x26000001, n), 1000 * n), now=rig.clock.monotonic())
+                gateway.handle(event(0, data(0x26000001, n), 1000 * n), now=rig.clock.monotonic())
                 ended += await cancel_while_event_fires(asyncio.create_task(gateway._flush()), gateway._wake)
             return ended
 

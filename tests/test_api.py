@@ -63,9 +63,9 @@ def lora_gateway() -> Gateway:
     for board in (0, 1):
         gateway.pipeline.timebase(board)
     frame = data(0x26011234, 7)
-    gateway.handle(0, event(frame, 1_000_000), 10.0)
-    gateway.handle(1, event(frame, 5_000_000), 10.001)
-    gateway.handle(1, event(data(0x26015678, 1), 6_000_000, freq=868_300_000, crc=gw.BAD_CRC), 10.5)
+    gateway.handle(event(0, frame, 1_000_000), 10.0)
+    gateway.handle(event(1, frame, 5_000_000), 10.001)
+    gateway.handle(event(1, data(0x26015678, 1), 6_000_000, freq=868_300_000, crc=gw.BAD_CRC), 10.5)
     gateway.emit_due(20.0)
     return gateway
 

@@ -325,7 +325,7 @@ def test_any_json_value_in_any_field_only_raises_gwmp_error(value: object, tx_fi
 
 
 def test_txpk_signal_options_reach_the_module_frame() -> None:
-    from wisgate.lora.backends.convert import downlink_to_proto
+    from wisgate.lora.backends.concentratord.wire import downlink_to_proto
 
     base = {"imme": True, "freq": 869.525, "rfch": 0, "powe": 14, "modu": "LORA", "datr": "SF9BW125",
             "codr": "4/5", "size": 13, "data": "YAAAAAAAAAAAAAAAAA=="}

@@ -12,6 +12,7 @@ from chirpstack_api import gw
 
 from wisgate.clock import SimClock
 from wisgate.lora.backends.concentratord import ConcentratordBackend, ConcentratordError
+from wisgate.lora.core.types import LoraModulation, Malformed, UplinkFrame
 from wisgate.sim.concentratord import SimConcentratord, SimModule
 
 
@@ -27,7 +28,7 @@ def daemon(tmp_path: Path) -> Iterator[tuple[SimConcentratord, str, str]]:
     sim.stop()
 
 
-async def first_event(backend: ConcentratordBackend, publish: object) -> gw.Event:
+async def first_event(backend: ConcentratordBackend, publish: object) -> UplinkFrame | Malformed:
     stream = backend.events()
     task = asyncio.ensure_future(stream.__anext__())
     # a PUB/SUB pair drops messages sent before the subscription is joined: publish until one lands
@@ -42,7 +43,7 @@ async def first_event(backend: ConcentratordBackend, publish: object) -> gw.Even
 def test_uplink_event_carries_the_counter_as_context(daemon: tuple[SimConcentratord, str, str]) -> None:
     sim, events, commands = daemon
 
-    async def main() -> gw.Event:
+    async def main() -> UplinkFrame | Malformed:
         backend = ConcentratordBackend(board=1, event_url=events, command_url=commands)
         try:
             return await first_event(
@@ -53,14 +54,14 @@ def test_uplink_event_carries_the_counter_as_context(daemon: tuple[SimConcentrat
         finally:
             backend.close()
 
-    event = asyncio.run(main())
-    frame = event.uplink_frame
+    frame = asyncio.run(main())
+    assert isinstance(frame, UplinkFrame)  # the backend hands the core its own types, not protobufs
     assert frame.phy_payload == b"\x40\x01\x02\x03\x04"
-    assert frame.tx_info.frequency == 868_100_000
-    assert frame.tx_info.modulation.lora.spreading_factor == 7
+    assert frame.frequency_hz == 868_100_000
+    assert frame.modulation == LoraModulation(7, 125_000, "4/5")
     assert frame.rx_info.board == 1 and frame.rx_info.rssi == -80
     # 100 s of clock plus the counter offset, wrapped at 2^32
-    assert int.from_bytes(frame.rx_info.context, "big") == (100_000_000 + 0xFFFF_0000) & 0xFFFFFFFF
+    assert frame.rx_info.count_us == (100_000_000 + 0xFFFF_0000) & 0xFFFFFFFF
 
 
 def test_commands_gateway_id_and_downlink_ack(daemon: tuple[SimConcentratord, str, str]) -> None:
@@ -84,7 +85,7 @@ def test_commands_gateway_id_and_downlink_ack(daemon: tuple[SimConcentratord, st
             uplink_count = sim.count_us()
             good.tx_info.context = uplink_count.to_bytes(4, "big")
             good.tx_info.timing.delay.delay.seconds = 2
-            return gateway_id, await backend.send_downlink(frame), uplink_count
+            return gateway_id, await backend.send_frame(frame), uplink_count
         finally:
             backend.close()
 
@@ -97,24 +98,41 @@ def test_commands_gateway_id_and_downlink_ack(daemon: tuple[SimConcentratord, st
     assert sent.count_us == (uplink_count + 2_000_000) & 0xFFFFFFFF
 
 
-def test_malformed_events_are_counted_and_skipped(daemon: tuple[SimConcentratord, str, str]) -> None:
+def test_malformed_events_are_counted_and_yielded_as_malformed(daemon: tuple[SimConcentratord, str, str]) -> None:
     sim, events, commands = daemon
+    no_counter = gw.Event()
+    no_counter.uplink_frame.phy_payload = b"\x40bad"
+    no_counter.uplink_frame.tx_info.modulation.lora.spreading_factor = 7
+    no_counter.uplink_frame.rx_info.context = b"\x01"
 
-    async def main() -> ConcentratordBackend:
+    async def main() -> tuple[ConcentratordBackend, list[UplinkFrame | Malformed]]:
         backend = ConcentratordBackend(board=1, event_url=events, command_url=commands)
+        seen: list[UplinkFrame | Malformed] = []
 
         def publish() -> None:
             sim.publish_raw(b"\xff\xff\xff")
+            sim.publish_raw(no_counter.SerializeToString())
             sim.receive(b"\x40ok", frequency=868_300_000, spreading_factor=9, rssi=-100, snr=-3.0)
 
-        event = await first_event(backend, publish)
-        assert event.uplink_frame.phy_payload == b"\x40ok"
+        stream = backend.events()
+        seen.append(await first_event(backend, publish))
+        publish()  # subscribed now: this round arrives whole
+        while True:
+            try:
+                seen.append(await asyncio.wait_for(stream.__anext__(), 0.3))
+            except TimeoutError:
+                break
         backend.close()
-        return backend
+        return backend, seen
 
-    backend = asyncio.run(main())
-    assert backend.stats.malformed_events >= 1
-    assert backend.stats.events == 1
+    backend, seen = asyncio.run(main())
+    good = [f for f in seen if isinstance(f, UplinkFrame)]
+    bad = [m for m in seen if isinstance(m, Malformed)]
+    assert good and all(f.phy_payload == b"\x40ok" for f in good)
+    reasons = {m.reason.split(" ")[0] for m in bad if isinstance(m, Malformed)}
+    assert {"undecodable", "board"} <= reasons  # the protobuf, then the missing counter
+    assert all(m.board == 1 for m in bad if isinstance(m, Malformed))
+    assert backend.stats.malformed_events >= 2
 
 
 def test_silent_daemon_times_out_and_the_socket_recovers(tmp_path: Path) -> None:

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from chirpstack_api import gw
-from lora_rig import KEY, Rig, data, event
+from lora_rig import KEY, Rig, data, event, proto_event
 
+from wisgate.lora.backends.concentratord.wire import uplink_from_proto
 from wisgate.lora.core.filters import UplinkFilter, parse_prefix
-from wisgate.lora.core.types import LoraModulation, TxClass, TxOutcome, TxRequest
+from wisgate.lora.core.types import LoraModulation, Malformed, TxClass, TxOutcome, TxRequest
+from wisgate.lora.errors import ParseError
 from wisgate.lora.frames.crypto import build_join_request
 from wisgate.lora.plans.channels import Channel
 from wisgate.sim.radio import RadioEnvironment, Receiver, SimDevice
@@ -29,9 +32,9 @@ def rig(tmp_path: Path) -> Iterator[Rig]:
 def test_same_frame_on_two_boards_is_one_uplink_best_first(rig: Rig) -> None:
     g = rig.gateway
     payload = data(0x26000001, 1)
-    g.handle(0, event(payload, 1_000_000, snr=2.0), now=50.0)
-    g.handle(1, event(payload, 4_000_000_000, snr=8.5), now=50.001)
-    g.handle(0, event(data(0x26000001, 2), 2_000_000), now=50.002)
+    g.handle(event(0, payload, 1_000_000, snr=2.0), now=50.0)
+    g.handle(event(1, payload, 4_000_000_000, snr=8.5), now=50.001)
+    g.handle(event(0, data(0x26000001, 2), 2_000_000), now=50.002)
     assert g.emit_due(50.01) == []  # windows still open
     first, second = (r.uplink for r in g.emit_due(51.0))
     assert [r.rx_info.board for r in first.receptions] == [1, 0]
@@ -42,10 +45,22 @@ def test_same_frame_on_two_boards_is_one_uplink_best_first(rig: Rig) -> None:
     assert g.stats.uplinks == 2
 
 
+def test_a_copy_after_its_uplink_left_early_is_a_duplicate_not_a_forward(rig: Rig) -> None:
+    g = rig.gateway
+    payload = data(0x26000001, 1)
+    sf12 = LoraModulation(12, 125_000)
+    g.handle(replace(event(0, payload, 1_000_000), modulation=sf12), now=50.0)
+    assert len(g.emit_due(50.3)) == 1  # held 0.2 s, not the whole airtime window (over 1 s at SF12)
+    g.handle(replace(event(1, payload, 4_000_000_000), modulation=sf12), now=50.5)  # inside that window
+    assert g.emit_due(52.0) == []
+    channel = g.stats.module(1).channel(868_100_000)
+    assert (channel.forwarded, channel.duplicates) == (0, 1)
+
+
 def test_timebase_survives_the_counter_wrap(rig: Rig) -> None:
     g = rig.gateway
-    g.handle(1, event(data(0x26000001, 1), 0xFFFF_FF00), now=50.0)
-    g.handle(1, event(data(0x26000001, 2), 0x0000_0100), now=50.001)
+    g.handle(event(1, data(0x26000001, 1), 0xFFFF_FF00), now=50.0)
+    g.handle(event(1, data(0x26000001, 2), 0x0000_0100), now=50.001)
     a, b = (r.uplink for r in g.emit_due(52.0))
     assert b.best.rx_info.time_us - a.best.rx_info.time_us == 0x200
 
@@ -56,15 +71,17 @@ def test_filters_are_counted_per_reason(tmp_path: Path) -> None:
     ))
     try:
         g = rig.gateway
-        g.handle(0, event(data(0x26000001, 1), 1), now=50.0)  # passes
-        g.handle(0, event(data(0x48000001, 1), 2), now=50.0)  # other network
-        g.handle(0, event(b"\x00\x01", 3), now=50.0)  # not LoRaWAN
-        g.handle(0, event(data(0x26000001, 5), 4, crc=gw.BAD_CRC), now=50.0)
+        g.handle(event(0, data(0x26000001, 1), 1), now=50.0)  # passes
+        g.handle(event(0, data(0x48000001, 1), 2), now=50.0)  # other network
+        g.handle(event(0, b"\x00\x01", 3), now=50.0)  # not LoRaWAN
+        g.handle(event(0, data(0x26000001, 5), 4, crc=gw.BAD_CRC), now=50.0)
         join = build_join_request(join_eui=0x42, dev_eui=1, dev_nonce=1, app_key=KEY).to_bytes()
-        g.handle(0, event(join, 5), now=50.0)
-        bad = event(data(0x26000001, 9), 6)
+        g.handle(event(0, join, 5), now=50.0)
+        bad = proto_event(data(0x26000001, 9), 6)
         bad.rx_info.context = b"\x01"
-        g.handle(0, bad, now=50.0)
+        with pytest.raises(ParseError, match="context is 1 bytes"):
+            uplink_from_proto(bad, 0)  # the backend yields it as Malformed (test_lora_concentratord)
+        g.malformed(Malformed(0, "uplink context is 1 bytes, not the 4-byte counter"))
         channel = g.stats.module(0).channel(868_100_000)
         assert dict(channel.dropped) == {"dev-addr": 1, "not-lorawan": 1, "crc-bad": 1, "join-eui": 1}
         assert channel.received == 5 and channel.crc_bad == 1 and channel.forwarded == 1
@@ -111,8 +128,8 @@ def test_end_to_end_radio_to_merged_uplinks_over_sockets(rig: Rig) -> None:
 def test_downlink_goes_to_the_module_that_can_transmit(rig: Rig) -> None:
     g = rig.gateway
     count0, count1 = rig.daemons[0].count_us(), rig.daemons[1].count_us()
-    g.handle(0, event(data(0x26000001, 1), count0), now=50.0)
-    g.handle(1, event(data(0x26000001, 1), count1), now=50.0)
+    g.handle(event(0, data(0x26000001, 1), count0), now=50.0)
+    g.handle(event(1, data(0x26000001, 1), count1), now=50.0)
     # heard best by board 1 (RX only): the answer must leave from board 0, one second after the uplink
     request = TxRequest(b"\x60" + bytes(12), 869_525_000, 14, LoraModulation(9, 125_000),
                         count_us=(count1 + 1_000_000) & 0xFFFFFFFF, board=1)
@@ -135,7 +152,7 @@ def test_downlink_goes_to_the_module_that_can_transmit(rig: Rig) -> None:
 def test_module_refusal_is_reported_as_its_outcome(rig: Rig) -> None:
     g = rig.gateway
     count0 = rig.daemons[0].count_us()
-    g.handle(0, event(data(0x26000001, 1), count0), now=50.0)
+    g.handle(event(0, data(0x26000001, 1), count0), now=50.0)
     # the gateway's power table has 27 dBm; this module's has not
     request = TxRequest(b"\x60" + bytes(12), 869_525_000, 27, SF7, count_us=count0 + 1_000_000, board=0)
     result = asyncio.run(g.send_downlink(request))
@@ -145,7 +162,7 @@ def test_module_refusal_is_reported_as_its_outcome(rig: Rig) -> None:
 def test_power_sent_is_the_table_entry_the_scheduler_chose(rig: Rig) -> None:
     g = rig.gateway
     count0 = rig.daemons[0].count_us()
-    g.handle(0, event(data(0x26000001, 1), count0), now=50.0)
+    g.handle(event(0, data(0x26000001, 1), count0), now=50.0)
     request = TxRequest(b"\x60" + bytes(12), 869_525_000, 15, SF7, count_us=count0 + 1_000_000, board=0)
     result = asyncio.run(g.send_downlink(request))
     assert result.ok and result.power_dbm == 14 and result.warning is TxOutcome.TX_POWER
@@ -160,7 +177,7 @@ def test_many_downlinks_over_time_do_not_fill_the_queue(rig: Rig) -> None:
         outcomes = []
         for n in range(40):
             count = daemon.count_us()
-            g.handle(0, event(data(0x26000001, n), count), now=rig.clock.monotonic())
+            g.handle(event(0, data(0x26000001, n), count), now=rig.clock.monotonic())
             request = TxRequest(b"\x60" + bytes(12), 869_525_000, 14, SF7, count_us=count + 1_000_000, board=0)
             outcomes.append((await g.send_downlink(request)).outcome)
             rig.clock.advance(2.0)  # the last one has been sent
@@ -172,7 +189,7 @@ def test_many_downlinks_over_time_do_not_fill_the_queue(rig: Rig) -> None:
 def test_concurrent_downlinks_share_the_command_socket(rig: Rig) -> None:
     g = rig.gateway
     count0 = rig.daemons[0].count_us()
-    g.handle(0, event(data(0x26000001, 1), count0), now=50.0)
+    g.handle(event(0, data(0x26000001, 1), count0), now=50.0)
 
     async def main() -> list[TxOutcome]:
         requests = [
@@ -189,7 +206,7 @@ def test_concurrent_downlinks_share_the_command_socket(rig: Rig) -> None:
 def test_class_c_downlink_is_sent_immediately_on_a_synced_module(rig: Rig) -> None:
     g = rig.gateway
     count0 = rig.daemons[0].count_us()
-    g.handle(0, event(data(0x26000001, 1), count0), now=50.0)
+    g.handle(event(0, data(0x26000001, 1), count0), now=50.0)
     request = TxRequest(b"\x60" + bytes(12), 869_525_000, 20, SF7, tx_class=TxClass.C)
     result = asyncio.run(g.send_downlink(request))
     assert result.ok and result.board == 0

@@ -35,6 +35,7 @@ from lora_rig import free_port
 from wisgate.clock import SimClock
 from wisgate.errors import ConfigError
 from wisgate.lora.backends.concentratord import ConcentratordBackend
+from wisgate.lora.backends.concentratord.wire import uplink_from_proto
 from wisgate.lora.backhaul.mqtt_forwarder import MqttForwarder, MqttSettings, decode
 from wisgate.lora.backhaul.store import UplinkStore
 from wisgate.lora.core.gateway import Gateway, ModuleLink
@@ -224,7 +225,7 @@ class Rig:
         frame.rx_info.snr, frame.rx_info.rssi, frame.rx_info.crc_status = snr, rssi, gw.CRC_OK
         frame.rx_info.channel, frame.rx_info.rf_chain = 2, 1
         now = self.clock.monotonic()
-        self.gateway.handle(0, frame, now)
+        self.gateway.handle(uplink_from_proto(frame, 0), now)
         assert len(self.gateway.emit_due(now + 5)) == 1
         return payload, count
 

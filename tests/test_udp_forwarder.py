@@ -119,8 +119,8 @@ def test_uplinks_arrive_field_exact_and_are_acknowledged(rig: Rig) -> None:
     async def main() -> None:
         peer = await start_peer()
         async with UdpForwarder(g, [server("ns", peer)], wall=rig.wall) as forwarder:
-            g.handle(0, event(payload, 1_000_000, snr=2.0, rssi=-101), now=50.0)
-            g.handle(1, event(payload, 4_000_000_000, snr=8.5, rssi=-77, channel=3), now=50.001)
+            g.handle(event(0, payload, 1_000_000, snr=2.0, rssi=-101), now=50.0)
+            g.handle(event(1, payload, 4_000_000_000, snr=8.5, rssi=-77, channel=3), now=50.001)
             rig.clock.advance(0.5)
             g.emit_due(rig.clock.monotonic())
             await until(lambda: len(peer.rxpk) == 1)
@@ -174,7 +174,7 @@ def test_stat_report_counts_the_interval(rig: Rig) -> None:
         peer = await start_peer()
         async with UdpForwarder(g, [server("ns", peer, stat_interval_s=3600)], wall=rig.wall) as forwarder:
             for n in range(3):
-                g.handle(0, event(data(0x26000001, n), 1_000_000 + n * 100_000), now=50.0 + n * 0.1)
+                g.handle(event(0, data(0x26000001, n), 1_000_000 + n * 100_000), now=50.0 + n * 0.1)
             rig.clock.advance(1.0)
             g.emit_due(rig.clock.monotonic())
             await until(lambda: len(peer.rxpk) == 3 and forwarder.links["ns"].stats.acks >= 1)
@@ -207,8 +207,8 @@ def test_downlink_round_trip_to_the_module_with_tx_ack_outcomes(rig: Rig) -> Non
         peer = await start_peer()
         async with UdpForwarder(g, [server("ns", peer)], wall=rig.wall) as forwarder:
             await until(lambda: peer.gateway_addr is not None)
-            g.handle(0, event(data(0x26000001, 1), count0), now=50.0)
-            g.handle(1, event(data(0x26000002, 1), count1), now=50.0)
+            g.handle(event(0, data(0x26000001, 1), count0), now=50.0)
+            g.handle(event(1, data(0x26000002, 1), count1), now=50.0)
             rig.clock.advance(0.3)
             g.emit_due(rig.clock.monotonic())
             await until(lambda: len(peer.rxpk) == 2)
@@ -250,7 +250,7 @@ def test_tx_ack_none_style_and_brd_extension(rig: Rig) -> None:
         config = server("ns", peer, tx_ack_error_none=True, extensions=True)
         async with UdpForwarder(g, [config], wall=rig.wall):
             await until(lambda: peer.gateway_addr is not None)
-            g.handle(0, event(data(0x26000001, 1), count0), now=50.0)
+            g.handle(event(0, data(0x26000001, 1), count0), now=50.0)
             rig.clock.advance(0.3)
             g.emit_due(rig.clock.monotonic())
             await until(lambda: len(peer.rxpk) == 1)
@@ -298,8 +298,8 @@ def test_two_servers_one_uplink_only_with_its_own_filter(rig: Rig) -> None:
                    filter=UplinkFilter(lorawan_only=False, dev_addr_prefixes=[parse_prefix("26000000/8")])),
         ]
         async with UdpForwarder(g, servers, wall=rig.wall) as forwarder:
-            g.handle(0, event(data(0x26000001, 1), 1_000_000), now=50.0)
-            g.handle(0, event(data(0x48000001, 1), 1_100_000), now=50.0)
+            g.handle(event(0, data(0x26000001, 1), 1_000_000), now=50.0)
+            g.handle(event(0, data(0x48000001, 1), 1_100_000), now=50.0)
             rig.clock.advance(0.5)
             g.emit_due(rig.clock.monotonic())
             await until(lambda: len(full.rxpk) == 2 and len(uplink_only.rxpk) == 1)
@@ -450,7 +450,7 @@ def test_version_1_server_gets_version_1_datagrams_and_no_tx_ack(rig: Rig) -> No
         peer = await start_peer()
         async with UdpForwarder(g, [server("old", peer, version=1)], wall=rig.wall) as forwarder:
             await until(lambda: peer.gateway_addr is not None)
-            g.handle(0, event(data(0x26000001, 1), count0), now=50.0)
+            g.handle(event(0, data(0x26000001, 1), count0), now=50.0)
             rig.clock.advance(0.3)
             g.emit_due(rig.clock.monotonic())
             await until(lambda: len(peer.rxpk) == 1)

@@ -15,3 +15,7 @@ class ParseError(LoraError, ValueError):
 
 class PlanError(ConfigError):
     """A channel plan cannot be placed on the installed modules; the message names the channel."""
+
+
+class BackendError(LoraError):
+    """A concentrator module's backend did not answer, or answered something unexpected."""

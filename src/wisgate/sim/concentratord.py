@@ -18,7 +18,7 @@ import zmq
 from chirpstack_api import gw
 
 from wisgate.clock import Clock
-from wisgate.lora.backends.convert import TX_STATUS, downlink_from_proto
+from wisgate.lora.backends.concentratord.wire import TX_STATUS, downlink_from_proto
 from wisgate.lora.core.jit import JitQueue
 from wisgate.lora.errors import ParseError
 

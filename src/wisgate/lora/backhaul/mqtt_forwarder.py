@@ -49,7 +49,7 @@ from google.protobuf.message import DecodeError, Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from wisgate.errors import ConfigError
-from wisgate.lora.backends.convert import CRC, TX_STATUS, downlink_from_proto
+from wisgate.lora.backends.concentratord.wire import CRC, TX_STATUS, downlink_from_proto
 from wisgate.lora.backhaul.store import StoredUplink, StoreError
 from wisgate.lora.backhaul.uplink_queue import QueueStore, UplinkQueue
 from wisgate.lora.core.stats import GatewayStats

@@ -63,8 +63,8 @@ class Deduplicator:
     _recent: OrderedDict[bytes, float] = field(default_factory=OrderedDict, init=False, repr=False)
     _seq: int = field(default=0, init=False, repr=False)
 
-    def push(self, frame: UplinkFrame, now: float) -> None:
-        """Add one reception heard at host time ``now``."""
+    def push(self, frame: UplinkFrame, now: float) -> bool:
+        """Add one reception heard at host time ``now``; True when it is a copy of one already held."""
         self.stats.received += 1
         key = frame.phy_payload
         group = self._open.get(key)
@@ -75,14 +75,14 @@ class Deduplicator:
                     group.frames.append(frame)
                 else:
                     self.stats.dropped_receptions += 1
-                return
+                return True
             self._close(group, key, now)  # the same bytes after the window: a new transmission
         elif self._recent:
             self._forget_recent(now)
             until = self._recent.get(key)
             if until is not None and now <= until:
                 self.stats.late_duplicates += 1
-                return
+                return True
         closes_at = now + frame.airtime() + self.margin_s
         emit_at = closes_at if self.hold_s is None else min(closes_at, now + self.hold_s)
         group = _Group(now, closes_at, emit_at, [frame])
@@ -91,6 +91,7 @@ class Deduplicator:
         heapq.heappush(self._heap, (emit_at, self._seq, group))
         if len(self._open) > self.max_pending:
             self._force_first(now)
+        return False
 
     def pop_due(self, now: float) -> list[Uplink]:
         """Uplinks due at or before ``now``, in emission order."""

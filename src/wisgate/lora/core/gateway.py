@@ -1,9 +1,10 @@
 """One gateway from several concentrator modules: uplinks merged, downlinks placed on the right module.
 
-Per module, a backend (Concentratord over ZeroMQ, real or simulated) delivers uplink events. Each is
-converted, stamped on its board's 64-bit timeline, filtered, counted, and pushed into one
-deduplicator; uplinks leave it when their airtime window closes, best reception first. Downlinks go
-through the gateway-wide scheduler (one Semtech JIT queue per module) and then to the chosen module.
+Per module, a backend (Concentratord over ZeroMQ, real or simulated) delivers uplinks already in our
+own types (:mod:`wisgate.lora.core.types`; the backend translates its wire format). Each is stamped
+on its board's 64-bit timeline, filtered, counted, and pushed into one deduplicator; uplinks leave it
+when their airtime window closes, best reception first. Downlinks go through the gateway-wide
+scheduler (one Semtech JIT queue per module) and then to the chosen module's backend.
 
 :meth:`Gateway.handle` is the synchronous hot path (no awaits), so it can be measured alone.
 """
@@ -15,20 +16,25 @@ import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, replace
 
-from chirpstack_api import gw
-
 from wisgate.aio import wait_event
 from wisgate.clock import Clock
-from wisgate.lora.backends.concentratord import ConcentratordBackend, ConcentratordError
-from wisgate.lora.backends.convert import TX_OUTCOME, downlink_to_proto, uplink_from_proto
 from wisgate.lora.core.dedup import Deduplicator
 from wisgate.lora.core.filters import UplinkFilter
 from wisgate.lora.core.jit import JitQueue
-from wisgate.lora.core.pipeline import UplinkPipeline
+from wisgate.lora.core.pipeline import DUPLICATE, UplinkPipeline
 from wisgate.lora.core.scheduler import TxScheduler
 from wisgate.lora.core.stats import GatewayStats
-from wisgate.lora.core.types import CrcStatus, ReceivedUplink, TxOutcome, TxRequest, TxResult
-from wisgate.lora.errors import ParseError
+from wisgate.lora.core.types import (
+    CrcStatus,
+    Malformed,
+    ModuleBackend,
+    ReceivedUplink,
+    TxOutcome,
+    TxRequest,
+    TxResult,
+    UplinkFrame,
+)
+from wisgate.lora.errors import BackendError
 
 log = logging.getLogger("wisgate.lora.core.gateway")
 
@@ -41,7 +47,7 @@ DEDUP_HOLD_S = 0.2
 @dataclass
 class ModuleLink:
     board: int
-    backend: ConcentratordBackend
+    backend: ModuleBackend
     jit: JitQueue
 
 
@@ -72,31 +78,29 @@ class Gateway:
 
     # uplinks
 
-    def handle(self, board: int, event: gw.UplinkFrame, now: float) -> None:
-        """One uplink event from ``board`` at host time ``now`` (seconds)."""
-        module = self.stats.module(board)
-        try:
-            frame = uplink_from_proto(event, board)
-        except ParseError as exc:
-            module.malformed += 1
-            self._problem(str(exc))
-            return
+    def handle(self, frame: UplinkFrame, now: float) -> None:
+        """One uplink from the module ``frame.rx_info.board`` at host time ``now`` (seconds)."""
+        board = frame.rx_info.board
         self.timebases[board].sync(frame.rx_info.count_us, int(now * 1_000_000))
-        channel = module.channel(frame.frequency_hz)
+        channel = self.stats.module(board).channel(frame.frequency_hz)
         channel.received += 1
         if frame.rx_info.crc_status is CrcStatus.OK:
             channel.crc_ok += 1
             channel.airtime_s += frame.airtime()
         elif frame.rx_info.crc_status is CrcStatus.BAD:
             channel.crc_bad += 1
-        before = self.dedup.stats.duplicates
-        reason = self.pipeline.push(frame, now)
-        if reason:
-            channel.dropped[reason] += 1
-        elif self.dedup.stats.duplicates != before:
+        verdict = self.pipeline.push(frame, now)
+        if not verdict:
+            channel.forwarded += 1
+        elif verdict is DUPLICATE:
             channel.duplicates += 1
         else:
-            channel.forwarded += 1
+            channel.dropped[verdict] += 1
+
+    def malformed(self, event: Malformed) -> None:
+        """An event a module's backend could not read: counted per module, each reason logged once."""
+        self.stats.module(event.board).malformed += 1
+        self._problem(f"board {event.board}: {event.reason}")
 
     def emit_due(self, now: float) -> list[ReceivedUplink]:
         uplinks = self.pipeline.pop_due(now)
@@ -123,8 +127,10 @@ class Gateway:
 
     async def _pump(self, link: ModuleLink) -> None:
         async for event in link.backend.events():
-            if event.WhichOneof("event") == "uplink_frame":
-                self.handle(link.board, event.uplink_frame, self.clock.monotonic())
+            if isinstance(event, Malformed):
+                self.malformed(event)
+            else:
+                self.handle(event, self.clock.monotonic())
                 self._wake.set()
 
     async def _flush(self) -> None:
@@ -163,19 +169,16 @@ class Gateway:
             return result
         link = self.links[result.board]
         self._downlink_id += 1
-        sent = request if result.power_dbm is None else replace(request, power_dbm=result.power_dbm)
-        frame = downlink_to_proto(sent, result.count_us, gateway_id=self.gateway_id, downlink_id=self._downlink_id)
-        frame.items[0].tx_info.board = result.board
+        power = request.power_dbm if result.power_dbm is None else result.power_dbm
+        sent = replace(request, board=result.board, count_us=result.count_us, power_dbm=power)
         try:
-            ack = await link.backend.send_downlink(frame)
-        except ConcentratordError as exc:
+            verdict = await link.backend.send_downlink(sent, gateway_id=self.gateway_id, downlink_id=self._downlink_id)
+        except BackendError as exc:
             self._problem(str(exc))
             result = TxResult(TxOutcome.COLLISION_PACKET, result.board, detail=str(exc))
         else:
-            outcome = TX_OUTCOME.get(ack.items[0].status)
-            if outcome is None or outcome is not TxOutcome.OK:
-                name = gw.TxAckStatus.Name(ack.items[0].status)
-                result = TxResult(outcome or TxOutcome.COLLISION_PACKET, result.board, detail=f"module said {name}")
+            if not verdict.ok:
+                result = verdict
         self.stats.module(result.board or 0).tx_outcomes[result.outcome.value] += 1
         return result
 

@@ -18,6 +18,9 @@ from wisgate.lora.core.types import ReceivedUplink, UplinkFrame
 from wisgate.lora.errors import ParseError
 from wisgate.lora.frames.phy import Frame, parse
 
+#: What :meth:`UplinkPipeline.push` answers for a copy of a transmission it already holds.
+DUPLICATE = "duplicate"
+
 
 @dataclass
 class PipelineStats:
@@ -40,7 +43,11 @@ class UplinkPipeline:
         return timebase
 
     def push(self, frame: UplinkFrame, now: float) -> str:
-        """Take one reception at host time ``now``; returns why it was dropped, or ""."""
+        """Take one reception at host time ``now``.
+
+        Returns "" for a new transmission, :data:`DUPLICATE` (the same object) for a copy of one already
+        held, or why it was dropped (a filter reason, counted in ``stats.dropped``).
+        """
         self.stats.pushed += 1
         rx = frame.rx_info
         reason = self.filter.check_crc(rx.crc_status)
@@ -54,8 +61,9 @@ class UplinkPipeline:
                     parsed = (None, str(exc))
             reason = self.filter.check_frame(parsed[0])
             if not reason:
+                if self.dedup.push(frame.with_time(self.timebase(rx.board).extend(rx.count_us)), now):
+                    return DUPLICATE  # its group holds the parse already, or (late) it is dropped
                 self._parsed[payload] = parsed
-                self.dedup.push(frame.with_time(self.timebase(rx.board).extend(rx.count_us)), now)
                 return ""
         self.stats.dropped[reason] += 1
         return reason

@@ -14,8 +14,10 @@ and ``context`` (the 4-byte big-endian ``count_us`` the SX1302 build puts there)
 from __future__ import annotations
 
 import math
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from enum import Enum
+from typing import Protocol
 
 from wisgate.lora.frames.airtime import LI_FEC, lora_airtime, sx1280_airtime
 from wisgate.lora.frames.phy import Frame
@@ -105,6 +107,14 @@ class UplinkFrame:
 
 
 @dataclass(frozen=True, slots=True)
+class Malformed:
+    """An event a backend could not turn into an :class:`UplinkFrame`; ``reason`` says what was wrong."""
+
+    board: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class Uplink:
     """One transmission: the best copy first, every reception as metadata."""
 
@@ -188,3 +198,22 @@ class TxResult:
     @property
     def ok(self) -> bool:
         return self.outcome is TxOutcome.OK
+
+
+class ModuleBackend(Protocol):
+    """One concentrator module as the gateway core drives it (Concentratord over ZeroMQ, real or simulated)."""
+
+    board: int
+
+    def events(self) -> AsyncIterator[UplinkFrame | Malformed]:
+        """Uplinks as the module reports them, and what could not be read."""
+        ...
+
+    async def send_downlink(self, request: TxRequest, *, gateway_id: str, downlink_id: int) -> TxResult:
+        """Hand over a request the JIT queue accepted (``board`` and ``count_us`` set); the module's verdict.
+
+        Raises :class:`~wisgate.lora.errors.BackendError` when the module does not answer.
+        """
+        ...
+
+    def close(self) -> None: ...

@@ -7,28 +7,31 @@ protobufs on a REP socket (``send_downlink_frame`` → ``gw.DownlinkTxAck``, ``g
 
 A REQ socket that timed out is unusable (its state machine waits for the lost reply), so it is closed
 and opened again before the next command.
+
+Protobufs stop here (:mod:`.wire` translates them): :meth:`ConcentratordBackend.events` yields
+:class:`~wisgate.lora.core.types.UplinkFrame` (or :class:`~wisgate.lora.core.types.Malformed`), and
+:meth:`ConcentratordBackend.send_downlink` takes a :class:`~wisgate.lora.core.types.TxRequest`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import zmq
 import zmq.asyncio
 from chirpstack_api import gw
 from google.protobuf.message import DecodeError
 
-from wisgate.errors import WisgateError
-
-log = logging.getLogger("wisgate.lora.backends.concentratord")
+from wisgate.lora.backends.concentratord.wire import TX_OUTCOME, downlink_to_proto, uplink_from_proto
+from wisgate.lora.core.types import Malformed, TxOutcome, TxRequest, TxResult, UplinkFrame
+from wisgate.lora.errors import BackendError, ParseError
 
 COMMAND_TIMEOUT_S = 1.0
 
 
-class ConcentratordError(WisgateError):
+class ConcentratordError(BackendError):
     """The daemon did not answer, or answered something that is not the expected message."""
 
 
@@ -38,7 +41,6 @@ class BackendStats:
     malformed_events: int = 0
     commands: int = 0
     command_timeouts: int = 0
-    errors_seen: set[str] = field(default_factory=set)
 
 
 class ConcentratordBackend:
@@ -100,7 +102,21 @@ class ConcentratordBackend:
             raise ConcentratordError(f"board {self.board}: bad get_gateway_id reply: {exc}") from None
         return str(response.gateway_id)
 
-    async def send_downlink(self, frame: gw.DownlinkFrame) -> gw.DownlinkTxAck:
+    async def send_downlink(self, request: TxRequest, *, gateway_id: str, downlink_id: int) -> TxResult:
+        """Send one request the gateway's JIT queue accepted: at ``request.count_us`` on this board."""
+        if request.count_us is None:
+            raise ValueError("send_downlink needs the departure counter the JIT queue chose")
+        frame = downlink_to_proto(request, request.count_us, gateway_id=gateway_id, downlink_id=downlink_id)
+        frame.items[0].tx_info.board = self.board
+        status = (await self.send_frame(frame)).items[0].status
+        outcome = TX_OUTCOME.get(status)
+        if outcome is TxOutcome.OK:
+            return TxResult(outcome, self.board, request.count_us, request.power_dbm)
+        name = gw.TxAckStatus.Name(status) if status in gw.TxAckStatus.values() else str(status)
+        return TxResult(outcome or TxOutcome.COLLISION_PACKET, self.board, detail=f"module said {name}")
+
+    async def send_frame(self, frame: gw.DownlinkFrame) -> gw.DownlinkTxAck:
+        """The ``send_downlink_frame`` command as is: one status per item."""
         reply = await self._request(gw.Command(send_downlink_frame=frame))
         ack = gw.DownlinkTxAck()
         try:
@@ -113,27 +129,30 @@ class ConcentratordBackend:
             )
         return ack
 
-    async def events(self) -> AsyncIterator[gw.Event]:
-        """Events as they arrive; malformed messages are counted and logged once per reason."""
+    async def events(self) -> AsyncIterator[UplinkFrame | Malformed]:
+        """Uplinks as they arrive; what cannot be read is counted and yielded as :class:`Malformed`."""
         while True:
             raw = await self._events.recv()
             event = gw.Event()
             try:
                 event.ParseFromString(raw)
             except DecodeError as exc:
-                self._malformed(f"undecodable event ({len(raw)} bytes): {exc}")
+                yield self._malformed(f"undecodable event ({len(raw)} bytes): {exc}")
                 continue
-            if event.WhichOneof("event") is None:
-                self._malformed(f"event with no payload ({len(raw)} bytes)")
+            kind = event.WhichOneof("event")
+            if kind is None:
+                yield self._malformed(f"event with no payload ({len(raw)} bytes)")
                 continue
             self.stats.events += 1
-            yield event
+            if kind == "uplink_frame":
+                try:
+                    yield uplink_from_proto(event.uplink_frame, self.board)
+                except ParseError as exc:
+                    yield self._malformed(str(exc))
 
-    def _malformed(self, reason: str) -> None:
+    def _malformed(self, reason: str) -> Malformed:
         self.stats.malformed_events += 1
-        if reason not in self.stats.errors_seen:
-            self.stats.errors_seen.add(reason)
-            log.warning("board %d: %s", self.board, reason)
+        return Malformed(self.board, reason)
 
     def close(self) -> None:
         self._events.close(linger=0)
