@@ -21,6 +21,7 @@ from pathlib import Path
 import aiomqtt
 from chirpstack_api import gw
 
+from wisgate.clock import SimClock
 from wisgate.lora.backhaul.mqtt_forwarder import MqttForwarder, MqttSettings, decode, encode, uplink_message
 from wisgate.lora.backhaul.store import UplinkStore
 from wisgate.lora.core.stats import GatewayStats
@@ -38,6 +39,9 @@ from wisgate.lora.core.types import (
 
 class IdleGateway:
     gateway_id = "0016c001ff10a235"
+
+    clock = SimClock()
+    boards = (0,)
 
     def __init__(self) -> None:
         self.stats = GatewayStats()
@@ -103,7 +107,7 @@ async def live(store: UplinkStore, port: int, count: int, burst: int, pace_s: fl
 
         async def receive() -> None:
             async for message in sub.messages:
-                payload = decode(bytes(message.payload), gw.UplinkFrame(), "protobuf").phy_payload  # type: ignore[arg-type]
+                payload = decode(bytes(message.payload), gw.UplinkFrame(), "protobuf").phy_payload
                 latencies.append(time.perf_counter() - sent_at[payload])
                 if len(latencies) == count:
                     return

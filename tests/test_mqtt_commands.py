@@ -16,6 +16,7 @@ from google.protobuf import json_format
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from wisgate.clock import SimClock
 from wisgate.lora.backhaul.mqtt_forwarder import MqttForwarder, MqttSettings, decode, encode, uplink_message
 from wisgate.lora.backhaul.store import UplinkStore
 from wisgate.lora.core.stats import GatewayStats
@@ -40,6 +41,9 @@ class FakeGateway:
 
     gateway_id = GATEWAY_ID.upper()
 
+    clock = SimClock()
+    boards = (0,)
+
     def __init__(self, outcomes: list[TxOutcome] | None = None) -> None:
         self.stats = GatewayStats()
         self.outcomes = list(outcomes or [])
@@ -56,7 +60,7 @@ class FakeGateway:
 
 def forwarder(tmp: Path, gateway: FakeGateway, encoding: str = "protobuf") -> MqttForwarder:
     store = UplinkStore(tmp / "cmd.db", server="cmd")
-    return MqttForwarder(gateway, MqttSettings(encoding=encoding), store)  # type: ignore[arg-type]
+    return MqttForwarder(gateway, MqttSettings(encoding=encoding), store)
 
 
 def item(frame: gw.DownlinkFrame, frequency: int = 869_525_000, *, delay: int | None = 1) -> None:

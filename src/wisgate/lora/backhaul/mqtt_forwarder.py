@@ -37,10 +37,10 @@ import socket
 import ssl
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Protocol, TypeVar
+from typing import Literal, TypeVar
 
 import aiomqtt
 from chirpstack_api import gw
@@ -52,8 +52,7 @@ from wisgate.errors import ConfigError
 from wisgate.lora.backends.concentratord.wire import CRC, TX_STATUS, downlink_from_proto
 from wisgate.lora.backhaul.store import StoredUplink, StoreError
 from wisgate.lora.backhaul.uplink_queue import QueueStore, UplinkQueue
-from wisgate.lora.core.stats import GatewayStats
-from wisgate.lora.core.types import FskModulation, ReceivedUplink, TxRequest, TxResult, UplinkFrame
+from wisgate.lora.core.types import FskModulation, GatewayPort, ReceivedUplink, UplinkFrame
 from wisgate.lora.errors import ParseError
 
 log = logging.getLogger("wisgate.lora.mqtt")
@@ -65,17 +64,6 @@ CODE_RATE_ENUMS = {
     "4/5": gw.CR_4_5, "4/6": gw.CR_4_6, "4/7": gw.CR_4_7, "4/8": gw.CR_4_8,
     "4/5LI": gw.CR_LI_4_5, "4/6LI": gw.CR_LI_4_6, "4/8LI": gw.CR_LI_4_8, "4/7LI": gw.CR_LI_4_8,
 }
-
-
-class DownlinkGateway(Protocol):
-    """What the forwarder needs from :class:`wisgate.lora.core.gateway.Gateway`."""
-
-    gateway_id: str
-    stats: GatewayStats
-
-    def uplinks(self) -> AsyncIterator[ReceivedUplink]: ...
-
-    async def send_downlink(self, request: TxRequest) -> TxResult: ...
 
 
 @dataclass(frozen=True)
@@ -200,7 +188,7 @@ class MqttForwarder:
 
     def __init__(
         self,
-        gateway: DownlinkGateway,
+        gateway: GatewayPort,
         settings: MqttSettings,
         store: QueueStore | UplinkQueue,
         *,

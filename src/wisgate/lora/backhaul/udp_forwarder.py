@@ -48,9 +48,8 @@ from wisgate.lora.backhaul.udp_server import (
     default_resolver,
 )
 from wisgate.lora.backhaul.uplink_queue import MemoryStore, QueueStore, UplinkQueue
-from wisgate.lora.core.gateway import Gateway
 from wisgate.lora.core.timebase import COUNTER_MASK, counter_diff
-from wisgate.lora.core.types import ReceivedUplink, TxOutcome, TxRequest, TxResult
+from wisgate.lora.core.types import GatewayPort, ReceivedUplink, TxOutcome, TxRequest, TxResult
 
 __all__ = ["MemoryStore", "RecentUplinks", "UdpForwarder", "UdpServerConfig", "UdpServerStats"]
 
@@ -113,7 +112,7 @@ class RecentUplinks:
 
 
 class UdpForwarder:
-    """Forward one :class:`Gateway`'s uplinks to several GWMP servers and carry out their downlinks.
+    """Forward one gateway's uplinks to several GWMP servers and carry out their downlinks.
 
     Use as ``async with UdpForwarder(gateway, servers) as forwarder: ...``; it subscribes to the
     gateway's uplinks itself. ``submit`` is the synchronous entry for tests and benches.
@@ -121,7 +120,7 @@ class UdpForwarder:
 
     def __init__(
         self,
-        gateway: Gateway,
+        gateway: GatewayPort,
         servers: Sequence[UdpServerConfig],
         *,
         clock: Clock | None = None,
@@ -292,7 +291,7 @@ class UdpForwarder:
     def request_for(self, link: ServerLink, txpk: gwmp.Txpk) -> TxRequest:
         """The core request for a txpk from ``link``'s server (raises GwmpError for GPS-only timing)."""
         board: int | None = None
-        if link.config.extensions and txpk.brd is not None and txpk.brd in self.gateway.links:
+        if link.config.extensions and txpk.brd is not None and txpk.brd in self.gateway.boards:
             board = txpk.brd
         elif not txpk.imme and txpk.tmst is not None:
             board = self.recent.board_for(txpk.tmst, self.clock.monotonic())

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from dataclasses import dataclass, replace
 
 from wisgate.aio import wait_event
@@ -75,6 +75,10 @@ class Gateway:
         self._wake = asyncio.Event()
         self._downlink_id = 0
         self._problems: set[str] = set()
+
+    @property
+    def boards(self) -> Collection[int]:
+        return self.links.keys()
 
     # uplinks
 

@@ -14,11 +14,13 @@ and ``context`` (the 4-byte big-endian ``count_us`` the SX1302 build puts there)
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Protocol
 
+from wisgate.clock import Clock
+from wisgate.lora.core.stats import GatewayStats
 from wisgate.lora.frames.airtime import LI_FEC, lora_airtime, sx1280_airtime
 from wisgate.lora.frames.phy import Frame
 
@@ -217,3 +219,22 @@ class ModuleBackend(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+class GatewayPort(Protocol):
+    """The gateway as every backhaul (Semtech UDP, ChirpStack MQTT, Basics Station) sees it."""
+
+    gateway_id: str
+    clock: Clock
+    stats: GatewayStats
+
+    @property
+    def boards(self) -> Collection[int]:
+        """The modules' board numbers (a downlink may name one)."""
+        ...
+
+    def uplinks(self) -> AsyncIterator[ReceivedUplink]:
+        """Every merged uplink from this call on."""
+        ...
+
+    async def send_downlink(self, request: TxRequest) -> TxResult: ...
