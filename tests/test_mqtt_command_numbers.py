@@ -22,9 +22,8 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
 from wisgate.lora.backhaul.mqtt_forwarder import MqttForwarder, MqttSettings
 from wisgate.lora.backhaul.store import UplinkStore
-from wisgate.lora.core.types import TxOutcome, TxRequest, TxResult
-from wisgate.lora.core.types import ReceivedUplink
 from wisgate.lora.core.stats import GatewayStats
+from wisgate.lora.core.types import ReceivedUplink, TxOutcome, TxRequest, TxResult
 
 GATEWAY_ID = "0016c001ff10a235"
 SENTINEL = "__number__"

@@ -40,7 +40,7 @@ from wisgate.clock import Clock
 from wisgate.errors import ConfigError
 from wisgate.lora.backhaul import gwmp
 from wisgate.lora.backhaul.store import UplinkStore
-from wisgate.lora.backhaul.udp_server import (
+from wisgate.lora.backhaul.udp_link import (
     Resolver,
     ServerLink,
     UdpServerConfig,

@@ -1,4 +1,4 @@
-"""One GWMP network server as the UDP forwarder sees it: socket, store, ACKs, keepalive, replay (reference §1).
+"""The gateway's link to one GWMP network server: socket, store, ACKs, keepalive, replay (reference §1).
 
 :class:`ServerLink` handles one server's socket. It writes each uplink record to the server's queue
 before sending it (one transaction per event-loop turn), deletes it on the PUSH_ACK of the datagram that
