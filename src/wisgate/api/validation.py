@@ -16,8 +16,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ConfigDict
 
-#: for every request body model: unknown fields and non-finite numbers are errors
-STRICT_BODY = ConfigDict(extra="forbid", allow_inf_nan=False)
+#: for every request body model: unknown fields, non-finite numbers and numbers sent as strings are errors
+STRICT_BODY = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
 
 
 def json_safe(value: object) -> object:
