@@ -34,15 +34,17 @@ from wisgate.chips.ssd1306 import render_text
 from wisgate.clock import SimClock
 from wisgate.config import ApiSection, parse_config
 from wisgate.lora.core.gateway import Gateway
-from wisgate.runtime import Target, open_target
 from wisgate.services.display import display_service
 from wisgate.services.fan import FanCurve, fan_service
 from wisgate.services.monitor import monitor_service
-from wisgate.services.overrides import FAN_KEY, OLED_KEY, FanOverride, fan_override, oled_override
 from wisgate.services.power import PowerSettings, power_service
+from wisgate.services.readings import format_value
+from wisgate.services.state import BoardState, FanOverride, OledOverride, Overrides, ServiceHealth
 from wisgate.services.status import read_status
-from wisgate.services.supervisor import Service, Supervisor
+from wisgate.services.supervisor import Supervisor
 from wisgate.sim.chips.ssd1306 import SSD1306Model
+from wisgate.sim.target import SimTarget
+from wisgate.target import Target, open_target
 
 TOKEN = "correct horse battery staple"
 ROOT = Path(__file__).resolve().parent.parent
@@ -76,24 +78,25 @@ class Board:
     supervisor: Supervisor
 
     @property
-    def state(self) -> dict[str, object]:
-        return self.supervisor.context.state
+    def state(self) -> BoardState:
+        return self.supervisor.state
 
     def client(self, token: str | None = None, **api: Any) -> TestClient:
         settings = ApiSection(token=None if token is None else SecretStr(token), **api)
-        return TestClient(create_app(self.supervisor.context, settings, self.supervisor.services))
+        return TestClient(create_app(self.supervisor.context, settings, stale_after_s=3600))
 
 
 @pytest.fixture(scope="module")
 def board() -> Iterator[Board]:
     target = open_target("sim")
     supervisor = Supervisor(target)
-    supervisor.add("monitor", monitor_service(0.05))
+    supervisor.add("monitor", monitor_service(0.05, skip=("power",)))
     supervisor.add("fan", fan_service(FanCurve(), 0.05))
     supervisor.add("power", power_service(PowerSettings()))
     run_for(supervisor, 0.3)
-    supervisor.services.append(Service("flaky", monitor_service(1), restarts=2, last_error="OSError: bus gone"))
-    supervisor.context.state["lora"] = lora_gateway()
+    # a service that failed twice and runs again: healthy now, its last failure kept
+    supervisor.state.services["flaky"] = ServiceHealth("flaky", "running", 2, None, "OSError: bus gone", 1.0, 2.0)
+    supervisor.state.lora.gateway = lora_gateway()
     yield Board(target, supervisor)
     target.close()
 
@@ -105,16 +108,18 @@ def no_env_token(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_status_has_the_readings_and_the_service_summaries(board: Board) -> None:
     body = board.client().get("/api/status").json()
-    rows = {(r["device"], r["label"]): r for r in body["readings"]}
-    climate = rows[("temperature_sensor", "PCB temperature")]
-    assert climate["ok"] and climate["unit"] == "°C"
-    assert climate["number"] == float(climate["value"].removesuffix(" °C"))
-    assert rows[("power", "supply")]["value"] == "ok" and "number" not in rows[("power", "supply")]
-    assert "number" not in rows[("expander1", "port 0 inputs")]  # a bit pattern is not a quantity
-    assert "number" not in rows[("rtc", "RTC time")]
-    fan = board.state["fan"]
-    assert isinstance(fan, dict) and body["fan"]["duty"] == fan["duty"] and body["fan"]["manual"] is False
-    assert body["power"]["supply"] == "ok" and body["power"]["events"] == 0
+    rows = {r["name"]: r for r in body["readings"]}
+    climate = rows["pcb.temperature"]
+    assert climate["ok"] and climate["unit"] == "°C" and climate["device"] == "temperature_sensor"
+    assert climate["number"] == pytest.approx(float(climate["value"].removesuffix(" °C")), abs=0.05)
+    assert climate["time"] > 0 and climate["stale"] is False
+    assert rows["supply"]["value"] == "ok" and "number" not in rows["supply"]
+    assert "number" not in rows["expander1.port0"]  # a bit pattern is not a quantity
+    assert "number" not in rows["rtc.time"]
+    fan = board.state.fan
+    assert fan is not None and body["fan"]["duty_percent"] == fan.duty_percent and body["fan"]["mode"] == "curve"
+    assert body["fan"]["age_s"] >= 0
+    assert body["power"]["supply"] == "ok" and body["power"]["losses"] == 0
     assert body["lora"]["gateway_id"] == "aa555a0000000000" and body["lora"]["uplinks"] == 1
     assert body["lora"]["modules"]["0"]["forwarded"] == 1
     assert body["lora"]["modules"]["1"]["received"] == 2 and body["lora"]["modules"]["1"]["duplicates"] == 1
@@ -144,9 +149,16 @@ def test_health_lists_the_supervisor_services(board: Board) -> None:
     body = board.client().get("/api/health").json()
     services = {s["name"]: s for s in body["services"]}
     assert list(services) == ["monitor", "fan", "power", "flaky"]
-    assert services["fan"] == {"name": "fan", "restarts": 0, "last_error": None}
+    assert services["fan"]["restarts"] == 0 and services["fan"]["last_error"] is None
     assert services["flaky"]["restarts"] == 2 and services["flaky"]["last_error"] == "OSError: bus gone"
-    assert body["ok"] is False
+    # health is the state now: a service that recovered is ok, its last failure kept as history
+    assert services["flaky"]["ok"] is True and services["flaky"]["error"] is None
+    assert body["ok"] is True
+    board.state.services["flaky"] = ServiceHealth("flaky", "failed", 3, "OSError: bus gone", "OSError: bus gone",
+                                                  3.0, 3.0)
+    failing = board.client().get("/api/health").json()
+    assert failing["ok"] is False
+    board.state.services["flaky"] = ServiceHealth("flaky", "running", 2, None, "OSError: bus gone", 1.0, 2.0)
 
 
 def test_state_changes_need_the_token(board: Board, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -160,10 +172,11 @@ def test_state_changes_need_the_token(board: Board, monkeypatch: pytest.MonkeyPa
     assert wrong.status_code == 401
     basic = client.post("/api/fan", json={"duty": 40}, headers={"Authorization": "Basic " + TOKEN})
     assert basic.status_code == 401
-    assert FAN_KEY not in board.state
+    assert board.state.overrides.fan is None
     right = client.post("/api/fan", json={"duty": 40, "seconds": 5}, headers={"Authorization": f"Bearer {TOKEN}"})
     assert right.status_code == 200 and right.json() == {"duty": 40.0, "seconds": 5.0}
-    override = board.state.pop(FAN_KEY)
+    override = board.state.overrides.fan
+    board.state.overrides.fan = None
     assert isinstance(override, FanOverride) and override.duty == 40
     assert override.until == pytest.approx(board.target.clock.monotonic() + 5, abs=0.1)
     # the environment's token wins over the file's
@@ -171,7 +184,7 @@ def test_state_changes_need_the_token(board: Board, monkeypatch: pytest.MonkeyPa
     client = board.client(TOKEN)
     assert client.post("/api/fan", json={"duty": 1}, headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 401
     assert client.post("/api/fan", json={"duty": 1}, headers={"Authorization": "Bearer from-env"}).status_code == 200
-    board.state.pop(FAN_KEY)
+    board.state.overrides.fan = None
     # reading stays open
     assert client.get("/api/status").status_code == 200 and client.get("/metrics").status_code == 200
 
@@ -186,16 +199,16 @@ def test_bodies_are_validated(board: Board) -> None:
     bad_texts: list[dict[str, Any]] = [{"lines": []}, {"lines": ["x"] * 6}, {"lines": ["x" * 22]}, {"text": "x"}]
     for text in bad_texts:
         assert client.post("/api/oled", json=text, headers=auth).status_code == 422, text
-    assert FAN_KEY not in board.state and OLED_KEY not in board.state
+    assert board.state.overrides.fan is None and board.state.overrides.oled is None
 
 
 def test_overrides_expire_on_the_target_clock() -> None:
     clock = SimClock()
-    state: dict[str, object] = {FAN_KEY: FanOverride(70, clock.monotonic() + 60)}
-    assert fan_override(state, clock.monotonic()) == 70
+    overrides = Overrides(fan=FanOverride(70, clock.monotonic() + 60), oled=OledOverride(("hi",), 30))
+    assert overrides.fan_duty(clock.monotonic()) == 70 and overrides.oled_lines(clock.monotonic()) == ["hi"]
     clock.sleep(60)
-    assert fan_override(state, clock.monotonic()) is None and FAN_KEY not in state
-    assert oled_override(state, clock.monotonic()) is None
+    assert overrides.fan_duty(clock.monotonic()) is None and overrides.fan is None
+    assert overrides.oled_lines(clock.monotonic()) is None
 
 
 def test_the_fan_service_drives_the_posted_duty() -> None:
@@ -205,18 +218,18 @@ def test_the_fan_service_drives_the_posted_duty() -> None:
     client = TestClient(create_app(supervisor.context, ApiSection(token=SecretStr(TOKEN))))
     assert client.post("/api/fan", json={"duty": 65}, headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
     run_for(supervisor, 0.3)
-    fan = supervisor.context.state["fan"]
-    assert isinstance(fan, dict) and fan["duty"] == 65 and fan["manual"] is True
+    fan = supervisor.state.fan
+    assert fan is not None and fan.duty_percent == 65 and fan.manual
     target.clock.sleep(1.0)  # the chip ramps its drive toward the written duty
-    rows = {row.label: row.value for row in read_status(target)}
-    assert rows["fan duty"] == "65 %"  # what the chip itself reports
+    rows = {row.name: row for row in read_status(target)}
+    assert format_value(rows["fan.duty"]) == "65 %"  # what the chip itself reports
     target.close()
 
 
 def test_posted_text_reaches_the_simulated_panel() -> None:
     target = open_target("sim")
-    assert target.sim is not None
-    model = target.sim.models["oled"]
+    assert isinstance(target, SimTarget)
+    model = target.board.models["oled"]
     assert isinstance(model, SSD1306Model)
     supervisor = Supervisor(target)
     supervisor.add("display", display_service(0.05))
@@ -252,15 +265,14 @@ def test_metrics_come_from_the_state(board: Board) -> None:
     response = board.client().get("/metrics")
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
     values = samples(response.text)
-    rows = {(r.device, r.label): r.value for r in board.state["status"]}  # type: ignore[attr-defined]
-    climate = float(rows[("temperature_sensor", "PCB temperature")].split()[0])
-    key = (("device", "temperature_sensor"), ("label", "PCB temperature"), ("unit", "°C"))
-    assert values[("wisgate_reading", key)] == climate
-    fan = board.state["fan"]
-    assert isinstance(fan, dict)
-    assert values[("wisgate_fan_duty_percent", ())] == fan["duty"]
-    assert values[("wisgate_fan_rpm", ())] == pytest.approx(fan["rpm"])
-    assert values[("wisgate_cpu_temperature_celsius", ())] == pytest.approx(fan["cpu_c"])
+    climate = board.state.value("pcb.temperature")
+    key = (("device", "temperature_sensor"), ("name", "pcb.temperature"), ("unit", "celsius"))
+    assert values[("wisgate_reading", key)] == climate  # the number itself, never parsed back from text
+    fan = board.state.fan
+    assert fan is not None
+    assert values[("wisgate_fan_duty_percent", ())] == fan.duty_percent
+    assert values[("wisgate_fan_rpm", ())] == pytest.approx(fan.rpm)
+    assert values[("wisgate_cpu_temperature_celsius", ())] == pytest.approx(fan.cpu_c)
     assert values[("wisgate_supply_ok", ())] == 1.0
     assert values[("wisgate_probe_ok", (("device", "secure_element"),))] == 1.0
     assert values[("wisgate_lora_received_total", (("board", "1"),))] == 2
@@ -269,7 +281,7 @@ def test_metrics_come_from_the_state(board: Board) -> None:
     assert values[("wisgate_lora_uplinks_total", ())] == 1
     assert sum(v for (name, labels), v in values.items() if name == "wisgate_lora_dropped_total") == 1
     assert values[("wisgate_service_restarts_total", (("service", "flaky"),))] == 2
-    assert not any(name.startswith("wisgate_reading") and ("label", "RTC time") in labels for name, labels in values)
+    assert not any(name == "wisgate_reading" and ("name", "rtc.time") in labels for name, labels in values)
     assert b"wisgate_" not in generate_latest(REGISTRY)  # every app has its own registry
 
 
@@ -296,7 +308,7 @@ def test_the_service_serves_on_the_daemon_loop_and_leaves_the_signals_alone() ->
     target = open_target("sim")
     supervisor = Supervisor(target)
     supervisor.add("monitor", monitor_service(0.05))
-    supervisor.add("api", api_service(ApiSection(port=port), supervisor.services))
+    supervisor.add("api", api_service(ApiSection(port=port)))
     seen: dict[str, Any] = {}
 
     async def main() -> None:
@@ -329,6 +341,7 @@ def test_a_uvicorn_exit_is_a_service_error_not_the_daemon_s_end(monkeypatch: pyt
     supervisor.add("api", api_service(ApiSection(port=free_port())))
     run_for(supervisor, 0.2)
     assert supervisor.services[0].last_error == "RuntimeError: HTTP API server did not start (uvicorn exit status 3)"
+    assert supervisor.state.services["api"].state == "failed"
 
 
 def test_the_docs_config_example_loads() -> None:
@@ -399,11 +412,11 @@ port = {port}
         def driven() -> Any:
             status = http("GET", f"{base}/api/status")[1]
             rows = {r["label"]: r["value"] for r in status["readings"]}
-            return status if status["fan"]["duty"] == 88 and rows.get("fan duty") == "88 %" else None
+            return status if status["fan"]["duty_percent"] == 88 and rows.get("fan duty") == "88 %" else None
 
         status = wait_for(driven, 5)
         assert status, "the posted duty never reached the fan"
-        assert status["fan"]["manual"] is True and status["overrides"]["fan"]["duty"] == 88
+        assert status["fan"]["mode"] == "manual" and status["overrides"]["fan"]["duty"] == 88
     finally:
         daemon.terminate()
         output = daemon.communicate(timeout=20)[0]

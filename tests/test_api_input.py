@@ -16,9 +16,9 @@ from pydantic import SecretStr
 from wisgate.api.http import create_app
 from wisgate.api.validation import json_safe
 from wisgate.config import ApiSection
-from wisgate.runtime import open_target
-from wisgate.services.overrides import FAN_KEY, OLED_KEY
+from wisgate.services.state import BoardState
 from wisgate.services.supervisor import Supervisor
+from wisgate.target import open_target
 
 TOKEN = "correct horse battery staple"
 AUTH = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
@@ -30,12 +30,12 @@ def no_env_token(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(scope="module")
-def api() -> Iterator[tuple[TestClient, dict[str, object]]]:
+def api() -> Iterator[tuple[TestClient, BoardState]]:
     supervisor = Supervisor(open_target("sim"))
     app = create_app(supervisor.context, ApiSection(token=SecretStr(TOKEN)))
     # a 500 must show as a 500 here, not as the exception the server would have logged
     with TestClient(app, raise_server_exceptions=False) as client:
-        yield client, supervisor.context.state
+        yield client, supervisor.state
     supervisor.context.target.close()
 
 
@@ -49,7 +49,7 @@ NON_FINITE = ("NaN", "Infinity", "-Infinity", "1e999", "-1e999")
     ("/api/oled", '{"lines": ["hi"], "seconds": %s}', "seconds"),
 ])
 def test_non_finite_numbers_are_a_422_naming_the_field(
-    api: tuple[TestClient, dict[str, object]], path: str, template: str, field: str, literal: str,
+    api: tuple[TestClient, BoardState], path: str, template: str, field: str, literal: str,
 ) -> None:
     client, state = api
     response = client.post(path, content=template % literal, headers=AUTH)
@@ -58,10 +58,10 @@ def test_non_finite_numbers_are_a_422_naming_the_field(
     assert [e["loc"] for e in errors] == [["body", field]]
     assert errors[0]["msg"] == "Input should be a finite number"
     assert errors[0]["input"] in ("NaN", "Infinity", "-Infinity")  # echoed as sent, as a JSON string
-    assert FAN_KEY not in state and OLED_KEY not in state
+    assert state.overrides.fan is None and state.overrides.oled is None
 
 
-def test_non_finite_values_in_other_fields_are_a_422_too(api: tuple[TestClient, dict[str, object]]) -> None:
+def test_non_finite_values_in_other_fields_are_a_422_too(api: tuple[TestClient, BoardState]) -> None:
     client, state = api
     for path, body, loc in (
         ("/api/oled", '{"lines": [NaN]}', ["body", "lines", 0]),
@@ -71,7 +71,7 @@ def test_non_finite_values_in_other_fields_are_a_422_too(api: tuple[TestClient, 
         response = client.post(path, content=body, headers=AUTH)
         assert response.status_code == 422, (body, response.text)
         assert response.json()["detail"][0]["loc"] == loc
-    assert FAN_KEY not in state and OLED_KEY not in state
+    assert state.overrides.fan is None and state.overrides.oled is None
 
 
 _numbers = st.floats(allow_nan=True, allow_infinity=True) | st.integers(-10**20, 10**20)
@@ -80,7 +80,7 @@ _numbers = st.floats(allow_nan=True, allow_infinity=True) | st.integers(-10**20,
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(duty=_numbers | st.none() | st.text(max_size=5), seconds=_numbers | st.none())
 def test_any_fan_body_is_answered_200_or_422_never_500(
-    api: tuple[TestClient, dict[str, object]], duty: Any, seconds: Any,
+    api: tuple[TestClient, BoardState], duty: Any, seconds: Any,
 ) -> None:
     client, state = api
     body: dict[str, Any] = {"duty": duty} if seconds is None else {"duty": duty, "seconds": seconds}
@@ -88,7 +88,7 @@ def test_any_fan_body_is_answered_200_or_422_never_500(
     finite = isinstance(duty, int | float) and math.isfinite(duty) and (seconds is None or math.isfinite(seconds))
     accepted = finite and 0 <= duty <= 100 and (seconds is None or 0 < seconds <= 86_400)
     assert response.status_code == (200 if accepted else 422), (body, response.text)
-    state.pop(FAN_KEY, None)
+    state.overrides.fan = None
 
 
 def test_json_safe_writes_the_literals() -> None:
@@ -97,11 +97,12 @@ def test_json_safe_writes_the_literals() -> None:
 
 
 @pytest.mark.parametrize("header", [f"bearer {TOKEN}", f"BEARER {TOKEN}", f"Bearer   {TOKEN}  ", f"bEaReR {TOKEN}"])
-def test_the_bearer_scheme_is_case_insensitive(api: tuple[TestClient, dict[str, object]], header: str) -> None:
+def test_the_bearer_scheme_is_case_insensitive(api: tuple[TestClient, BoardState], header: str) -> None:
     client, state = api
     response = client.post("/api/fan", json={"duty": 30, "seconds": 1}, headers={"Authorization": header})
     assert response.status_code == 200, response.text
-    assert state.pop(FAN_KEY) is not None
+    assert state.overrides.fan is not None
+    state.overrides.fan = None
 
 
 @pytest.mark.parametrize("header", [
@@ -110,10 +111,10 @@ def test_the_bearer_scheme_is_case_insensitive(api: tuple[TestClient, dict[str, 
     "Bearer " + TOKEN + " " + TOKEN,
 ])
 def test_empty_wrong_and_oversized_tokens_are_refused_before_the_handler(
-    api: tuple[TestClient, dict[str, object]], header: str,
+    api: tuple[TestClient, BoardState], header: str,
 ) -> None:
     client, state = api
     response = client.post("/api/fan", json={"duty": 30}, headers={"Authorization": header})
     assert response.status_code == 401, (header[:40], response.text)
     assert response.headers["www-authenticate"] == "Bearer"
-    assert FAN_KEY not in state
+    assert state.overrides.fan is None

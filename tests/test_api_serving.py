@@ -19,9 +19,9 @@ from pydantic import SecretStr
 
 from wisgate.api.service import _listen, api_service
 from wisgate.config import ApiSection
-from wisgate.runtime import open_target
 from wisgate.services.monitor import monitor_service
 from wisgate.services.supervisor import Supervisor
+from wisgate.target import open_target
 
 TOKEN = "correct horse battery staple"
 
@@ -34,7 +34,7 @@ class Served:
         self.target = open_target("sim")
         self.supervisor = Supervisor(self.target)
         self.supervisor.add("monitor", monitor_service(0.05))
-        self.supervisor.add("api", api_service(ApiSection(port=self.port, **api), self.supervisor.services))
+        self.supervisor.add("api", api_service(ApiSection(port=self.port, **api)))
         self.loop = asyncio.new_event_loop()
         self.stopping = asyncio.Event()
         self.thread = threading.Thread(target=self.loop.run_until_complete, args=(self._run(),), daemon=True)

@@ -12,10 +12,11 @@ from wisgate.bus.gpio import GpioLine
 from wisgate.chips.buzzer import Buzzer, Note, alarm_pattern, measure_tone
 from wisgate.cli import cli
 from wisgate.clock import WallClock
-from wisgate.runtime import Target
 from wisgate.services.buzzer import buzzer_service
+from wisgate.services.events import EventKind
 from wisgate.services.supervisor import Supervisor
 from wisgate.sim.board import SimBoard
+from wisgate.sim.target import SimTarget
 
 
 def tone_on(board: SimBoard, frequency: float, duration: float) -> tuple[int, float]:
@@ -123,10 +124,9 @@ def test_cli_plays_and_measures_on_the_simulated_board() -> None:
 
 def test_service_beeps_at_start_and_sounds_the_alarm_on_a_power_loss() -> None:
     board = SimBoard()
-    target = Target(bus=board.bus, clock=board.clock, sim=board, addresses=dict(board.addresses))
+    target = SimTarget(board)
     supervisor = Supervisor(target)
     supervisor.add("buzzer", buzzer_service(frequency_hz=1000.0, startup_beep=True))
-    state = supervisor.context.state
     startup_edges: list[int] = []
 
     async def main() -> None:
@@ -135,7 +135,7 @@ def test_service_beeps_at_start_and_sounds_the_alarm_on_a_power_loss() -> None:
 
         def power_lost() -> None:
             startup_edges.append(len(board.buzzer_line.history) - 1)
-            state["power"] = {"supply": "lost", "events": 1, "beep": True}
+            supervisor.context.publish(EventKind.SUPPLY_LOST, "power", "test: supply lost")
 
         loop.call_later(0.2, power_lost)
         loop.call_later(0.6, stop.set)

@@ -10,9 +10,10 @@ from click.testing import CliRunner
 from wisgate.bus.thermal_zone import CpuTemperature, ThermalZone
 from wisgate.cli import cli
 from wisgate.errors import UnsupportedError, WisgateError
-from wisgate.runtime import open_target
-from wisgate.services.cpu import cpu_temperature
+from wisgate.services.readings import format_value
 from wisgate.services.status import read_status
+from wisgate.sim.target import SimTarget
+from wisgate.target import open_target
 
 
 def run(*args: str) -> tuple[int, str]:
@@ -68,27 +69,27 @@ def test_fan_errors_are_one_clear_line(args: tuple[str, ...], message: str) -> N
 
 def test_status_probes_read_cpu_and_fan() -> None:
     target = open_target("sim")
-    assert target.sim is not None
-    target.sim.cpu.temperature_c = 51.26
-    rows = {row.label: row.value for row in read_status(target) if row.device in ("cpu", "fan")}
+    assert isinstance(target, SimTarget)
+    target.board.cpu.temperature_c = 51.26
+    rows = {row.label: format_value(row) for row in read_status(target) if row.source in ("cpu", "fan")}
     assert rows == {"CPU temperature": "51.3 °C", "fan duty": "0 %", "fan speed": "0 RPM"}
 
 
 def test_status_probe_reports_a_missing_fan_controller() -> None:
     target = open_target("sim")
     target.bus.faults.vanish(0x2F)
-    fan_rows = [row for row in read_status(target) if row.device == "fan"]
+    fan_rows = [row for row in read_status(target) if row.source == "fan"]
     assert len(fan_rows) == 1
     assert not fan_rows[0].ok
-    assert "0x2F" in fan_rows[0].value
+    assert "0x2F" in (fan_rows[0].error or "")
 
 
 def test_sim_target_uses_the_thermal_model() -> None:
     target = open_target("sim")
-    assert target.sim is not None
-    source = cpu_temperature(target)
+    assert isinstance(target, SimTarget)
+    source = target.cpu_temperature()
     assert isinstance(source, CpuTemperature)
-    target.sim.cpu.temperature_c = 47.1234
+    target.board.cpu.temperature_c = 47.1234
     assert source.read_celsius() == pytest.approx(47.123)
 
 

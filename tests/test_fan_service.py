@@ -8,10 +8,10 @@ import pytest
 
 from wisgate.config import parse_config
 from wisgate.errors import ConfigError
-from wisgate.runtime import Target
 from wisgate.services.fan import FanCurve, fan_service
 from wisgate.services.supervisor import Supervisor
 from wisgate.sim.board import SimBoard
+from wisgate.sim.target import SimTarget
 
 
 def test_curve_interpolates_and_holds_with_hysteresis() -> None:
@@ -33,9 +33,11 @@ def test_bad_curves_are_config_errors() -> None:
 def test_closed_loop_cools_a_loaded_cpu_and_feeds_the_watchdog() -> None:
     board = SimBoard(realtime=True)
     board.cpu.load = 1.0
-    target = Target(bus=board.bus, clock=board.clock, sim=board, addresses=dict(board.addresses))
+    target = SimTarget(board)
     supervisor = Supervisor(target)
     supervisor.add("fan", fan_service(FanCurve(), 0.2))
+
+    jobs: list[asyncio.Task[None]] = []
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -43,7 +45,7 @@ def test_closed_loop_cools_a_loaded_cpu_and_feeds_the_watchdog() -> None:
 
         def fast_forward() -> None:
             # ten simulated minutes per wall 0.1 s: the plant settles while the service keeps up
-            board.advance(60)
+            jobs.append(loop.create_task(target.worker.run(lambda: board.advance(60))))  # the simulation's thread
             if not stop.is_set():
                 loop.call_later(0.1, fast_forward)
 
@@ -52,9 +54,9 @@ def test_closed_loop_cools_a_loaded_cpu_and_feeds_the_watchdog() -> None:
         await supervisor.run(stop)
 
     asyncio.run(main())
-    state = supervisor.context.state["fan"]
-    assert isinstance(state, dict)
+    state = supervisor.state.fan
+    assert state is not None
     # uncooled at full load the CPU settles at 83 °C; the curve holds it in its 50-70 °C range
     assert 50 <= board.cpu_temperature.read_celsius() <= 70
-    assert 30 <= state["duty"] <= 100 and state["rpm"] > 1000 and not state["fault"]
+    assert 30 <= state.duty_percent <= 100 and state.rpm > 1000 and state.fault is None and state.mode == "curve"
     assert supervisor.services[0].restarts == 0

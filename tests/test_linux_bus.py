@@ -15,7 +15,6 @@ import pytest
 
 from wisgate.bus.i2c import Read, Write
 from wisgate.bus.linux import LinuxI2CBus, bus_number
-from wisgate.clock import WallClock
 from wisgate.errors import BusError, BusStuckError, BusTimeoutError, DeviceBusyError, NoDeviceError
 
 
@@ -120,18 +119,18 @@ def test_missing_bus_is_a_clear_error() -> None:
 
 def test_kernel_owned_expander_goes_through_its_gpiochip(tmp_path: Path) -> None:
     from wisgate.errors import WisgateError
-    from wisgate.runtime import Target, open_expander
+    from wisgate.hardware import HardwareTarget
 
     bus, kernel = make(tmp_path)
     device = tmp_path / "1-0026"
     device.mkdir()
     (device / "driver").symlink_to(tmp_path / "pca953x")
-    target = Target(bus=bus, clock=WallClock(), addresses={"expander2": 0x26, "expander1": 0x27})
+    target = HardwareTarget(bus, addresses={"expander2": 0x26, "expander1": 0x27})
     # no libgpiod / no gpiochip labelled 1-0026 on this machine: the error names the kernel path, not I2C
     with pytest.raises(WisgateError, match=r"gpiod|1-0026"):
-        open_expander(target, "expander2")
+        target.expander("expander2")
     assert kernel.calls == []
     # the other expander has no kernel driver: raw I2C through our driver
     from wisgate.chips.tpt29555 import TPT29555
 
-    assert isinstance(open_expander(target, "expander1"), TPT29555)
+    assert isinstance(target.expander("expander1"), TPT29555)

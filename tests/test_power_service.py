@@ -15,13 +15,12 @@ from PIL import ImageChops
 from wisgate.bus.gpio import GpioLine, LineProvider
 from wisgate.bus.input_events import EV_KEY, KEY_PROG1, KeyLine, event_struct
 from wisgate.chips.ssd1306 import render_text
-from wisgate.clock import WallClock
 from wisgate.config import parse_config
 from wisgate.errors import ConfigError, DeviceBusyError
-from wisgate.runtime import Target
-from wisgate.services import power as power_module
+from wisgate.hardware import HardwareTarget
 from wisgate.services.daemon import build_supervisor
 from wisgate.services.display import display_service
+from wisgate.services.events import EventKind
 from wisgate.services.power import (
     MESSAGE,
     PowerEvent,
@@ -31,14 +30,15 @@ from wisgate.services.power import (
     ShutdownDue,
     SupplyLost,
     SupplyRestored,
-    open_power_fail_line,
     power_screen,
     power_service,
     run_shutdown,
 )
+from wisgate.services.state import PowerState, ShutdownRecord
 from wisgate.services.supervisor import Supervisor
 from wisgate.sim.board import SimBoard
 from wisgate.sim.chips.ssd1306 import SSD1306Model
+from wisgate.sim.target import SimTarget
 
 STEP = 0.001
 
@@ -99,11 +99,10 @@ def test_cut_is_seen_within_the_debounce_and_shutdown_would_run(board: SimBoard)
     assert seen_at - cut_at == pytest.approx(0.02 + STEP, abs=1.5 * STEP)
     assert isinstance(due, ShutdownDue) and due_at == pytest.approx(cut_at + 5.0 + STEP, abs=1.5 * STEP)
     state = watch.state()
-    assert state["supply"] == "lost" and state["events"] == 1 and state["since"]
-    assert state["shutdown"] == {
-        "command": ["systemctl", "poweroff"], "ran": False, "outage_s": 5.0, "result": "simulated board: not run",
-    }
-    assert state["outage_s"] == pytest.approx(6.0, abs=2 * STEP)
+    assert state.supply == "lost" and state.losses == 1 and state.since is not None
+    assert state.shutdown == ShutdownRecord(("systemctl", "poweroff"), 5.0, ran=False,
+                                            result="simulated board: not run")
+    assert state.outage_s == pytest.approx(6.0, abs=2 * STEP)
     assert board.env.supply.powered  # halted with energy to spare
     assert power_screen(state) == ["", MESSAGE, "on ultracaps   6.0 s", "SYSTEM SHUTDOWN"]
 
@@ -113,13 +112,13 @@ def test_restore_before_the_deadline_cancels_and_records_the_outage(board: SimBo
     run_for(board, watch, 0.5)
     board.env.supply.cut()
     run_for(board, watch, 2.0)
-    assert watch.state()["shutdown_in_s"] == pytest.approx(3.0, abs=2 * STEP)
+    assert watch.state().shutdown_in_s == pytest.approx(3.0, abs=2 * STEP)
     board.env.supply.restore()
     events = run_for(board, watch, 10.0)
     assert [type(e) for _, e in events] == [SupplyRestored]
     state = watch.state()
-    assert state["supply"] == "ok" and state["shutdown"] is None and state["shutdown_in_s"] is None
-    assert state["last_outage_s"] == pytest.approx(2.0, abs=1e-9)
+    assert state.supply == "ok" and state.shutdown is None and state.shutdown_in_s is None
+    assert state.last_outage_s == pytest.approx(2.0, abs=1e-9)
     assert power_screen(state) is None
 
 
@@ -131,14 +130,14 @@ def test_micro_cut_shorter_than_the_debounce_is_ignored(board: SimBoard) -> None
     board.env.supply.restore()
     assert run_for(board, watch, 1.0) == []
     state = watch.state()
-    assert state["supply"] == "ok" and state["events"] == 0 and state["glitches"] == 1
+    assert state.supply == "ok" and state.losses == 0 and state.glitches == 1
     # one just longer than the debounce is an outage, ridden through
     board.env.supply.cut()
     run_for(board, watch, 0.03)
     board.env.supply.restore()
     run_for(board, watch, 0.1)
-    assert watch.state()["events"] == 1
-    assert watch.state()["last_outage_s"] == pytest.approx(0.03, abs=1e-9)
+    assert watch.state().losses == 1
+    assert watch.state().last_outage_s == pytest.approx(0.03, abs=1e-9)
 
 
 def test_hold_up_time_of_the_ultracapacitors_is_reported(board: SimBoard) -> None:
@@ -150,9 +149,9 @@ def test_hold_up_time_of_the_ultracapacitors_is_reported(board: SimBoard) -> Non
     # constant power P from C: (V0^2 - Vmin^2) C / 2P = (25 - 9) * 10 / 12 s
     expected = (supply.cap_full**2 - supply.cap_min**2) * supply.cap_farads / (2 * supply.load_watts)
     assert not supply.powered
-    hold_up = watch.state()["hold_up_s"]
+    hold_up = watch.state().hold_up_s
     assert isinstance(hold_up, float) and hold_up == pytest.approx(expected, abs=0.02)
-    assert watch.state()["shutdown"] is None
+    assert watch.state().shutdown is None
 
 
 # -- the service under the supervisor, real time ------------------------------------------------------
@@ -160,14 +159,14 @@ def test_hold_up_time_of_the_ultracapacitors_is_reported(board: SimBoard) -> Non
 
 def test_service_shows_the_message_would_halt_and_rides_through() -> None:
     board = SimBoard(realtime=True)
-    target = Target(bus=board.bus, clock=board.clock, sim=board, addresses=dict(board.addresses))
+    target = SimTarget(board)
     supervisor = Supervisor(target)
     supervisor.add("power", power_service(PowerSettings(debounce_s=0.02, shutdown_after_s=0.4)))
     supervisor.add("display", display_service(0.05))
     oled = board.models["oled"]
     assert isinstance(oled, SSD1306Model)
-    state = supervisor.context.state
-    looks: dict[str, object] = {}
+    state = supervisor.state
+    looks: dict[str, tuple[PowerState | None, bool]] = {}
     message = render_text(["", MESSAGE]).convert("1")
     box = message.getbbox()
 
@@ -180,9 +179,7 @@ def test_service_shows_the_message_would_halt_and_rides_through() -> None:
         loop = asyncio.get_running_loop()
 
         def look(name: str) -> None:
-            power = state["power"]
-            assert isinstance(power, dict)
-            looks[name] = (dict(power), message_shown())
+            looks[name] = (state.power, message_shown())
 
         loop.call_later(0.2, look, "before")
         loop.call_later(0.3, board.env.supply.cut)
@@ -195,17 +192,20 @@ def test_service_shows_the_message_would_halt_and_rides_through() -> None:
 
     asyncio.run(main())
     before, lost, due, back = (looks[k] for k in ("before", "lost", "due", "back"))
-    assert before[0]["supply"] == "ok" and not before[1]  # type: ignore[index]
-    assert lost[0]["supply"] == "lost" and lost[0]["shutdown"] is None and lost[1]  # type: ignore[index]
-    assert due[0]["shutdown"]["ran"] is False and due[1]  # type: ignore[index]
-    assert back[0]["supply"] == "ok" and not back[1]  # type: ignore[index]
-    assert back[0]["last_outage_s"] == pytest.approx(0.7, abs=0.05)  # type: ignore[index]
+    assert before[0] is not None and before[0].supply == "ok" and not before[1]
+    assert lost[0] is not None and lost[0].supply == "lost" and lost[0].shutdown is None and lost[1]
+    assert due[0] is not None and due[0].shutdown is not None and due[0].shutdown.ran is False and due[1]
+    assert back[0] is not None and back[0].supply == "ok" and not back[1]
+    assert back[0].last_outage_s == pytest.approx(0.7, abs=0.05)
+    kinds = [e.kind for e in state.events.recent if e.source == "power"]
+    assert kinds == [EventKind.SUPPLY_LOST, EventKind.SHUTDOWN_SCHEDULED, EventKind.SHUTDOWN_RUN,
+                     EventKind.SUPPLY_RETURNED, EventKind.SUPPLY_RIDE_THROUGH]
     assert all(s.restarts == 0 for s in supervisor.services)
 
 
 def test_daemon_runs_power_and_buzzer_from_the_config() -> None:
     board = SimBoard()
-    target = Target(bus=board.bus, clock=board.clock, sim=board, addresses=dict(board.addresses))
+    target = SimTarget(board)
     config = parse_config({"power": {"debounce_ms": 5, "shutdown_after_s": 0}, "lora": {"enabled": False}})
     assert [s.name for s in build_supervisor(target, config).services] == [
         "monitor", "fan", "rtc", "power", "buzzer", "display", "api"
@@ -238,11 +238,11 @@ def test_busy_line_falls_back_to_the_gpio_keys_events(tmp_path: Path, monkeypatc
 
     fifo = tmp_path / "event1"
     os.mkfifo(fifo)
-    monkeypatch.setattr(power_module, "line_provider", lambda _target: BusyLines())
+    monkeypatch.setattr("wisgate.bus.gpiod_lines.GpiodLines", BusyLines)
     monkeypatch.setattr("wisgate.bus.input_events.find_key_device", lambda code: fifo)
     board = SimBoard()
-    hardware = Target(bus=board.bus, clock=WallClock(), sim=None)
-    line = open_power_fail_line(hardware)
+    hardware = HardwareTarget(board.bus)
+    line = hardware.power_fail_input(owner="test")
     try:
         assert isinstance(line, KeyLine) and line.path == fifo
         got = asyncio.Event()
@@ -277,7 +277,7 @@ def test_shutdown_command_runs_without_a_shell(tmp_path: Path) -> None:
 def test_optional_supply_voltage_through_a_divider() -> None:
     board = SimBoard(realtime=True)
     board.env.analog.set_volts(2, 12.0 / 11)  # 12 V through a 100k/10k divider on AIN2
-    target = Target(bus=board.bus, clock=board.clock, sim=board, addresses=dict(board.addresses))
+    target = SimTarget(board)
     supervisor = Supervisor(target)
     supervisor.add("power", power_service(PowerSettings(adc_channel=2, divider_ratio=11.0)))
 
@@ -287,10 +287,10 @@ def test_optional_supply_voltage_through_a_divider() -> None:
         await supervisor.run(stop)
 
     asyncio.run(main())
-    power = supervisor.context.state["power"]
-    assert isinstance(power, dict)
-    assert power["volts"] == pytest.approx(12.0, abs=0.01)  # 125 µV LSB at ±4.096 V, times 11
-    assert power["supply"] == "ok"
+    power = supervisor.state.power
+    assert power is not None
+    assert power.volts == pytest.approx(12.0, abs=0.01)  # 125 µV LSB at ±4.096 V, times 11
+    assert power.supply == "ok"
 
 
 def test_a_shutdown_delay_longer_than_the_hold_up_is_called_out(
@@ -300,7 +300,7 @@ def test_a_shutdown_delay_longer_than_the_hold_up_is_called_out(
     board.env.supply.cut()
     with caplog.at_level("ERROR", logger="wisgate.power"):
         run_for(board, watch, 15.0, step=0.01)
-    assert watch.state()["shutdown"] is None
+    assert watch.state().shutdown is None
     assert "browned out 13.3" in caplog.text and "lower [power] shutdown_after_s" in caplog.text
 
 
@@ -317,7 +317,7 @@ def test_outage_record_gives_the_hold_up_after_the_board_died(board: SimBoard, t
     board.advance(60)
     again = watch_on(board, PowerSettings(outage_record=record))
     assert again.hold_up_s == written["survived_s"] and not record.exists()
-    assert again.state()["hold_up_s"] == written["survived_s"]
+    assert again.state().hold_up_s == written["survived_s"]
 
 
 def test_outage_record_after_a_ride_through_or_a_halt_is_no_hold_up(board: SimBoard, tmp_path: Path) -> None:
@@ -345,7 +345,7 @@ def test_unwritable_outage_record_is_reported_once(
     with caplog.at_level("ERROR", logger="wisgate.power"):
         run_for(board, watch, 2.0, step=0.01)
     assert caplog.text.count("cannot be written") == 1
-    assert watch.state()["supply"] == "lost"
+    assert watch.state().supply == "lost"
 
 
 def reference_transitions(edges: list[tuple[float, bool]], debounce: float, end: float) -> list[tuple[bool, float]]:

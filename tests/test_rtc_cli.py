@@ -24,20 +24,21 @@ from wisgate.chips.rtc_kernel import (
     unpack_rtc_time,
 )
 from wisgate.cli import cli
-from wisgate.clock import SimClock
 from wisgate.commands.rtc import parse_alarm
 from wisgate.errors import DeviceBusyError, UnsupportedError
-from wisgate.runtime import Target
-from wisgate.services.rtc import open_rtc
+from wisgate.hardware import HardwareTarget
+from wisgate.services.readings import format_value
 from wisgate.services.status import read_status
 from wisgate.sim.board import SimBoard
+from wisgate.sim.target import SimTarget
+from wisgate.target import Target
 
 NOW = datetime(2026, 11, 25, 12, 0, 0)
 
 
 def sim_target(monkeypatch: pytest.MonkeyPatch, rtc_time: datetime | None = NOW) -> SimBoard:
     board = SimBoard(rtc_time=rtc_time)
-    target = Target(bus=board.bus, clock=board.clock, sim=board, addresses=dict(board.addresses))
+    target = SimTarget(board)
     monkeypatch.setattr("wisgate.commands._options.open_target", lambda _spec: target)
     return board
 
@@ -150,7 +151,7 @@ def test_rtc_vanished_is_one_line() -> None:
 
     board = SimBoard(rtc_time=NOW)
     board.bus.faults.vanish(0x51)
-    target = Target(bus=board.bus, clock=board.clock, sim=board, addresses=dict(board.addresses))
+    target = SimTarget(board)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr("wisgate.commands._options.open_target", lambda _spec: target)
         with pytest.raises(SystemExit) as exit_info:
@@ -160,16 +161,16 @@ def test_rtc_vanished_is_one_line() -> None:
 
 def test_status_probe_shows_rtc_time_and_clkout() -> None:
     board = SimBoard(rtc_time=NOW)
-    target = Target(bus=board.bus, clock=board.clock, sim=board, addresses=dict(board.addresses))
-    rows = {row.label: row.value for row in read_status(target) if row.device == "rtc"}
+    target = SimTarget(board)
+    rows = {row.label: format_value(row) for row in read_status(target) if row.source == "rtc"}
     assert rows == {"RTC time": "2026-11-25 12:00:00 UTC", "CLKOUT": "32768 Hz"}
 
 
 def test_status_probe_reports_the_os_flag() -> None:
     board = SimBoard(rtc_time=None)
-    target = Target(bus=board.bus, clock=board.clock, sim=board, addresses=dict(board.addresses))
-    rows = [row for row in read_status(target) if row.device == "rtc"]
-    assert [(r.ok, r.value) for r in rows] == [(False, "PCF85063A at 0x51: oscillator stopped, time invalid until set")]
+    target = SimTarget(board)
+    rows = [row for row in read_status(target) if row.source == "rtc"]
+    assert [(r.ok, r.error) for r in rows] == [(False, "PCF85063A at 0x51: oscillator stopped, time invalid until set")]
 
 
 # ---- kernel-owned RTC ---------------------------------------------------------------------------
@@ -282,9 +283,13 @@ class KernelOwnedBus(I2CBus):
     def bound_driver(self, address: int) -> str | None:
         return "rtc-pcf85063" if address == 0x51 else None
 
+    @property
+    def number(self) -> int:
+        return 1
+
 
 def kernel_target(monkeypatch: pytest.MonkeyPatch, rtc: KernelRTC) -> Target:
-    target = Target(bus=KernelOwnedBus(), clock=SimClock(), sim=None, addresses=dict(ONBOARD_ADDRESSES))
+    target = HardwareTarget(KernelOwnedBus(), addresses=dict(ONBOARD_ADDRESSES))
     monkeypatch.setattr("wisgate.commands._options.open_target", lambda _spec: target)
     monkeypatch.setattr(KernelRTC, "for_i2c", lambda *_args, **_kwargs: rtc)
     return target
@@ -294,7 +299,7 @@ def test_open_rtc_picks_the_kernel_when_it_owns_the_chip(
     monkeypatch: pytest.MonkeyPatch, kernel: tuple[KernelRTC, FakeRtcDevice, Path]
 ) -> None:
     rtc, _, _ = kernel
-    assert open_rtc(kernel_target(monkeypatch, rtc)) is rtc
+    assert kernel_target(monkeypatch, rtc).rtc() is rtc
 
 
 def test_cli_on_a_kernel_owned_rtc(
@@ -319,5 +324,5 @@ def test_status_probe_on_a_kernel_owned_rtc(
     rtc, fake, _ = kernel
     fake.time = NOW + timedelta(hours=1)
     target = kernel_target(monkeypatch, rtc)
-    rows = {row.label: row.value for row in read_status(target) if row.device == "rtc"}
+    rows = {row.label: format_value(row) for row in read_status(target) if row.source == "rtc"}
     assert rows == {"RTC time": "2026-11-25 13:00:00 UTC", "CLKOUT": "kernel-owned"}

@@ -6,10 +6,10 @@ import asyncio
 from datetime import datetime
 
 from wisgate.chips.pcf85063a import PCF85063A, ClkoutFrequency
-from wisgate.runtime import Target
 from wisgate.services.rtc import _watchdog_setting, prepare, rtc_service
 from wisgate.services.supervisor import Supervisor
 from wisgate.sim.board import SimBoard
+from wisgate.sim.target import SimTarget
 
 
 def test_prepare_sets_a_stopped_clock_and_switches_clkout_off() -> None:
@@ -33,7 +33,7 @@ def test_watchdog_ranges() -> None:
 def test_watchdog_is_rearmed_while_running_and_stopped_on_a_clean_exit() -> None:
     board = SimBoard(realtime=True)
     int_line = board.lines.line("rtc.INT")
-    target = Target(bus=board.bus, clock=board.clock, sim=board, addresses=dict(board.addresses))
+    target = SimTarget(board)
     supervisor = Supervisor(target)
     supervisor.add("rtc", rtc_service(1.0))
 

@@ -11,11 +11,13 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed, encode_dss_signature
 
+from tests.conftest import HardwareLikeTarget
 from wisgate.chips.atecc608a import ATECC608A
 from wisgate.cli import cli
-from wisgate.runtime import Target
 from wisgate.services.status import read_status
 from wisgate.sim.board import SimBoard
+from wisgate.sim.target import SimTarget
+from wisgate.target import Target
 
 
 def fields(output: str) -> dict[str, str]:
@@ -33,8 +35,7 @@ def use_target(monkeypatch: pytest.MonkeyPatch, target: Target) -> None:
 
 
 def sim_target(board: SimBoard, *, hardware: bool = False) -> Target:
-    addresses = dict(board.addresses)
-    return Target(bus=board.bus, clock=board.clock, sim=None if hardware else board, addresses=addresses)
+    return HardwareLikeTarget(board) if hardware else SimTarget(board)
 
 
 def test_shows_identity_and_lock_state() -> None:
@@ -112,6 +113,6 @@ def test_real_chip_with_an_empty_slot_is_not_given_a_key(monkeypatch: pytest.Mon
 
 def test_status_probe_reports_the_serial_number() -> None:
     board = SimBoard()
-    rows = [row for row in read_status(sim_target(board)) if row.device == "secure_element"]
+    rows = [row for row in read_status(sim_target(board)) if row.source == "secure_element"]
     serial = ATECC608A(board.bus, clock=board.clock).serial_number().hex().upper()
     assert [(row.label, row.value, row.ok) for row in rows] == [("serial number", serial, True)]

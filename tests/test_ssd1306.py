@@ -476,12 +476,15 @@ def test_oled_command_on_hardware_saves_the_image_sent(tmp_path: Path, monkeypat
     from click.testing import CliRunner
 
     import wisgate.commands._options as options
+    from tests.conftest import HardwareLikeTarget
     from wisgate.cli import cli
-    from wisgate.runtime import Target
+    from wisgate.sim.board import SimBoard
 
-    bus, model = make_bus()
-    # a bus with no simulated board behind the target: the command takes the hardware path
-    monkeypatch.setattr(options, "open_target", lambda spec: Target(bus=bus, clock=bus.clock, addresses={"oled": OLED}))
+    board = SimBoard()
+    model = board.models["oled"]
+    assert isinstance(model, SSD1306Model)
+    # a target that cannot show its panel: the command takes the hardware path and saves the image it sent
+    monkeypatch.setattr(options, "open_target", lambda spec: HardwareLikeTarget(board))
     path = tmp_path / "sent.png"
     result = CliRunner().invoke(cli, ["oled", "--bus", "/dev/i2c-1", "--text", "hello", "--png", str(path)])
     assert result.exit_code == 0, result.output

@@ -10,9 +10,10 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from wisgate.cli import cli
-from wisgate.runtime import open_target
+from wisgate.services.events import EventKind
 from wisgate.services.monitor import monitor_service
 from wisgate.services.supervisor import Context, Supervisor
+from wisgate.target import open_target
 
 
 def test_failing_service_is_restarted_and_others_keep_running() -> None:
@@ -36,8 +37,12 @@ def test_failing_service_is_restarted_and_others_keep_running() -> None:
     broken_service = supervisor.services[0]
     assert len(attempts) == 2  # first run, then one restart after 1 s back-off
     assert broken_service.last_error == "RuntimeError: boom"
-    rows = supervisor.context.state["status"]
-    assert isinstance(rows, list) and any(row.label == "PCB temperature" for row in rows)
+    readings = supervisor.state.readings
+    assert readings["pcb.temperature"].unit == "°C"
+    health = supervisor.state.services["broken"]
+    assert health.state == "failed" and health.error == "RuntimeError: boom" and health.restarts == 2
+    kinds = [e.kind for e in supervisor.state.events.recent if e.source == "broken"]
+    assert kinds[:3] == [EventKind.SERVICE_FAILED, EventKind.SERVICE_RESTARTED, EventKind.SERVICE_FAILED]
 
 
 def test_run_command_runs_and_stops(tmp_path: Path) -> None:

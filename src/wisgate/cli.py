@@ -8,12 +8,13 @@ import pkgutil
 import sys
 
 import click
+from rich.markup import escape
 from rich.table import Table
 
 from wisgate.board.rak7391 import ONBOARD_DEVICES
 from wisgate.commands._options import bus_options, console
 from wisgate.errors import NackError, WisgateError
-from wisgate.runtime import Target
+from wisgate.target import Target
 
 
 @click.group()
@@ -57,6 +58,7 @@ def scan(target: Target) -> None:
 @bus_options
 def status(target: Target) -> None:
     """Every sensor of the board, read once."""
+    from wisgate.services.readings import format_value
     from wisgate.services.status import read_status
 
     table = Table(title=f"{target.description}")
@@ -66,7 +68,8 @@ def status(target: Target) -> None:
     failed = False
     for row in read_status(target):
         failed |= not row.ok
-        table.add_row(row.device, row.label, row.value if row.ok else f"[red]{row.value}[/]")
+        shown = format_value(row) if row.ok else f"[red]{escape(row.error or '')}[/]"
+        table.add_row(row.source, row.label if row.ok else "error", shown)
     console.print(table)
     if failed:
         sys.exit(1)

@@ -10,6 +10,9 @@ import time
 from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
+#: how long before a precise deadline :meth:`WallClock.sleep_until` stops sleeping and spins
+SPIN_S = 0.0003
+
 
 @runtime_checkable
 class Clock(Protocol):
@@ -23,6 +26,11 @@ class Clock(Protocol):
         """Wait ``seconds``; a simulated clock advances instead of waiting."""
         ...
 
+    def sleep_until(self, deadline: float) -> None:
+        """Wait until :meth:`monotonic` reaches ``deadline``, as precisely as the clock can (a tone's
+        half periods); a simulated clock advances exactly to it."""
+        ...
+
 
 class WallClock:
     """The machine's own monotonic clock."""
@@ -33,6 +41,14 @@ class WallClock:
     def sleep(self, seconds: float) -> None:
         if seconds > 0:
             time.sleep(seconds)
+
+    def sleep_until(self, deadline: float) -> None:
+        # time.sleep overshoots by tens of microseconds on Linux: sleep most of the way, spin the rest
+        remaining = deadline - time.monotonic()
+        if remaining > SPIN_S:
+            time.sleep(remaining - SPIN_S)
+        while time.monotonic() < deadline:
+            pass
 
 
 class SimClock:
@@ -52,6 +68,12 @@ class SimClock:
 
     def sleep(self, seconds: float) -> None:
         self.advance(seconds)
+
+    def sleep_until(self, deadline: float) -> None:
+        self.advance(max(0.0, deadline - self._now))
+
+    def sync(self) -> None:
+        """Catch up with the outside world: nothing to do for a clock that only moves when told."""
 
     def advance(self, seconds: float) -> None:
         if seconds < 0:
@@ -74,8 +96,11 @@ class SimClock:
 class RealtimeSimClock(SimClock):
     """A simulated clock that also follows wall time, for a running daemon on the sim board.
 
-    ``monotonic`` never lags the wall clock; ``sleep`` really waits, and advance still works
-    for jumps ahead (fast-forwarding a scenario).
+    Reading it has no side effects: :meth:`monotonic` is the simulation's time, which :meth:`sync` moves
+    up to the wall clock (running the models' observers). ``sync`` is called from one thread only, the
+    one the simulation runs on (the bus worker: before every bus transfer and on the simulated board's
+    tick), so the models never run on two threads at once. ``sleep`` really waits; ``advance`` still
+    jumps ahead (fast-forwarding a scenario).
     """
 
     def __init__(self) -> None:
@@ -83,20 +108,22 @@ class RealtimeSimClock(SimClock):
         self._wall0 = time.monotonic()
         self._skew = 0.0
 
-    def monotonic(self) -> float:
+    def sync(self) -> None:
         if self._notifying:
             # an observer asking the time while being told about a step sees that step, not a newer one
-            return self._now
+            return
         target = time.monotonic() - self._wall0 + self._skew
         if target > self._now:
             super().advance(target - self._now)
-        return self._now
 
     def sleep(self, seconds: float) -> None:
         if seconds > 0:
             time.sleep(seconds)
-        self.monotonic()
+        self.sync()
+
+    def sleep_until(self, deadline: float) -> None:
+        self.sleep(deadline - self.monotonic())
 
     def advance(self, seconds: float) -> None:
         self._skew += seconds
-        self.monotonic()
+        self.sync()

@@ -256,6 +256,14 @@ class SimSection(Section):
     analog: dict[Annotated[int, Field(ge=0, le=3)], Annotated[float, Field(ge=-6.2, le=6.2)]] = {}
 
 
+class HistorySection(Section):
+    """Readings (downsampled) and events in one SQLite file that survives restarts."""
+
+    enabled: bool = True
+    #: default: $WISGATE_STATE_DIR/history.sqlite, /var/lib/wisgate for root, else ~/.local/state/wisgate
+    path: Path | None = None
+
+
 class Config(Section):
     board: BoardSection = BoardSection()
     monitor: MonitorSection = MonitorSection()
@@ -267,6 +275,7 @@ class Config(Section):
     power: PowerSection = PowerSection()
     buzzer: BuzzerSection = BuzzerSection()
     api: ApiSection = ApiSection()
+    history: HistorySection = HistorySection()
     log_level: LogLevel = "INFO"
 
     @field_validator("log_level", mode="before")

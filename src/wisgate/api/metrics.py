@@ -1,21 +1,26 @@
-"""Prometheus metrics built from the board state at scrape time (one registry per app, never the global one)."""
+"""Prometheus metrics built from the typed board state at scrape time (one registry per app, never the global one)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+import re
+from collections.abc import Iterator
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from wisgate.api.state import gateway_stats, quantity, readings, section
-from wisgate.services.supervisor import Service
+from wisgate.services.state import BoardState
+
+_UNIT_NAMES = {"°C": "celsius", "%RH": "percent_rh", "%": "percent", "V": "volts", "RPM": "rpm"}
+
+
+def unit_label(unit: str) -> str:
+    return _UNIT_NAMES.get(unit, re.sub(r"[^a-zA-Z0-9_]", "_", unit) or "none")
 
 
 class StateCollector(Collector):
-    def __init__(self, state: Mapping[str, object], services: Callable[[], Sequence[Service]]) -> None:
+    def __init__(self, state: BoardState) -> None:
         self.state = state
-        self.services = services
 
     def collect(self) -> Iterator[Metric]:
         yield from self._readings()
@@ -23,61 +28,63 @@ class StateCollector(Collector):
         yield from self._power()
         yield from self._lora()
         restarts = CounterMetricFamily("wisgate_service_restarts", "Restarts of a daemon service", labels=["service"])
-        for service in self.services():
-            restarts.add_metric([service.name], service.restarts)
+        up = GaugeMetricFamily("wisgate_service_ok", "1 while a daemon service runs (or finished its work)",
+                               labels=["service"])
+        for health in self.state.services.values():
+            restarts.add_metric([health.name], health.restarts)
+            up.add_metric([health.name], 1.0 if health.ok else 0.0)
         yield restarts
+        yield up
 
     def _readings(self) -> Iterator[Metric]:
         values = GaugeMetricFamily("wisgate_reading", "Latest numeric sensor reading (unit in the label)",
-                                   labels=["device", "label", "unit"])
-        up = GaugeMetricFamily("wisgate_probe_ok", "1 if the device answered at the last reading",
-                               labels=["device"])
+                                   labels=["name", "device", "unit"])
+        stamps = GaugeMetricFamily("wisgate_reading_timestamp_seconds", "When the reading was taken",
+                                   labels=["name"])
+        up = GaugeMetricFamily("wisgate_probe_ok", "1 if the device answered at the last reading", labels=["device"])
         devices: dict[str, bool] = {}
-        for row in readings(self.state):
-            devices[row.device] = devices.get(row.device, True) and row.ok
-            number = quantity(row.value) if row.ok else None
-            if number is not None:
-                values.add_metric([row.device, row.label, number.unit], number.value)
+        for reading in self.state.readings.values():
+            devices[reading.source] = devices.get(reading.source, True) and reading.ok
+            value = reading.number
+            if value is not None:
+                values.add_metric([reading.name, reading.source, unit_label(reading.unit)], value)
+                stamps.add_metric([reading.name], reading.time)
         for device, ok in devices.items():
             up.add_metric([device], 1.0 if ok else 0.0)
         yield values
+        yield stamps
         yield up
 
     def _fan(self) -> Iterator[Metric]:
-        fan = section(self.state, "fan")
+        fan = self.state.fan
         if fan is None:
             return
-        for name, key, text in (
-            ("wisgate_fan_duty_percent", "duty", "Fan drive duty"),
-            ("wisgate_fan_rpm", "rpm", "Fan speed from the TACH count"),
-            ("wisgate_cpu_temperature_celsius", "cpu_c", "CPU temperature the fan curve follows"),
-            ("wisgate_fan_fault", "fault", "1 while the fan is stalled or failing"),
-            ("wisgate_fan_manual", "manual", "1 while a duty set through the API holds"),
-        ):
-            value = fan.get(key)
-            if isinstance(value, int | float):
-                yield GaugeMetricFamily(name, text, value=float(value))
+        yield GaugeMetricFamily("wisgate_fan_duty_percent", "Fan drive duty", value=fan.duty_percent)
+        yield GaugeMetricFamily("wisgate_fan_rpm", "Fan speed from the TACH count", value=fan.rpm)
+        if fan.cpu_c is not None:
+            yield GaugeMetricFamily("wisgate_cpu_temperature_celsius", "CPU temperature the fan follows",
+                                    value=fan.cpu_c)
+        yield GaugeMetricFamily("wisgate_fan_fault", "1 while the fan is stalled or failing",
+                                value=1.0 if fan.fault else 0.0)
+        yield GaugeMetricFamily("wisgate_fan_manual", "1 while a duty set through the API holds",
+                                value=1.0 if fan.manual else 0.0)
 
     def _power(self) -> Iterator[Metric]:
-        power = section(self.state, "power")
+        power = self.state.power
         if power is None:
             return
         yield GaugeMetricFamily("wisgate_supply_ok", "1 while the DC supply is present (power-fail line high)",
-                                value=1.0 if power.get("supply") == "ok" else 0.0)
-        for name, key, text in (
-            ("wisgate_supply_losses", "events", "Confirmed supply losses"),
-            ("wisgate_supply_glitches", "glitches", "Power-fail edges shorter than the debounce time"),
-        ):
-            value = power.get(key)
-            if isinstance(value, int):
-                yield CounterMetricFamily(name, text, value=value)
+                                value=1.0 if power.supply == "ok" else 0.0)
+        yield CounterMetricFamily("wisgate_supply_losses", "Confirmed supply losses", value=power.losses)
+        yield CounterMetricFamily("wisgate_supply_glitches", "Power-fail edges shorter than the debounce time",
+                                  value=power.glitches)
 
     def _lora(self) -> Iterator[Metric]:
-        found = gateway_stats(self.state)
-        if found is None:
+        gateway = self.state.lora.gateway
+        if gateway is None:
             return
-        _, uplinks, modules = found
-        yield CounterMetricFamily("wisgate_lora_uplinks", "Merged uplinks the gateway emitted", value=uplinks)
+        stats = gateway.stats
+        yield CounterMetricFamily("wisgate_lora_uplinks", "Merged uplinks the gateway emitted", value=stats.uplinks)
         families = {
             key: CounterMetricFamily(f"wisgate_lora_{key}", text, labels=["board"])
             for key, text in (
@@ -90,7 +97,7 @@ class StateCollector(Collector):
             )
         }
         dropped = CounterMetricFamily("wisgate_lora_dropped", "Uplinks a filter dropped", labels=["board", "reason"])
-        for board, module in sorted(modules.items()):
+        for board, module in sorted(stats.modules.items()):
             total = module.total()
             label = [str(board)]
             for key in ("received", "crc_ok", "crc_bad", "forwarded", "duplicates"):
@@ -102,7 +109,7 @@ class StateCollector(Collector):
         yield dropped
 
 
-def registry_for(state: Mapping[str, object], services: Callable[[], Sequence[Service]]) -> CollectorRegistry:
+def registry_for(state: BoardState) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(StateCollector(state, services))
+    registry.register(StateCollector(state))
     return registry

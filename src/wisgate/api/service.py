@@ -12,10 +12,10 @@ import asyncio
 import contextlib
 import logging
 import socket
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 
 from wisgate.config import ApiSection
-from wisgate.services.supervisor import Context, Service, ServiceFn
+from wisgate.services.supervisor import Context, ServiceFn
 
 log = logging.getLogger("wisgate.api")
 
@@ -43,7 +43,7 @@ def _listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-def api_service(settings: ApiSection, services: Sequence[Service] = ()) -> ServiceFn:
+def api_service(settings: ApiSection, *, stale_after_s: float = 15.0) -> ServiceFn:
     async def run(context: Context) -> None:
         import uvicorn
 
@@ -55,7 +55,7 @@ def api_service(settings: ApiSection, services: Sequence[Service] = ()) -> Servi
             def capture_signals(self) -> Iterator[None]:
                 yield  # the daemon's handlers stay in place
 
-        app = create_app(context, settings, services)
+        app = create_app(context, settings, stale_after_s=stale_after_s)
         config = uvicorn.Config(app, lifespan="off", log_config=None, access_log=False,
                                 timeout_graceful_shutdown=GRACEFUL_S)
         server = Server(config)

@@ -1,65 +1,55 @@
-"""The board state as plain data: what ``/api/status`` returns and ``/metrics`` counts, read at request time.
+"""The typed board state as JSON-ready data: what ``/api/status`` returns, read at request time.
 
-The services keep their latest results in ``Context.state`` (monitor rows, fan and power dicts, the
-LoRa ``Gateway``); this module only reads them, so the API never touches the bus.
+Text is made here, at the edge; numbers stay numbers (with their unit), and every reading carries its
+time and says when it is stale.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+import dataclasses
+import time
 from typing import Any
 
-from wisgate.lora.core.stats import ChannelStats, ModuleStats
-from wisgate.services.status import StatusRow
-from wisgate.services.supervisor import Service
+from wisgate.lora.core.gateway import Gateway
+from wisgate.lora.core.stats import ChannelStats
+from wisgate.services.events import Event
+from wisgate.services.readings import Reading, format_value
+from wisgate.services.state import BoardState, ServiceHealth
 
-#: "41.2 °C", "-0.0012 V", "45 %": a number, one space, a unit. Bit patterns, serials and dates have no
-#: unit after a space, so they stay text.
-_QUANTITY = re.compile(r"(-?\d+(?:\.\d+)?) (\S+)")
-
-
-@dataclass(frozen=True)
-class Quantity:
-    value: float
-    unit: str
+#: a reading older than this many monitor intervals is flagged stale
+STALE_INTERVALS = 3
 
 
-def quantity(text: str) -> Quantity | None:
-    match = _QUANTITY.fullmatch(text)
-    return None if match is None else Quantity(float(match[1]), match[2])
+def reading_dict(reading: Reading, now: float, max_age_s: float) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "name": reading.name, "device": reading.source, "label": reading.label, "ok": reading.ok,
+        "value": format_value(reading) if reading.ok else reading.error, "time": reading.time,
+        "age_s": round(reading.age_s(now), 3), "stale": reading.stale(now, max_age_s),
+    }
+    if reading.number is not None:
+        item.update(number=reading.number, unit=reading.unit)
+    if reading.error is not None:
+        item["error"] = reading.error
+    return item
 
 
-def readings(state: Mapping[str, object]) -> list[StatusRow]:
-    rows = state.get("status")
-    return [r for r in rows if isinstance(r, StatusRow)] if isinstance(rows, list) else []
+def reading_dicts(state: BoardState, max_age_s: float) -> list[dict[str, Any]]:
+    now = time.time()
+    return [reading_dict(r, now, max_age_s) for r in state.readings.values()]
 
 
-def reading_dicts(state: Mapping[str, object]) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    for row in readings(state):
-        item: dict[str, Any] = {"device": row.device, "label": row.label, "value": row.value, "ok": row.ok}
-        number = quantity(row.value) if row.ok else None
-        if number is not None:
-            item.update(number=number.value, unit=number.unit)
-        out.append(item)
-    return out
-
-
-def section(state: Mapping[str, object], key: str) -> dict[str, Any] | None:
-    value = state.get(key)
-    return dict(value) if isinstance(value, dict) else None
-
-
-def gateway_stats(state: Mapping[str, object]) -> tuple[str, int, dict[int, ModuleStats]] | None:
-    """(gateway ID, merged uplinks, stats per board) while the LoRa service runs."""
-    gateway = state.get("lora")
-    stats = getattr(gateway, "stats", None)
-    modules = getattr(stats, "modules", None)
-    if stats is None or not isinstance(modules, dict):
+def typed_section(value: object, max_age_s: float | None = None) -> dict[str, Any] | None:
+    """A frozen state dataclass as a dict, with its age and, given ``max_age_s``, whether it is stale."""
+    if value is None or not dataclasses.is_dataclass(value) or isinstance(value, type):
         return None
-    return str(getattr(gateway, "gateway_id", "")), int(getattr(stats, "uplinks", 0)), modules
+    out = dataclasses.asdict(value)
+    stamp = out.get("time")
+    if isinstance(stamp, float):
+        age = max(0.0, time.time() - stamp)
+        out["age_s"] = round(age, 3)
+        if max_age_s is not None:
+            out["stale"] = age > max_age_s
+    return out
 
 
 def counters(stats: ChannelStats) -> dict[str, Any]:
@@ -70,33 +60,42 @@ def counters(stats: ChannelStats) -> dict[str, Any]:
     }
 
 
-def lora_summary(state: Mapping[str, object]) -> dict[str, Any] | None:
-    found = gateway_stats(state)
-    if found is None:
+def lora_summary(gateway: Gateway | None) -> dict[str, Any] | None:
+    if gateway is None:
         return None
-    gateway_id, uplinks, modules = found
+    stats = gateway.stats
     return {
-        "gateway_id": gateway_id, "uplinks": uplinks,
-        "modules": {str(board): counters(m.total()) for board, m in sorted(modules.items())},
+        "gateway_id": gateway.gateway_id, "uplinks": stats.uplinks,
+        "modules": {str(board): counters(m.total()) for board, m in sorted(stats.modules.items())},
     }
 
 
-def lora_details(state: Mapping[str, object]) -> dict[str, Any] | None:
-    found = gateway_stats(state)
-    if found is None:
+def lora_details(gateway: Gateway | None) -> dict[str, Any] | None:
+    if gateway is None:
         return None
-    gateway_id, uplinks, modules = found
+    stats = gateway.stats
     return {
-        "gateway_id": gateway_id, "uplinks": uplinks,
+        "gateway_id": gateway.gateway_id, "uplinks": stats.uplinks,
         "modules": [
             {
                 "board": board, "malformed": m.malformed, "tx": dict(m.tx_outcomes), "total": counters(m.total()),
                 "channels": [{"frequency_hz": f, **counters(c)} for f, c in sorted(m.channels.items())],
             }
-            for board, m in sorted(modules.items())
+            for board, m in sorted(stats.modules.items())
         ],
     }
 
 
-def service_dicts(services: Sequence[Service]) -> list[dict[str, Any]]:
-    return [{"name": s.name, "restarts": s.restarts, "last_error": s.last_error or None} for s in services]
+def service_dict(health: ServiceHealth) -> dict[str, Any]:
+    return {
+        "name": health.name, "state": health.state, "ok": health.ok, "restarts": health.restarts,
+        "error": health.error, "last_error": health.last_error, "last_error_at": health.last_error_at,
+        "since": health.since,
+    }
+
+
+def event_dict(event: Event) -> dict[str, Any]:
+    return {
+        "seq": event.seq, "time": event.time, "kind": str(event.kind), "source": event.source,
+        "severity": str(event.severity), "message": event.message, "data": dict(event.data),
+    }

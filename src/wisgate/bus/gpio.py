@@ -2,8 +2,8 @@
 
 A backend **must** implement :meth:`GpioLine.read`; an output line **must** implement
 :meth:`GpioLine.write`; a line that can report edges **may** implement :meth:`on_edge`
-(the default raises :class:`UnsupportedError`). Devices get lines from a :class:`LineProvider`,
-the way gpiozero devices get pins from a pin factory.
+(the default raises :class:`UnsupportedError`) and :meth:`recorded_edges`. Devices get lines from
+the target (:meth:`wisgate.target.Target.line`), the way gpiozero devices get pins from a pin factory.
 """
 
 from __future__ import annotations
@@ -29,6 +29,10 @@ class GpioLine(ABC):
 
     def on_edge(self, callback: EdgeCallback) -> None:
         raise UnsupportedError(f"line {self.name} cannot report edges on this backend")
+
+    def recorded_edges(self) -> list[tuple[float, bool]] | None:
+        """(time, level) of the line's changes where the backend records them (a simulated line); else None."""
+        return None
 
     def close(self) -> None:
         """Release the line."""

@@ -6,7 +6,8 @@ of :mod:`wisgate.errors` (:class:`NoDeviceError` for an address NACK, :class:`Na
 data NACK, :class:`BusTimeoutError`, :class:`BusStuckError`).
 
 A backend **may** override :meth:`probe` (scan uses it; the default sends a zero-length write,
-the SMBus "quick" command) and :meth:`close`.
+the SMBus "quick" command), :meth:`close`, :meth:`bound_driver` (which kernel driver owns an
+address; none by default) and :attr:`number` (N of ``/dev/i2c-N``; None where there is none).
 
 Drivers use :meth:`write`, :meth:`read` and :meth:`write_read` and never know which backend
 is behind them.
@@ -82,6 +83,15 @@ class I2CBus(ABC):
     def scan(self, addresses: Iterable[int] = SCAN_RANGE) -> list[int]:
         """Addresses that acknowledge, ascending."""
         return [a for a in addresses if self.probe(a)]
+
+    def bound_driver(self, address: int) -> str | None:
+        """Name of the kernel driver that owns ``address``, if any (raw I2C would race it)."""
+        return None
+
+    @property
+    def number(self) -> int | None:
+        """N of ``/dev/i2c-N`` where the bus is a Linux adapter."""
+        return None
 
     def close(self) -> None:
         """Release the bus. Buses passed in by a caller are borrowed and never closed by drivers."""

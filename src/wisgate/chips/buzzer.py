@@ -4,24 +4,21 @@ A passive buzzer has no oscillator of its own: it sounds only while the line is 
 wave at the tone's frequency. It is wired through jumper **J39 pins 11-12**; without the jumper the
 line toggles and nothing is heard. The line is left low between tones (no DC through the coil).
 
-Timing: on a simulated clock every half period is a ``clock.sleep`` so the line's history is exact;
-on hardware the half periods are timed against ``time.perf_counter`` (sleep, then spin the last few
-hundred microseconds), so the tone does not drift with the scheduler.
+Timing: every half period ends at a deadline counted from the tone's start (``clock.sleep_until``), so
+errors do not accumulate: a simulated clock lands on it exactly, the wall clock sleeps and then spins
+the last few hundred microseconds, so the tone does not drift with the scheduler.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from wisgate.bus.gpio import GpioLine
-from wisgate.clock import Clock, SimClock
+from wisgate.clock import Clock
 
 J39_HINT = "no sound? the buzzer needs jumper J39 pins 11-12 fitted"
 MAX_FREQUENCY_HZ = 20_000.0
-#: time.sleep overshoots by tens of microseconds on Linux: spin for the last part of each wait
-SPIN_S = 0.0003
 
 
 @dataclass(frozen=True)
@@ -44,25 +41,11 @@ def alarm_pattern(frequency_hz: float) -> tuple[Note, ...]:
     return (Note(2 * frequency_hz, 0.2), Note(frequency_hz, 0.2), Note(0, 0.1)) * 3
 
 
-def _sim_waiter(clock: SimClock) -> Callable[[float], None]:
+def _waiter(clock: Clock) -> Callable[[float], None]:
     start = clock.monotonic()
 
     def wait(offset: float) -> None:
-        clock.sleep(max(0.0, start + offset - clock.monotonic()))
-
-    return wait
-
-
-def _perf_waiter() -> Callable[[float], None]:
-    start = time.perf_counter()
-
-    def wait(offset: float) -> None:
-        deadline = start + offset
-        remaining = deadline - time.perf_counter()
-        if remaining > SPIN_S:
-            time.sleep(remaining - SPIN_S)
-        while time.perf_counter() < deadline:
-            pass
+        clock.sleep_until(start + offset)
 
     return wait
 
@@ -72,9 +55,6 @@ class Buzzer:
         self.line = line
         self.clock = clock
 
-    def _waiter(self) -> Callable[[float], None]:
-        return _sim_waiter(self.clock) if isinstance(self.clock, SimClock) else _perf_waiter()
-
     def tone(self, frequency_hz: float, duration_s: float) -> int:
         """A square wave for ``duration_s`` (rounded to whole cycles); returns the cycles played."""
         if not 0 < frequency_hz <= MAX_FREQUENCY_HZ:
@@ -83,7 +63,7 @@ class Buzzer:
             raise ValueError(f"buzzer duration cannot be negative ({duration_s} s)")
         cycles = round(frequency_hz * duration_s)
         half = 0.5 / frequency_hz
-        wait = self._waiter()
+        wait = _waiter(self.clock)
         try:
             # deadlines from the start, not from the previous edge: errors do not accumulate
             for k in range(2 * cycles):
@@ -95,7 +75,7 @@ class Buzzer:
 
     def rest(self, duration_s: float) -> None:
         self.line.write(False)
-        self._waiter()(duration_s)
+        _waiter(self.clock)(duration_s)
 
     def play(self, pattern: Pattern) -> None:
         for note in pattern:

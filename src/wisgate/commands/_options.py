@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 import click
 from rich.console import Console
 
-from wisgate.runtime import open_target
+from wisgate.target import open_target
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import click
 
 from wisgate.commands._options import bus_options, console
-from wisgate.runtime import Target
+from wisgate.target import Target
 
 GAIN_CHOICES = ("6.144", "4.096", "2.048", "1.024", "0.512", "0.256")
 RATE_CHOICES = ("6.25", "7.5", "12.5", "15", "25", "30", "50", "60", "100", "120", "200", "240", "400", "480", "800",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from wisgate.commands._options import bus_options, console
-from wisgate.runtime import Target
+from wisgate.target import Target
 
 
 @click.command("buzzer")
@@ -19,17 +19,18 @@ def command(target: Target, frequency_hz: float, duration_s: float) -> None:
     from wisgate.chips.buzzer import J39_HINT, Buzzer, measure_tone
     from wisgate.services.buzzer import BUZZER_LINE, open_buzzer_line
 
-    line = open_buzzer_line(target)
+    line = open_buzzer_line(target, owner="buzzer command")
     try:
         start = target.clock.monotonic()
         cycles = Buzzer(line, target.clock).tone(frequency_hz, duration_s)
+        recorded = line.recorded_edges()
     finally:
-        line.close()
+        target.release_line(line.name, "buzzer command")
     console.print(f"buzzer on {BUZZER_LINE} ({target.description}): {frequency_hz:g} Hz for "
                   f"{cycles / frequency_hz:.3f} s ({cycles} cycles)")
-    if target.sim is not None and cycles >= 2:
-        edges = [entry for entry in target.sim.buzzer_line.history if entry[0] >= start]
+    if recorded is not None and cycles >= 2:
+        edges = [entry for entry in recorded if entry[0] >= start]
         tone = measure_tone([(start, False), *edges])
         console.print(f"simulated line: {tone.frequency_hz:.2f} Hz, {tone.duration_s:.4f} s, duty {tone.duty:.0%}")
-    elif target.sim is None:
+    elif recorded is None:
         console.print(J39_HINT)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from wisgate.commands._options import bus_options, console
-from wisgate.runtime import Target
+from wisgate.target import Target
 
 
 @click.command("fan")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import click
 
 from wisgate.commands._options import bus_options, console
-from wisgate.runtime import Target
+from wisgate.target import Target
 
 EXPANDERS = ("expander1", "expander2")
 
@@ -40,10 +40,8 @@ def command(target: Target, expander_text: str | None, pin: int | None, level: s
     """Read all pins, read PIN, or drive PIN to 0 or 1 (it becomes an output)."""
     from wisgate.board.expander_lines import line_name
     from wisgate.chips.tpt29555_kernel import Expander
-    from wisgate.runtime import open_expander
-
     def driver(name: str) -> Expander:
-        return open_expander(target, name)
+        return target.expander(name)
 
     if pin is None:
         names = [resolve_expander(target, expander_text)] if expander_text else list(EXPANDERS)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import click
 
 from wisgate.commands._options import bus_options, console
-from wisgate.runtime import Target
+from wisgate.target import Target
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -43,13 +43,8 @@ def command(target: Target, texts: tuple[str, ...], contrast: int | None, off: b
 
 
 def _save_png(target: Target, sent: Image.Image, path: Path) -> None:
-    from wisgate.sim.chips.ssd1306 import SSD1306Model
-
-    model = target.sim.models.get("oled") if target.sim else None
     try:
-        if isinstance(model, SSD1306Model):
-            model.save_png(path)
-        else:
+        if not target.save_display(path):
             sent.save(path, format="PNG")
     except OSError as exc:
         raise click.ClickException(f"cannot write {path}: {exc.strerror or exc}") from exc

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import click
 
 from wisgate.commands._options import bus_options, console
-from wisgate.runtime import Target
+from wisgate.target import Target
 
 if TYPE_CHECKING:
     from wisgate.chips.pcf85063a import PCF85063A
@@ -95,11 +95,10 @@ def command(target: Target, set_from_system: bool, alarm_text: str | None, clear
             clkout: str | None) -> None:
     """Show or set the real-time clock: time, oscillator flag, CLKOUT, alarm."""
     from wisgate.chips.pcf85063a import PCF85063A
-    from wisgate.services.rtc import open_rtc
 
     if alarm_text and clear_alarm:
         raise click.UsageError("give --alarm or --clear-alarm, not both")
-    rtc = open_rtc(target)
+    rtc = target.rtc()
     if isinstance(rtc, PCF85063A):
         _chip(target, rtc, set_from_system, alarm_text, clear_alarm, clkout)
     else:

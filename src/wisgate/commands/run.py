@@ -21,8 +21,9 @@ def command(config_path: Path | None, use_sim: bool, bus_path: str | None, durat
     """Run the board daemon on the simulated board or the real one."""
     from wisgate.commands._options import checked_bus
     from wisgate.config import load_config
-    from wisgate.runtime import open_target
     from wisgate.services.daemon import build_supervisor
+    from wisgate.services.history import History, default_history_path
+    from wisgate.target import open_target
 
     config = load_config(config_path)
     logging.basicConfig(level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -30,14 +31,18 @@ def command(config_path: Path | None, use_sim: bool, bus_path: str | None, durat
         raise click.UsageError("give --sim or --bus, not both")
     spec = "sim" if use_sim else checked_bus(bus_path) or (None if config.board.bus == "auto" else config.board.bus)
     target = open_target(spec, realtime=True, addresses=config.board.addresses)
-    if target.sim is not None:
-        from wisgate.sim.scenario import apply_scenario
-
-        sim = config.sim
-        apply_scenario(target.sim, cpu_load=sim.cpu_load, ambient_c=sim.ambient_c,
-                       supply_cuts=sim.supply_cuts, analog=sim.analog)
+    target.apply_scenario(config.sim)
     console.print(f"wisgate running on the {target.description}; Ctrl-C stops it")
-    supervisor = build_supervisor(target, config)
+    history = None
+    if config.history.enabled:
+        history_path = config.history.path or default_history_path()
+        history = History.open_or_none(history_path)
+        if history is not None:
+            console.print(f"history (readings and events): {history_path}", soft_wrap=True)
+    picture = config.display.png or target.display_path()
+    if config.display.enabled and picture is not None:
+        console.print(f"the OLED is drawn to {picture.resolve()}", soft_wrap=True)
+    supervisor = build_supervisor(target, config, history)
 
     async def main() -> None:
         stop = asyncio.Event()

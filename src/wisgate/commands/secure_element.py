@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import click
 
 from wisgate.commands._options import bus_options, console
-from wisgate.runtime import Target
+from wisgate.target import Target
 
 if TYPE_CHECKING:
     from wisgate.chips.atecc608a import ATECC608A
@@ -47,7 +47,7 @@ def command(target: Target, sign_path: Path | None, slot: int) -> None:
     if data is None:
         return
     digest = hashlib.sha256(data).digest()
-    public = _public_key(chip, slot, may_generate=target.sim is not None)
+    public = _public_key(chip, slot, may_generate=target.creates_missing_keys)
     signature = chip.sign_digest(digest, slot)
     _check_signature(public, digest, signature, slot)
     click.echo(f"  file           {sign_path}")

@@ -1,72 +1,54 @@
-"""The buzzer service: a start-up beep if configured, and the alarm when the power service reports a loss.
+"""The buzzer service: a start-up beep if configured, and the alarm when the supply is lost.
 
-The power service publishes ``state["power"]`` (``events`` counts losses, ``beep`` says whether a loss
-should sound); this service owns GPIO13 and plays the patterns off the event loop (in a thread on hardware,
-on the bus worker on the simulated board, whose clock the edges move). The buzzer only sounds with
-jumper J39 pins 11-12 fitted.
+It subscribes to the event stream and plays the alarm on a ``supply.lost`` event (no polling). The
+target runs the tone where its lines keep time (a thread of its own on hardware, the simulation's
+thread on the simulated board). The buzzer only sounds with jumper J39 pins 11-12 fitted.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from wisgate.bus.gpio import GpioLine
 from wisgate.chips.buzzer import J39_HINT, Buzzer, Pattern, alarm_pattern, startup_pattern
 from wisgate.errors import DeviceBusyError
-from wisgate.runtime import Target
-from wisgate.services.board_lines import line_provider
+from wisgate.services.events import EventKind
 from wisgate.services.supervisor import Context, ServiceFn
+from wisgate.target import Target
 
 log = logging.getLogger("wisgate.buzzer")
 
 BUZZER_LINE = "GPIO13"
-#: How often the power state is looked at (an alarm starting 0.1 s late is still an alarm)
-WATCH_S = 0.1
+OWNER = "buzzer"
 
 
-def open_buzzer_line(target: Target, name: str = BUZZER_LINE) -> GpioLine:
+def open_buzzer_line(target: Target, name: str = BUZZER_LINE, owner: str = OWNER) -> GpioLine:
     try:
-        return line_provider(target).line(name, output=True, initial=False)
+        return target.line(name, owner=owner, output=True, initial=False)
     except DeviceBusyError as exc:
-        raise DeviceBusyError(
-            f"buzzer line {name} is in use by another consumer (a pwm or gpio overlay on it?)"
-        ) from exc
-
-
-def _power_events(context: Context) -> tuple[int, bool]:
-    power = context.state.get("power")
-    if not isinstance(power, dict):
-        return 0, False
-    return int(power.get("events", 0)), bool(power.get("beep")) and power.get("supply") == "lost"
+        raise DeviceBusyError(f"buzzer line {name} is in use ({exc}; a pwm or gpio overlay on it?)") from exc
 
 
 def buzzer_service(*, frequency_hz: float = 440.0, startup_beep: bool = False, line: str = BUZZER_LINE) -> ServiceFn:
     async def run(context: Context) -> None:
         target = context.target
+        events = context.state.events.subscribe(maxsize=64)
         buzzer = Buzzer(open_buzzer_line(target, line), target.clock)
 
         async def play(pattern: Pattern) -> None:
-            # on the simulated board every edge reads its clock, which moves the models: play where
-            # they run (the bus worker); on hardware a thread of its own keeps the bus free
-            if target.sim is not None:
-                await context.bus.run(lambda: buzzer.play(pattern))
-            else:
-                await asyncio.to_thread(buzzer.play, pattern)
+            await target.run_timed(lambda: buzzer.play(pattern))
 
         log.info("buzzer on %s (%s)", line, J39_HINT.removeprefix("no sound? "))
         try:
             if startup_beep:
                 await play(startup_pattern(frequency_hz))
-            seen, _ = _power_events(context)
-            while True:
-                events, alarm = _power_events(context)
-                if events > seen and alarm:
+            async for event in events:
+                power = context.state.power
+                if event.kind is EventKind.SUPPLY_LOST and (power is None or power.beep_on_loss):
                     await play(alarm_pattern(frequency_hz))
-                seen = max(seen, events)
-                await asyncio.sleep(WATCH_S)
         finally:
+            events.close()
             buzzer.line.write(False)
-            buzzer.line.close()
+            target.release_line(line, OWNER)
 
     return run

@@ -4,20 +4,27 @@ from __future__ import annotations
 
 from wisgate.api.service import api_service
 from wisgate.config import Config
-from wisgate.runtime import Target
 from wisgate.services.buzzer import buzzer_service
 from wisgate.services.display import display_service
 from wisgate.services.fan import FanCurve, fan_service
+from wisgate.services.history import History
 from wisgate.services.lora import lora_service
 from wisgate.services.monitor import monitor_service
 from wisgate.services.power import PowerSettings, power_service
 from wisgate.services.rtc import rtc_service
+from wisgate.services.state import BoardState
 from wisgate.services.supervisor import Supervisor
+from wisgate.target import Target
 
 
-def build_supervisor(target: Target, config: Config) -> Supervisor:
-    supervisor = Supervisor(target)
-    supervisor.add("monitor", monitor_service(config.monitor.interval_s))
+def build_supervisor(target: Target, config: Config, history: History | None = None) -> Supervisor:
+    state = BoardState(history=history)
+    if history is not None:
+        state.events.add_sink(history.add_event)
+    supervisor = Supervisor(target, state)
+    # the power service reports the supply itself: it owns the power-fail line
+    skip = ("power",) if config.power.enabled else ()
+    supervisor.add("monitor", monitor_service(config.monitor.interval_s, skip=skip))
     if config.fan.enabled:
         supervisor.add("fan", fan_service(FanCurve(config.fan.curve), config.fan.interval_s))
     if config.rtc.enabled:
@@ -37,7 +44,8 @@ def build_supervisor(target: Target, config: Config) -> Supervisor:
             frequency_hz=buzzer.frequency_hz, startup_beep=buzzer.startup_beep, line=buzzer.line,
         ))
     if config.display.enabled:
-        supervisor.add("display", display_service(config.display.interval_s, png=config.display.png))
+        png = config.display.png or target.display_path()
+        supervisor.add("display", display_service(config.display.interval_s, png=png))
     if config.api.enabled:
-        supervisor.add("api", api_service(config.api, supervisor.services))
+        supervisor.add("api", api_service(config.api, stale_after_s=3 * config.monitor.interval_s))
     return supervisor

@@ -1,8 +1,8 @@
 """Fan control from CPU temperature: a curve of (°C, duty %) points, interpolated, with hysteresis.
 
 The duty is rewritten every interval even when unchanged, which also feeds the EMC2301's 4 s
-watchdog (it would otherwise drive the fan at 100 %). A stalled or failing fan is logged once per
-episode and kept in the board state for the display and API.
+watchdog (it would otherwise drive the fan at 100 %). A stalled or failing fan is an event once per
+episode; a CPU temperature that cannot be read drives the fan at full speed until it can.
 """
 
 from __future__ import annotations
@@ -10,11 +10,14 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from wisgate.services.cpu import cpu_temperature
-from wisgate.services.overrides import fan_override
+from wisgate.chips.emc2301 import FanStatus
+from wisgate.errors import WisgateError
+from wisgate.services.events import EventKind, Severity
+from wisgate.services.state import FanState
 from wisgate.services.supervisor import Context, ServiceFn
 
 log = logging.getLogger("wisgate.fan")
@@ -57,31 +60,65 @@ class FanCurve:
         return duty
 
 
+def fan_fault(status: FanStatus) -> str | None:
+    if status.drive_failed:
+        return "drive failure (the RPM loop cannot reach its target)"
+    if status.spin_up_failed:
+        return "spin-up failed"
+    if status.stalled:
+        return "stalled or unplugged"
+    return None
+
+
 def fan_service(curve: FanCurve, interval_s: float) -> ServiceFn:
     async def run(context: Context) -> None:
         from wisgate.chips.emc2301 import EMC2301
 
         target = context.target
         fan = await context.bus.run(lambda: EMC2301.open(target.bus, target.addresses["fan"], clock=target.clock))
-        sensor = cpu_temperature(target)
+        sensor = target.cpu_temperature()
         duty = 0.0
-        faulty = False
+        fault: str | None = None
+        sensor_error: str | None = None
         while True:
-            celsius = await asyncio.to_thread(sensor.read_celsius)
-            manual = fan_override(context.state, target.clock.monotonic())
-            duty = curve.next_duty(celsius, running=duty > 0) if manual is None else manual
+            mode = "curve"
+            try:
+                celsius: float | None = await asyncio.to_thread(sensor.read_celsius)
+                sensor_error = None
+            except (WisgateError, OSError) as exc:
+                if sensor_error is None:
+                    log.error("CPU temperature not read (%s): fan at full speed until it is", exc)
+                celsius, sensor_error, mode = None, str(exc), "failsafe"
+            manual = context.state.overrides.fan_duty(target.clock.monotonic())
+            if manual is not None:
+                duty, mode = manual, "manual"
+            elif celsius is None:
+                duty = 100.0
+            else:
+                duty = curve.next_duty(celsius, running=duty > 0)
 
-            def apply(level: float = duty) -> tuple[float, bool]:
+            def apply(level: float = duty) -> tuple[float, str | None]:
                 fan.set_duty(level)
-                status = fan.status()
-                return fan.read_rpm(), status.stalled or status.drive_failed or status.spin_up_failed
+                return fan.read_rpm(), fan_fault(fan.status())
 
-            rpm, fault = await context.bus.run(apply)
-            context.state["fan"] = {"cpu_c": celsius, "duty": duty, "rpm": rpm, "fault": fault,
-                                    "manual": manual is not None}
-            if fault and duty > 0 and not faulty:
-                log.warning("fan fault at %.0f %% duty (%.0f RPM): stalled, unplugged or failing", duty, rpm)
-            faulty = fault and duty > 0
+            rpm, now_fault = await context.bus.run(apply)
+            now_fault = now_fault if duty > 0 else None
+            if now_fault != fault:
+                _report_fault(context, now_fault, duty, rpm)
+            fault = now_fault
+            context.state.fan = FanState(cpu_c=celsius, duty_percent=duty, rpm=rpm, mode=mode, fault=fault,
+                                         time=time.time())
             await asyncio.sleep(interval_s)
 
     return run
+
+
+def _report_fault(context: Context, fault: str | None, duty: float, rpm: float) -> None:
+    if fault is None:
+        log.info("fan runs again (%.0f RPM)", rpm)
+        context.publish(EventKind.FAN_OK, "fan", f"fan runs again ({rpm:.0f} RPM)", rpm=rpm)
+        return
+    log.warning("fan fault at %.0f %% duty (%.0f RPM): %s", duty, rpm, fault)
+    kind = EventKind.FAN_DRIVE_FAIL if fault.startswith("drive") else EventKind.FAN_STALL
+    context.publish(kind, "fan", f"fan {fault} at {duty:.0f} % duty ({rpm:.0f} RPM)", Severity.ALARM,
+                    duty_percent=duty, rpm=rpm)

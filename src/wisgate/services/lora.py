@@ -11,7 +11,6 @@ import json
 import logging
 
 from wisgate.config import LoraFilterSection, LoraSection
-from wisgate.lora.backends.concentratord import ConcentratordBackend
 from wisgate.lora.backhaul.mqtt_forwarder import MqttForwarder, MqttSettings
 from wisgate.lora.backhaul.store import UplinkStore
 from wisgate.lora.backhaul.udp_forwarder import MEMORY_MAX_ITEMS, UdpForwarder, UdpServerConfig
@@ -20,15 +19,11 @@ from wisgate.lora.core.describe import describe
 from wisgate.lora.core.filters import UplinkFilter, parse_prefix
 from wisgate.lora.core.gateway import Gateway, ModuleLink
 from wisgate.lora.core.jit import JitQueue
-from wisgate.lora.plans.allocation import SX1280, SX1301, SX1302, SX1303, Module, ModuleAllocation, allocate
-from wisgate.lora.plans.channels import ism2400
-from wisgate.lora.plans.regions import modules_for, plan_named
+from wisgate.lora.plans.allocation import Module
 from wisgate.services.supervisor import Context, ServiceFn
 
 log = logging.getLogger("wisgate.lora")
 
-CHIPS = {"sx1301": SX1301, "sx1302": SX1302, "sx1303": SX1303, "sx1280": SX1280}
-SIM_STEP_S = 0.02
 POWER_LUT_DBM = (12, 14, 16, 20, 27)
 
 
@@ -44,16 +39,6 @@ def make_filter(f: LoraFilterSection) -> UplinkFilter:
         net_ids=f.net_ids,
         join_eui_ranges=[(int(lo, 16), int(hi, 16)) for lo, hi in f.join_eui_ranges],
     )
-
-
-def sim_allocations(config: LoraSection) -> list[ModuleAllocation]:
-    """The simulated site's modules: ``sub_ghz_modules`` SX1302 on the region, plus an SX1280."""
-    plan = plan_named(config.region)
-    modules = modules_for(plan, config.sim.sub_ghz_modules) if config.sim.sub_ghz_modules else []
-    if config.sim.sx1280_module:
-        modules.append(Module.for_region(len(modules), "ISM2400", SX1280))
-        plan = plan + ism2400()
-    return allocate(plan, modules)
 
 
 def udp_servers(config: LoraSection) -> list[UdpServerConfig]:
@@ -102,33 +87,13 @@ def lora_service(config: LoraSection) -> ServiceFn:
         import zmq
         import zmq.asyncio
 
-        target = context.target
-        site = None
-        if config.modules:
-            links = []
-            region = plan_named(config.region).region
-            for m in config.modules:
-                module = Module.for_region(m.board, "ISM2400" if m.chip == "sx1280" else region, CHIPS[m.chip], tx=m.tx)
-                backend = ConcentratordBackend(board=m.board, event_url=m.event_url, command_url=m.command_url)
-                links.append(ModuleLink(m.board, backend, _jit(module)))
-        elif target.sim is not None:
-            from wisgate.sim.lora_site import SimLoraSite
-
-            allocations = sim_allocations(config)
-            site = SimLoraSite(
-                allocations, target.clock, devices=config.sim.devices, radius_m=config.sim.radius_m,
-                mean_interval_s=config.sim.mean_interval_s, seed=config.sim.seed,
-            ).start()
-            links = [
-                ModuleLink(m.board, ConcentratordBackend(board=m.board, event_url=m.event_url,
-                                                         command_url=m.command_url), _jit(a.module))
-                for m, a in zip(site.modules, allocations, strict=True)
-            ]
-        else:
+        concentrators = context.target.concentrators(config)
+        if not concentrators.modules:
             log.warning("no LoRa modules configured ([[lora.modules]]): the gateway is not started")
             return
-        gateway = Gateway(config.gateway_id, links, clock=target.clock, uplink_filter=uplink_filter(config))
-        context.state["lora"] = gateway
+        links = [ModuleLink(module.board, backend, _jit(module)) for module, backend in concentrators.modules]
+        gateway = Gateway(config.gateway_id, links, clock=context.target.clock, uplink_filter=uplink_filter(config))
+        context.state.lora.gateway = gateway
         publisher = zmq.asyncio.Context.instance().socket(zmq.PUB)
         publisher.setsockopt(zmq.LINGER, 0)
         publisher.bind(config.traffic_url)
@@ -138,10 +103,9 @@ def lora_service(config: LoraSection) -> ServiceFn:
             async for received in gateway.uplinks():
                 await publisher.send(json.dumps(describe(received)).encode())
 
-        async def simulate() -> None:
-            while site is not None:
-                site.step()
-                await asyncio.sleep(SIM_STEP_S)
+        async def radio() -> None:
+            if concentrators.run is not None:
+                await concentrators.run()
 
         async def report() -> None:
             while True:
@@ -164,7 +128,7 @@ def lora_service(config: LoraSection) -> ServiceFn:
             async with asyncio.TaskGroup() as group:
                 if config.udp:
                     udp = UdpForwarder(gateway, udp_servers(config))
-                    context.state["lora.udp"] = udp
+                    context.state.lora.udp = udp
                     group.create_task(_hold(udp), name="lora-udp")
                 if config.mqtt.enabled:
                     path, m = config.store_dir / "mqtt.sqlite", config.mqtt
@@ -174,21 +138,19 @@ def lora_service(config: LoraSection) -> ServiceFn:
                         path, server="mqtt", max_items=m.store_max, policy=m.store_policy,
                     ), server="mqtt", policy=m.store_policy, memory_max=min(m.store_max, MEMORY_MAX_ITEMS))
                     mqtt = MqttForwarder(gateway, mqtt_settings(config), store)
-                    context.state["lora.mqtt"] = mqtt
+                    context.state.lora.mqtt = mqtt
                     group.create_task(_run_closing(mqtt, store), name="lora-mqtt")
 
         try:
             async with asyncio.TaskGroup() as group:
                 group.create_task(gateway.run(), name="lora-gateway")
                 group.create_task(publish(), name="lora-traffic")
-                group.create_task(simulate(), name="lora-radio")
+                group.create_task(radio(), name="lora-radio")
                 group.create_task(report(), name="lora-stats")
                 group.create_task(backhaul(), name="lora-backhaul")
         finally:
             publisher.close(linger=0)
-            for link in links:
-                link.backend.close()
-            if site is not None:
-                site.stop()
+            concentrators.close()
+            context.state.lora.gateway = None
 
     return run

@@ -15,31 +15,31 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import json
 import logging
 import os
 import threading
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from wisgate.aio import wait_event
-from wisgate.bus.gpio import GpioLine
 from wisgate.clock import Clock
-from wisgate.errors import DeviceBusyError, WisgateError
-from wisgate.runtime import Target
-from wisgate.services.board_lines import line_provider
+from wisgate.errors import WisgateError
+from wisgate.services.events import EventKind, Severity
+from wisgate.services.readings import Reading, text
+from wisgate.services.state import PowerState, ShutdownRecord
 from wisgate.services.supervisor import Context, ServiceFn
 
 log = logging.getLogger("wisgate.power")
 
 POWER_FAIL_LINE = "GPIO16"
+OWNER = "power"
 MESSAGE = "POWER SUPPLY ISSUES!"
-#: Simulated lines change only when the simulated clock is read: look often enough to see edges.
-SIM_POLL_S = 0.01
-HARDWARE_POLL_S = 1.0
+#: edges wake the service at once; this is only the longest sleep between looks at the deadlines
+POLL_S = 1.0
 SHUTDOWN_TIMEOUT_S = 30.0
 #: times compared after subtraction: 10.02 - 10.0 < 0.02 in binary floating point
 TIME_EPSILON = 1e-9
@@ -196,8 +196,9 @@ class OutageRecord:
 class PowerWatch:
     """The service's logic on one thread: edges in (from any thread), state and log out.
 
-    ``powered``: on the simulated board, whether it still runs (false once the ultracapacitors are
-    spent), which gives the hold-up time. ``simulated``: shutdown is recorded, never run.
+    ``powered``: where the target knows it (the simulated board), whether the board still runs (false
+    once the ultracapacitors are spent), which gives the hold-up time. ``simulated``: the shutdown
+    command is recorded, never run.
     """
 
     settings: PowerSettings
@@ -209,7 +210,9 @@ class PowerWatch:
     hold_up_s: float | None = None
     #: the simulated board ran out of ultracapacitor charge during the current outage
     _browned: bool = False
-    shutdown: dict[str, object] | None = None
+    shutdown: ShutdownRecord | None = None
+    #: the board browned out during an outage since the last look (reported once)
+    browned_now: bool = False
     volts: float | None = None
     record: OutageRecord | None = None
     _last_record: float = float("-inf")
@@ -280,19 +283,25 @@ class PowerWatch:
             log.warning("power supply back after %.3f s (%s)", event.outage_s, how)
         else:
             command = list(self.settings.shutdown_command)
-            self.shutdown = {"command": command, "ran": False, "outage_s": event.outage_s}
+            self.shutdown = ShutdownRecord(tuple(command), event.outage_s)
             if self.simulated:
-                self.shutdown["result"] = "simulated board: not run"
+                self.shutdown = ShutdownRecord(tuple(command), event.outage_s, result="simulated board: not run")
                 log.warning("power supply still lost after %.1f s: would run %s (simulated board)",
                             event.outage_s, command)
             else:
                 log.warning("power supply still lost after %.1f s: running %s", event.outage_s, command)
+
+    @property
+    def browned_out_last(self) -> bool:
+        """The outage that just ended ran the board down (it did not ride through)."""
+        return self._browned
 
     def _check_brown_out(self, now: float) -> None:
         if self.powered is None or self.monitor.ok or self._browned or self.powered():
             return
         assert self.monitor.since is not None
         self._browned = True
+        self.browned_now = True
         self.hold_up_s = now - self.monitor.since
         after = self.settings.shutdown_after_s
         late = ""
@@ -303,7 +312,7 @@ class PowerWatch:
 
     def ran_shutdown(self, result: str, ran: bool) -> None:
         if self.shutdown is not None:
-            self.shutdown.update(ran=ran, result=result)
+            self.shutdown = ShutdownRecord(self.shutdown.command, self.shutdown.outage_s, ran, result)
 
     def wait_s(self, cap: float) -> float:
         if self.record is not None and not self.monitor.ok:
@@ -313,57 +322,39 @@ class PowerWatch:
             return cap
         return max(0.0, min(cap, deadline - self.clock.monotonic()))
 
-    def state(self) -> dict[str, object]:
+    def state(self) -> PowerState:
         monitor, now = self.monitor, self.clock.monotonic()
         since = monitor.since
-        wall = None
-        if since is not None:
-            wall = (dt.datetime.now(dt.UTC) - dt.timedelta(seconds=now - since)).isoformat(timespec="milliseconds")
+        wall_now = time.time()
         due = monitor.shutdown_at
-        return {
-            "supply": "ok" if monitor.ok else "lost",
-            "since": wall,
-            "since_s": since,
-            "events": monitor.events,
-            "glitches": monitor.glitches,
-            "outage_s": None if since is None else now - since,
-            "last_outage_s": monitor.last_outage_s,
-            "hold_up_s": self.hold_up_s,
-            "shutdown_in_s": None if due is None else max(0.0, due - now),
-            "shutdown": dict(self.shutdown) if self.shutdown else None,
-            "beep": self.settings.beep_on_loss,
-            "volts": self.volts,
-        }
+        return PowerState(
+            supply="ok" if monitor.ok else "lost",
+            since=None if since is None else wall_now - (now - since),
+            outage_s=None if since is None else now - since,
+            losses=monitor.events,
+            glitches=monitor.glitches,
+            last_outage_s=monitor.last_outage_s,
+            hold_up_s=self.hold_up_s,
+            shutdown_in_s=None if due is None else max(0.0, due - now),
+            shutdown=self.shutdown,
+            volts=self.volts,
+            beep_on_loss=self.settings.beep_on_loss,
+            time=wall_now,
+        )
 
 
-def power_screen(power: object) -> list[str] | None:
+def power_screen(power: PowerState | None) -> list[str] | None:
     """What the OLED shows while the supply is lost (None: show the normal pages)."""
-    if not isinstance(power, dict) or power.get("supply") != "lost":
+    if power is None or power.supply != "lost":
         return None
     lines = ["", MESSAGE]
-    outage = power.get("outage_s")
-    if isinstance(outage, float):
-        lines.append(f"on ultracaps {outage:5.1f} s")
-    shutdown_in = power.get("shutdown_in_s")
-    if isinstance(shutdown_in, float):
-        lines.append(f"halt in {shutdown_in:5.1f} s")
-    elif power.get("shutdown"):
+    if power.outage_s is not None:
+        lines.append(f"on ultracaps {power.outage_s:5.1f} s")
+    if power.shutdown_in_s is not None:
+        lines.append(f"halt in {power.shutdown_in_s:5.1f} s")
+    elif power.shutdown is not None:
         lines.append("SYSTEM SHUTDOWN")
     return lines
-
-
-def open_power_fail_line(target: Target) -> GpioLine:
-    """GPIO16 from the target's lines; on hardware where gpio-keys owns it, its KEY_PROG1 events."""
-    try:
-        return line_provider(target).line(POWER_FAIL_LINE)
-    except DeviceBusyError:
-        if target.sim is not None:
-            raise
-        from wisgate.bus.input_events import KEY_PROG1, KeyLine, find_key_device
-
-        path = find_key_device(KEY_PROG1)
-        log.info("%s belongs to gpio-keys: reading its KEY_PROG1 events from %s", POWER_FAIL_LINE, path)
-        return KeyLine(path, KEY_PROG1, active_low=True, name=POWER_FAIL_LINE)
 
 
 async def run_shutdown(command: Sequence[str]) -> tuple[str, bool]:
@@ -383,15 +374,38 @@ async def run_shutdown(command: Sequence[str]) -> tuple[str, bool]:
     return f"exit status {code}", True
 
 
+def publish_events(context: Context, watch: PowerWatch, events: list[PowerEvent]) -> None:
+    settings = watch.settings
+    for event in events:
+        if isinstance(event, SupplyLost):
+            plan = (f"shutdown in {settings.shutdown_after_s:g} s unless it returns" if settings.shutdown_after_s > 0
+                    else "no shutdown configured")
+            context.publish(EventKind.SUPPLY_LOST, "power", f"power supply lost: on the ultracapacitors; {plan}",
+                            Severity.ALARM)
+        elif isinstance(event, SupplyRestored):
+            context.publish(EventKind.SUPPLY_RETURNED, "power", f"power supply back after {event.outage_s:.3f} s",
+                            outage_s=event.outage_s)
+            if not watch.browned_out_last:
+                context.publish(EventKind.SUPPLY_RIDE_THROUGH, "power",
+                                f"outage of {event.outage_s:.3f} s ridden through on the ultracapacitors",
+                                outage_s=event.outage_s)
+        else:
+            context.publish(EventKind.SHUTDOWN_SCHEDULED, "power",
+                            f"supply still lost after {event.outage_s:.1f} s: shutting down "
+                            f"({' '.join(settings.shutdown_command)})", Severity.ALARM, outage_s=event.outage_s)
+    if watch.browned_now:
+        watch.browned_now = False
+        context.publish(EventKind.BROWN_OUT, "power",
+                        f"the board browned out {watch.hold_up_s or 0:.2f} s after the supply went", Severity.ALARM,
+                        hold_up_s=watch.hold_up_s)
+
+
 def power_service(settings: PowerSettings) -> ServiceFn:
     async def run(context: Context) -> None:
         target = context.target
-        line = open_power_fail_line(target)
-        supply = target.sim.env.supply if target.sim is not None else None
-        watch = PowerWatch(
-            settings, target.clock, line.read(),
-            powered=(lambda: supply.powered) if supply is not None else None, simulated=supply is not None,
-        )
+        line = target.power_fail_input(owner=OWNER)
+        powered = target.supply_powered()
+        watch = PowerWatch(settings, target.clock, line.read(), powered=powered, simulated=not target.runs_shutdown)
         loop = asyncio.get_running_loop()
         wake = asyncio.Event()
 
@@ -401,33 +415,43 @@ def power_service(settings: PowerSettings) -> ServiceFn:
                 loop.call_soon_threadsafe(wake.set)
 
         line.on_edge(on_edge)
-        poll_s = SIM_POLL_S if target.sim is not None else HARDWARE_POLL_S
         voltage = _voltage_reader(context, settings)
         next_volts = float("-inf")
-
-        def cycle() -> tuple[list[PowerEvent], dict[str, object], float, float]:
-            events = watch.poll()
-            return events, watch.state(), target.clock.monotonic(), watch.wait_s(poll_s)
-
         try:
             while True:
                 wake.clear()
-                # the simulated board moves whenever its clock is read: read it where the models run
-                # (the bus worker); on hardware edges never wait behind a slow bus transfer
-                events, state, now, wait = await context.bus.run(cycle) if watch.simulated else cycle()
-                if any(isinstance(e, ShutdownDue) for e in events) and not watch.simulated:
-                    context.state["power"] = state
-                    watch.ran_shutdown(*await run_shutdown(settings.shutdown_command))
-                    state = watch.state()
+                events = watch.poll()
+                now = target.clock.monotonic()
+                context.state.power = watch.state()
+                publish_events(context, watch, events)
+                if any(isinstance(e, ShutdownDue) for e in events):
+                    await _before_shutdown(context)
+                    if not watch.simulated:
+                        watch.ran_shutdown(*await run_shutdown(settings.shutdown_command))
+                    context.publish(EventKind.SHUTDOWN_RUN, "power", f"shutdown command: "
+                                    f"{watch.shutdown.result if watch.shutdown else ''}", Severity.ALARM)
                 if voltage is not None and now >= next_volts:
-                    watch.volts = state["volts"] = await voltage()
+                    watch.volts = await voltage()
                     next_volts = now + settings.voltage_interval_s
-                context.state["power"] = state
-                await wait_event(wake, wait)
+                context.state.power = state = watch.state()
+                context.state.put_readings([supply_reading(state)])
+                await wait_event(wake, watch.wait_s(POLL_S))
         finally:
-            line.close()
+            target.release_line(line.name, OWNER)
 
     return run
+
+
+def supply_reading(state: PowerState) -> Reading:
+    value = "ok" if state.supply == "ok" else "LOST (on ultracapacitors)"
+    return text("supply", "supply", value, "power", state.time)
+
+
+async def _before_shutdown(context: Context) -> None:
+    """Everything reported so far goes to disk before the board halts."""
+    history = context.state.history
+    if history is not None:
+        history.flush()
 
 
 def _voltage_reader(context: Context, settings: PowerSettings) -> Callable[[], Awaitable[float | None]] | None:

@@ -1,39 +1,25 @@
-"""Which way to reach the board's RTC: the chip itself, or the kernel driver that owns it.
+"""The daemon's RTC service: the set-up the datasheet asks for, and an optional countdown watchdog.
 
-On RAKPiOS ``dtoverlay=i2c-rtc,pcf85063a`` binds rtc-pcf85063 to 0x51, and raw I2C would race it,
-so time and wake alarm go through ``/dev/rtc0`` there; CLKOUT, timer and flags need the raw chip.
+The target hands out the RTC: the chip itself, or the kernel driver that owns it on RAKPiOS
+(``dtoverlay=i2c-rtc,pcf85063a`` binds rtc-pcf85063 to 0x51, and raw I2C would race it), where time and
+wake alarm go through ``/dev/rtc0``; CLKOUT, timer and flags need the raw chip.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+import time
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from wisgate.chips.pcf85063a import PCF85063A, ClkoutFrequency, TimerSource
 from wisgate.chips.rtc_kernel import KernelRTC
-from wisgate.runtime import Target
+from wisgate.services.state import RtcState
 from wisgate.services.supervisor import Context, ServiceFn
 
-Rtc = PCF85063A | KernelRTC
-
-
-def kernel_driver(target: Target) -> str | None:
-    """Name of the kernel driver bound to the RTC's address, if any (never on the simulated board)."""
-    bound: Callable[[int], str | None] | None = getattr(target.bus, "bound_driver", None)
-    if target.sim is not None or bound is None:
-        return None
-    return bound(target.addresses["rtc"])
-
-
-def open_rtc(target: Target) -> Rtc:
-    if kernel_driver(target):
-        return KernelRTC.for_i2c(getattr(target.bus, "number", 1), target.addresses["rtc"])
-    return PCF85063A(target.bus, target.addresses["rtc"], clock=target.clock)
-
-
-# -- the daemon's RTC service ------------------------------------------------------------------------
+if TYPE_CHECKING:
+    from wisgate.target import Rtc
 
 log = logging.getLogger("wisgate.rtc")
 
@@ -67,9 +53,12 @@ def rtc_service(watchdog_s: float) -> ServiceFn:
 
     async def run(context: Context) -> None:
         target = context.target
-        rtc = await context.bus.run(lambda: open_rtc(target))
-        for line in await context.bus.run(lambda: prepare(rtc, datetime.now(UTC).replace(tzinfo=None))):
+        rtc = await context.bus.run(target.rtc)
+        actions = await context.bus.run(lambda: prepare(rtc, datetime.now(UTC).replace(tzinfo=None)))
+        for line in actions:
             log.info("%s", line)
+        context.state.rtc = RtcState(kernel_owned=isinstance(rtc, KernelRTC), actions=tuple(actions),
+                                     watchdog_s=watchdog_s if isinstance(rtc, PCF85063A) else 0.0, time=time.time())
         if watchdog_s <= 0:
             return
         if not isinstance(rtc, PCF85063A):

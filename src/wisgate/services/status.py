@@ -1,102 +1,99 @@
-"""Every sensor of the board read once: each probe independent, so one missing chip costs one line.
+"""Every sensor of the board read once: each probe independent, so one missing chip costs one reading.
 
-A probe gets the :class:`~wisgate.runtime.Target` and returns (label, value) rows; a probe that
-fails yields one row with the error instead.
+A probe gets the :class:`~wisgate.target.Target` and the time and returns typed readings; a probe that
+fails yields one failed reading naming the device and the reason instead.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from wisgate.errors import WisgateError
-from wisgate.runtime import Target
+from wisgate.services.readings import Reading, failed, number, text
+from wisgate.target import Target
 
-Rows = list[tuple[str, str]]
+Probe_ = Callable[[Target, float], list[Reading]]
 
 
 @dataclass(frozen=True)
 class Probe:
-    device: str  # key in Target.addresses
-    read: Callable[[Target], Rows]
+    device: str  # key in Target.addresses, or cpu / power
+    read: Probe_
 
 
-@dataclass(frozen=True)
-class StatusRow:
-    device: str
-    label: str
-    value: str
-    ok: bool = True
-
-
-def _climate(target: Target) -> Rows:
+def _climate(target: Target, now: float) -> list[Reading]:
     from wisgate.chips.shtc3 import SHTC3
 
     reading = SHTC3(target.bus, target.addresses["temperature_sensor"], clock=target.clock).measure()
-    return [("PCB temperature", f"{reading.temperature_c:.1f} °C"), ("PCB humidity", f"{reading.humidity_rh:.1f} %RH")]
+    return [number("pcb.temperature", "PCB temperature", reading.temperature_c, "°C", "temperature_sensor", now,
+                   short="PCB temp"),
+            number("pcb.humidity", "PCB humidity", reading.humidity_rh, "%RH", "temperature_sensor", now,
+                   short="PCB humid")]
 
 
-def _adc(target: Target) -> Rows:
+def _adc(target: Target, now: float) -> list[Reading]:
     from wisgate.chips.sgm58031 import SGM58031
 
     # ±4.096 V covers the 3.3 V inputs (RAK's examples read at this gain)
     adc = SGM58031.open(target.bus, target.addresses["adc"], clock=target.clock, gain=4.096)
-    return [(f"AIN{channel}", f"{adc.read_volts(channel):.4f} V") for channel in range(4)]
+    return [number(f"adc.ain{channel}", f"AIN{channel}", adc.read_volts(channel), "V", "adc", now, digits=4)
+            for channel in range(4)]
 
 
-def _expander(name: str) -> Callable[[Target], Rows]:
-    def read(target: Target) -> Rows:
-        from wisgate.runtime import open_expander
-
-        pins = open_expander(target, name).read_pins()
+def _expander(name: str) -> Probe_:
+    def read(target: Target, now: float) -> list[Reading]:
+        pins = target.expander(name).read_pins()
         # bits shown pin 7 first, as the port reads
-        return [("port 0 inputs", f"{pins & 0xFF:08b}"), ("port 1 inputs", f"{pins >> 8:08b}")]
+        number_ = "1" if name == "expander1" else "2"
+        return [text(f"{name}.port0", "port 0 inputs", f"{pins & 0xFF:08b}", name, now, short=f"IO{number_} port0"),
+                text(f"{name}.port1", "port 1 inputs", f"{pins >> 8:08b}", name, now, short=f"IO{number_} port1")]
 
     return read
 
 
-def _cpu(target: Target) -> Rows:
-    from wisgate.services.cpu import cpu_temperature
+def _cpu(target: Target, now: float) -> list[Reading]:
+    celsius = target.cpu_temperature().read_celsius()
+    return [number("cpu.temperature", "CPU temperature", celsius, "°C", "cpu", now, short="CPU temp")]
 
-    return [("CPU temperature", f"{cpu_temperature(target).read_celsius():.1f} °C")]
 
-
-def _fan(target: Target) -> Rows:
+def _fan(target: Target, now: float) -> list[Reading]:
     from wisgate.chips.emc2301 import EMC2301
 
     reading = EMC2301.open(target.bus, target.addresses["fan"], clock=target.clock).reading()
-    return [("fan duty", f"{reading.duty_percent:.0f} %"), ("fan speed", f"{reading.rpm:.0f} RPM")]
+    return [number("fan.duty", "fan duty", reading.duty_percent, "%", "fan", now, digits=0),
+            number("fan.rpm", "fan speed", reading.rpm, "RPM", "fan", now, digits=0)]
 
 
-def _secure_element(target: Target) -> Rows:
+def _secure_element(target: Target, now: float) -> list[Reading]:
     from wisgate.chips.atecc608a import ATECC608A
 
     serial = ATECC608A(target.bus, target.addresses["secure_element"], clock=target.clock).serial_number()
-    return [("serial number", serial.hex().upper())]
+    return [text("secure_element.serial", "serial number", serial.hex().upper(), "secure_element", now,
+                 short="SE")]
 
 
-def _rtc(target: Target) -> Rows:
+def _rtc(target: Target, now: float) -> list[Reading]:
     from wisgate.chips.pcf85063a import PCF85063A, ClkoutFrequency
-    from wisgate.services.rtc import open_rtc
 
-    rtc = open_rtc(target)
-    time = f"{rtc.read_time():%Y-%m-%d %H:%M:%S} UTC"
+    rtc = target.rtc()
+    when = text("rtc.time", "RTC time", f"{rtc.read_time():%Y-%m-%d %H:%M:%S} UTC", "rtc", now, short="RTC")
     if not isinstance(rtc, PCF85063A):
-        return [("RTC time", time), ("CLKOUT", "kernel-owned")]
+        return [when, text("rtc.clkout", "CLKOUT", "kernel-owned", "rtc", now)]
     clkout = rtc.clkout()
-    return [("RTC time", time), ("CLKOUT", "off" if clkout is ClkoutFrequency.OFF else f"{clkout.hz} Hz")]
+    return [when, text("rtc.clkout", "CLKOUT", "off" if clkout is ClkoutFrequency.OFF else f"{clkout.hz} Hz",
+                       "rtc", now)]
 
 
-def _power(target: Target) -> Rows:
-    from wisgate.services.power import open_power_fail_line
-
-    line = open_power_fail_line(target)
+def _power(target: Target, now: float) -> list[Reading]:
+    owner = "status"
+    line = target.power_fail_input(owner=owner)
     try:
         good = line.read()
     finally:
-        if target.sim is None:
-            line.close()
-    return [("supply", "ok" if good else "LOST (on ultracapacitors)")]
+        target.release_line(line.name, owner)
+    return [text("supply", "supply", "ok" if good else "LOST (on ultracapacitors)", "power", now)]
 
 
 PROBES: list[Probe] = [
@@ -112,11 +109,12 @@ PROBES: list[Probe] = [
 ]
 
 
-def read_status(target: Target) -> list[StatusRow]:
-    rows: list[StatusRow] = []
-    for probe in PROBES:
+def read_status(target: Target, probes: list[Probe] | None = None) -> list[Reading]:
+    readings: list[Reading] = []
+    for probe in probes if probes is not None else PROBES:
+        now = time.time()
         try:
-            rows.extend(StatusRow(probe.device, label, value) for label, value in probe.read(target))
+            readings.extend(probe.read(target, now))
         except (WisgateError, OSError) as exc:
-            rows.append(StatusRow(probe.device, "error", str(exc), ok=False))
-    return rows
+            readings.append(failed(f"{probe.device}.error", probe.device, probe.device, now, str(exc)))
+    return readings

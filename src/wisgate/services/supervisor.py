@@ -1,48 +1,45 @@
 """Runs the board services side by side; one failing service never stops the others.
 
-Drivers are synchronous (they wait on the bus and on conversion times), so every bus access goes
-through one worker thread: the bus is used by one caller at a time and the event loop stays free.
-A service that raises is logged once per distinct error and restarted with capped back-off.
+Every bus access goes through the target's one bus worker thread (:class:`wisgate.aio.BusWorker`).
+A service that raises is reported (health and a ``service.failed`` event) and restarted with capped
+back-off; its health shows the current state, with the last failure kept as history.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TypeVar
 
-from wisgate.runtime import Target
+from wisgate.aio import BusWorker
+from wisgate.services.events import Event, EventKind, Severity
+from wisgate.services.state import BoardState, ServiceHealth
+from wisgate.target import Target
 
 log = logging.getLogger("wisgate.supervisor")
 
-T = TypeVar("T")
-
 MAX_BACKOFF = 60.0
-
-
-class BusWorker:
-    """Serialises blocking bus work onto one thread."""
-
-    def __init__(self) -> None:
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wisgate-bus")
-
-    async def run(self, func: Callable[[], T]) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, func)
-
-    def close(self) -> None:
-        self._executor.shutdown(wait=True)
+#: a service that ran this long before failing starts again without waiting
+STABLE_S = 60.0
 
 
 @dataclass
 class Context:
-    """What every service gets: the target, the bus worker, and the shared board state."""
+    """What every service gets: the target, its bus worker, and the shared typed board state."""
 
     target: Target
-    bus: BusWorker
-    state: dict[str, object] = field(default_factory=dict)
+    state: BoardState = field(default_factory=BoardState)
+
+    @property
+    def bus(self) -> BusWorker:
+        return self.target.worker
+
+    def publish(self, kind: EventKind, source: str, message: str, severity: Severity = Severity.INFO,
+                **data: float | int | str | bool | None) -> Event:
+        return self.state.events.publish(Event(kind, source, message, severity, data=data))
 
 
 ServiceFn = Callable[[Context], Awaitable[None]]
@@ -65,21 +62,38 @@ def describe_failure(exc: BaseException) -> str:
 
 
 class Supervisor:
-    def __init__(self, target: Target) -> None:
-        self.context = Context(target=target, bus=BusWorker())
+    def __init__(self, target: Target, state: BoardState | None = None) -> None:
+        self.context = Context(target=target, state=state or BoardState())
         self.services: list[Service] = []
+
+    @property
+    def state(self) -> BoardState:
+        return self.context.state
 
     def add(self, name: str, run: ServiceFn) -> None:
         self.services.append(Service(name, run))
+        self._health(name, "starting", restarts=0, error=None)
+
+    def _health(self, name: str, state: str, *, restarts: int, error: str | None) -> None:
+        previous = self.state.services.get(name)
+        now = time.time()
+        last_error = error or (previous.last_error if previous else None)
+        last_at = now if error else (previous.last_error_at if previous else None)
+        health = ServiceHealth(name, state, restarts, error, last_error, last_at, now)  # type: ignore[arg-type]
+        self.state.services = {**self.state.services, name: health}
 
     async def _keep_running(self, service: Service) -> None:
         backoff = 1.0
         while True:
+            started = time.monotonic()
+            self._health(service.name, "running", restarts=service.restarts, error=None)
             try:
                 await service.run(self.context)
                 log.info("service %s finished", service.name)
+                self._health(service.name, "finished", restarts=service.restarts, error=None)
                 return
             except asyncio.CancelledError:
+                self._health(service.name, "stopped", restarts=service.restarts, error=None)
                 raise
             except Exception as exc:  # a service's bug must not take the daemon down
                 message = describe_failure(exc)
@@ -87,10 +101,20 @@ class Supervisor:
                     log.error("service %s failed: %s (restarting)", service.name, message)
                 service.last_error = message
                 service.restarts += 1
+                if time.monotonic() - started > STABLE_S:
+                    backoff = 1.0
+                self._health(service.name, "failed", restarts=service.restarts, error=message)
+                self.context.publish(EventKind.SERVICE_FAILED, service.name,
+                                     f"{service.name} failed: {message}; restarting in {backoff:g} s",
+                                     Severity.WARNING, error=message, restarts=service.restarts)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF)
+                self.context.publish(EventKind.SERVICE_RESTARTED, service.name, f"{service.name} restarted",
+                                     restarts=service.restarts)
 
     async def run(self, stop: asyncio.Event) -> None:
+        self.state.events.attach(asyncio.get_running_loop())
+        background = asyncio.create_task(self.context.target.run_background(), name="target")
         tasks = [asyncio.create_task(self._keep_running(s), name=s.name) for s in self.services]
         try:
             await stop.wait()
@@ -98,4 +122,11 @@ class Supervisor:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            background.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await background
+            if self.state.history is not None:
+                self.state.history.close()
             self.context.bus.close()
+
+

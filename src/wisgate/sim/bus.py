@@ -115,6 +115,8 @@ class SimI2CBus(I2CBus):
     def transfer(self, messages: Sequence[Message]) -> list[bytes]:
         if not messages:
             return []
+        # the models catch up with wall time here, on the thread that uses the bus (a daemon's bus worker)
+        self.clock.sync()
         for listener in self.listeners:
             listener(messages)
         if self.faults.stuck:

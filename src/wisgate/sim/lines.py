@@ -40,6 +40,9 @@ class SimLine(GpioLine):
     def on_edge(self, callback: EdgeCallback) -> None:
         self._callbacks.append(callback)
 
+    def recorded_edges(self) -> list[tuple[float, bool]]:
+        return list(self.history)
+
 
 class SimLines(LineProvider):
     def __init__(self, clock: SimClock) -> None:

@@ -1,0 +1,135 @@
+"""The simulated RAK7391 as a :class:`~wisgate.target.Target`: what the factory hands out on a laptop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
+
+from wisgate.bus.gpio import GpioLine
+from wisgate.bus.thermal_zone import CpuTemperature
+from wisgate.clock import SimClock
+from wisgate.paths import state_dir
+from wisgate.sim.board import SimBoard
+from wisgate.sim.chips.ssd1306 import SSD1306Model
+from wisgate.target import ConcentratorSet, Target, concentratord_set
+
+if TYPE_CHECKING:
+    from wisgate.chips.tpt29555_kernel import Expander
+    from wisgate.config import LoraSection, SimSection
+    from wisgate.target import Rtc
+
+log = logging.getLogger("wisgate.sim")
+
+T = TypeVar("T")
+
+#: how often a running daemon's simulation catches up with wall time (edges on simulated lines are seen
+#: at most this late)
+TICK_S = 0.005
+#: the radio environment delivers what was sent up to now this often
+RADIO_STEP_S = 0.02
+
+
+class SimTarget(Target):
+    def __init__(self, board: SimBoard) -> None:
+        super().__init__()
+        #: the simulated board (for scenarios and tests; services never look here)
+        self.board = board
+        self.bus = board.bus
+        self.clock: SimClock = board.clock
+        self.addresses = dict(board.addresses)
+
+    @classmethod
+    def open(
+        cls, *, realtime: bool = False, addresses: Mapping[str, int] | None = None, state_file: Path | None = None,
+    ) -> SimTarget:
+        return cls(SimBoard(realtime=realtime, addresses=dict(addresses or {})))
+
+    @property
+    def description(self) -> str:
+        return "simulated RAK7391"
+
+    def _open_line(self, name: str, *, output: bool, initial: bool) -> GpioLine:
+        return self.board.lines.line(name, output=output, initial=initial)
+
+    def cpu_temperature(self) -> CpuTemperature:
+        return self.board.cpu_temperature
+
+    def power_fail_input(self, *, owner: str) -> GpioLine:
+        return self.line("GPIO16", owner=owner)
+
+    def rtc(self) -> Rtc:
+        from wisgate.chips.pcf85063a import PCF85063A
+
+        return PCF85063A(self.bus, self.addresses["rtc"], clock=self.clock)
+
+    def expander(self, name: str) -> Expander:
+        from wisgate.chips.tpt29555 import TPT29555
+
+        return TPT29555(self.bus, self.addresses[name], clock=self.clock)
+
+    def concentrators(self, config: LoraSection) -> ConcentratorSet:
+        if config.modules:
+            # real Concentratord daemons named in the config run beside the simulated board
+            return concentratord_set(config)
+        from wisgate.lora.backends.concentratord import ConcentratordBackend
+        from wisgate.lora.plans.site import sim_allocations
+        from wisgate.sim.lora_site import SimLoraSite
+
+        allocations = sim_allocations(config)
+        site = SimLoraSite(
+            allocations, self.clock, devices=config.sim.devices, radius_m=config.sim.radius_m,
+            mean_interval_s=config.sim.mean_interval_s, seed=config.sim.seed,
+        ).start()
+
+        async def radio() -> None:
+            while True:
+                site.step()
+                await asyncio.sleep(RADIO_STEP_S)
+
+        modules = [
+            (a.module, ConcentratordBackend(board=m.board, event_url=m.event_url, command_url=m.command_url))
+            for m, a in zip(site.modules, allocations, strict=True)
+        ]
+        return ConcentratorSet(modules, run=radio, _close=[site.stop])
+
+    # -- may ---------------------------------------------------------------------------------------
+
+    def apply_scenario(self, scenario: SimSection) -> None:
+        from wisgate.sim.scenario import apply_scenario
+
+        apply_scenario(self.board, cpu_load=scenario.cpu_load, ambient_c=scenario.ambient_c,
+                       supply_cuts=scenario.supply_cuts, analog=scenario.analog)
+
+    def supply_powered(self) -> Callable[[], bool] | None:
+        supply = self.board.env.supply
+        return lambda: supply.powered
+
+    @property
+    def runs_shutdown(self) -> bool:
+        return False
+
+    @property
+    def creates_missing_keys(self) -> bool:
+        return True
+
+    def save_display(self, path: Path) -> bool:
+        model = self.board.models.get("oled")
+        if not isinstance(model, SSD1306Model):
+            return False
+        model.save_png(path)
+        return True
+
+    def display_path(self) -> Path | None:
+        return state_dir() / "oled.png"
+
+    async def run_timed(self, func: Callable[[], T]) -> T:
+        return await self.worker.run(func)
+
+    async def run_background(self) -> None:
+        """Move the simulation to wall time every few milliseconds, on the bus worker (its one thread)."""
+        while True:
+            await self.worker.run(self.clock.sync)
+            await asyncio.sleep(TICK_S)

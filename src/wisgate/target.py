@@ -1,0 +1,222 @@
+"""What a command or the daemon runs against: one factory hands out every board resource.
+
+Like gpiozero's pin factory, a :class:`Target` is the only place that knows whether the board is real
+or simulated. Services and commands ask it for the bus, the clock, GPIO lines by name, the CPU
+temperature, the power-fail input, the RTC, the expanders and the concentrator backends; they never
+import a backend or ask which one they have.
+
+A target **must** provide everything in the abstract methods. It **may** override the methods with a
+default here (``supply_powered``, ``save_display``, ``run_background``, ``creates_missing_keys``):
+the defaults say "this target has no such thing".
+
+Lines are reserved per owner (gpiozero's ``reserve_pins``): the same owner asking again gets the same
+object, another owner gets :class:`LineInUseError` naming the holder, and :meth:`Target.release_line`
+gives a line back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
+
+from wisgate.aio import BusWorker
+from wisgate.bus.gpio import GpioLine
+from wisgate.bus.i2c import I2CBus
+from wisgate.bus.open import default_bus_spec
+from wisgate.bus.thermal_zone import CpuTemperature
+from wisgate.clock import Clock
+from wisgate.errors import DeviceBusyError
+
+if TYPE_CHECKING:
+    from wisgate.chips.pcf85063a import PCF85063A
+    from wisgate.chips.rtc_kernel import KernelRTC
+    from wisgate.chips.tpt29555_kernel import Expander
+    from wisgate.config import LoraSection, SimSection
+    from wisgate.lora.backends.concentratord import ConcentratordBackend
+    from wisgate.lora.plans.allocation import Module
+
+    Rtc = PCF85063A | KernelRTC
+
+T = TypeVar("T")
+
+
+class LineInUseError(DeviceBusyError):
+    """A GPIO line another owner holds."""
+
+
+@dataclass
+class ConcentratorSet:
+    """The concentrator modules of a LoRa configuration: a backend per module, the module's radio
+    description (for its JIT queue), and what keeps them going (a simulated site's radio) until closed."""
+
+    modules: list[tuple[Module, ConcentratordBackend]]
+    #: runs until cancelled (a simulated radio environment); None when the modules run on their own
+    run: Callable[[], Awaitable[None]] | None = None
+    _close: list[Callable[[], None]] = field(default_factory=list)
+
+    def close(self) -> None:
+        for backend in (b for _, b in self.modules):
+            backend.close()
+        for close in self._close:
+            close()
+
+
+class Target(ABC):
+    """The board: hardware (:mod:`wisgate.hardware`) or simulated (:mod:`wisgate.sim.target`)."""
+
+    bus: I2CBus
+    clock: Clock
+    addresses: dict[str, int]
+
+    def __init__(self) -> None:
+        #: the one thread that talks to the bus (and, on the simulated board, runs the simulation)
+        self.worker = BusWorker()
+        self._owners: dict[str, str] = {}
+        self._lines: dict[str, GpioLine] = {}
+        self._lines_lock = threading.Lock()
+
+    @property
+    @abstractmethod
+    def description(self) -> str:
+        """For people: ``simulated RAK7391`` or ``RAK7391 on /dev/i2c-1``."""
+
+    # -- lines -------------------------------------------------------------------------------------
+
+    def line(self, name: str, *, owner: str, output: bool = False, initial: bool = False) -> GpioLine:
+        """GPIO line ``name`` for ``owner``: the same object again for the same owner."""
+        with self._lines_lock:
+            holder = self._owners.get(name)
+            if holder is not None and holder != owner:
+                raise LineInUseError(f"line {name} is in use by {holder} (asked for by {owner})")
+            if holder == owner:
+                return self._lines[name]
+            line = self._open_line(name, output=output, initial=initial)
+            self._owners[name], self._lines[name] = owner, line
+            return line
+
+    def _adopt(self, line: GpioLine, *, owner: str) -> GpioLine:
+        """Reserve a line opened another way (gpio-keys events standing in for a GPIO)."""
+        with self._lines_lock:
+            self._owners[line.name], self._lines[line.name] = owner, line
+        return line
+
+    def release_line(self, name: str, owner: str) -> None:
+        with self._lines_lock:
+            if self._owners.get(name) != owner:
+                return
+            del self._owners[name]
+            self._lines.pop(name).close()
+
+    def line_owner(self, name: str) -> str | None:
+        return self._owners.get(name)
+
+    @abstractmethod
+    def _open_line(self, name: str, *, output: bool, initial: bool) -> GpioLine:
+        """Open line ``name`` (unreserved); raises KeyError or DeviceBusyError with a reason."""
+
+    # -- devices -----------------------------------------------------------------------------------
+
+    @abstractmethod
+    def cpu_temperature(self) -> CpuTemperature: ...
+
+    @abstractmethod
+    def power_fail_input(self, *, owner: str) -> GpioLine:
+        """The supply's power-fail input (GPIO16, or gpio-keys events where the kernel owns it)."""
+
+    @abstractmethod
+    def rtc(self) -> Rtc:
+        """The RTC: the chip on the bus, or the kernel's ``/dev/rtcN`` where its driver owns it."""
+
+    def rtc_kernel_driver(self) -> str | None:
+        """The kernel driver bound to the RTC's address, if any."""
+        return self.bus.bound_driver(self.addresses["rtc"])
+
+    @abstractmethod
+    def expander(self, name: str) -> Expander:
+        """Expander ``expander1`` / ``expander2``: raw I2C, or the kernel's gpiochip where pca953x owns it."""
+
+    @abstractmethod
+    def concentrators(self, config: LoraSection) -> ConcentratorSet:
+        """Backends for the LoRa modules of ``config`` (an empty set when this target has none)."""
+
+    # -- may ---------------------------------------------------------------------------------------
+
+    def apply_scenario(self, scenario: SimSection) -> None:
+        """Set up a ``[sim]`` scenario (CPU load, supply cuts...): only a simulated board has one."""
+        if scenario.model_fields_set:
+            logging.getLogger("wisgate").warning("[sim] is for the simulated board: ignored on %s", self.description)
+
+    def supply_powered(self) -> Callable[[], bool] | None:
+        """Whether the board still runs during an outage (known only where the hold-up is modelled)."""
+        return None
+
+    @property
+    def runs_shutdown(self) -> bool:
+        """False where a shutdown command is only recorded (a simulated board has nothing to halt)."""
+        return True
+
+    @property
+    def creates_missing_keys(self) -> bool:
+        """True where an empty secure-element slot may be given a key (never on a customer's chip)."""
+        return False
+
+    def save_display(self, path: Path) -> bool:
+        """Save what the OLED panel shows as a PNG (where the panel can be seen); False if it cannot."""
+        return False
+
+    def display_path(self) -> Path | None:
+        """Where the panel's picture goes by default (None: nowhere)."""
+        return None
+
+    async def run_timed(self, func: Callable[[], T]) -> T:
+        """Run blocking, precisely timed line work (a buzzer tone) off the event loop.
+
+        On hardware a thread of its own keeps the bus worker free; a simulated board's lines move with its
+        clock, so there the work runs on the bus worker, where the simulation runs.
+        """
+        return await asyncio.to_thread(func)
+
+    async def run_background(self) -> None:
+        """What the target needs running beside the services (the simulation's time), until cancelled."""
+
+    def close(self) -> None:
+        for name, owner in list(self._owners.items()):
+            self.release_line(name, owner)
+        self.worker.close()
+        self.bus.close()
+
+
+def open_target(
+    bus: str | None = None, *, realtime: bool = False, addresses: Mapping[str, int] | None = None,
+    state_file: Path | None = None,
+) -> Target:
+    """``bus``: ``sim``, a ``/dev/i2c-N`` path, or None for the default (hardware if present).
+
+    The simulator is imported only for ``sim``: on hardware it costs nothing.
+    """
+    spec = bus or default_bus_spec()
+    if spec == "sim":
+        from wisgate.sim.target import SimTarget
+
+        return SimTarget.open(realtime=realtime, addresses=addresses, state_file=state_file)
+    from wisgate.hardware import HardwareTarget
+
+    return HardwareTarget(spec, addresses=addresses)
+
+
+def concentratord_set(config: LoraSection) -> ConcentratorSet:
+    """One ChirpStack Concentratord per ``[[lora.modules]]`` entry, on whichever board they run beside."""
+    from wisgate.lora.backends.concentratord import ConcentratordBackend
+    from wisgate.lora.plans.site import configured_module
+
+    return ConcentratorSet([
+        (configured_module(config, m),
+         ConcentratordBackend(board=m.board, event_url=m.event_url, command_url=m.command_url))
+        for m in config.modules
+    ])
