@@ -141,7 +141,7 @@ def make_gateway(directory: str, clock: SimClock) -> tuple[Gateway, SimConcentra
 
 async def uplinks(gateway: Gateway, clock: SimClock, events: list[tuple[int, bytes]], port: int,
                   conn: Connection, store: Path) -> None:
-    config = UdpServerConfig("sink", "127.0.0.1", port_up=port, port_down=port, stat_interval_s=0,
+    config = UdpServerConfig(name="sink", host="127.0.0.1", port_up=port, port_down=port, stat_interval_s=0,
                              store_path=store)
     async with UdpForwarder(gateway, [config]) as forwarder:
         link = forwarder.links["sink"]
@@ -172,7 +172,7 @@ async def uplinks(gateway: Gateway, clock: SimClock, events: list[tuple[int, byt
 
 
 async def downlinks(gateway: Gateway, clock: SimClock, port: int, conn: Connection, count: int) -> None:
-    config = UdpServerConfig("sink", "127.0.0.1", port_up=port, port_down=port, stat_interval_s=0,
+    config = UdpServerConfig(name="sink", host="127.0.0.1", port_up=port, port_down=port, stat_interval_s=0,
                              keepalive_s=0.05)
     enqueued: list[int] = []
     schedule = gateway.scheduler.schedule
@@ -226,7 +226,7 @@ async def replay(gateway: Gateway, port: int, conn: Connection, store_path: Path
         store.put_many(records)
     conn.send(("count",))
     before, _ = conn.recv()
-    config = UdpServerConfig("sink", "127.0.0.1", port_up=port, port_down=port, stat_interval_s=0,
+    config = UdpServerConfig(name="sink", host="127.0.0.1", port_up=port, port_down=port, stat_interval_s=0,
                              store_path=store_path, replay_interval_s=interval)
     start = time.perf_counter()
     async with UdpForwarder(gateway, [config], subscribe=False) as forwarder:

@@ -64,8 +64,8 @@ def test_udp_servers_carry_their_filters_and_store_policy(tmp_path: Path) -> Non
     ttn, local = udp_servers(config.lora)
     assert ttn.push_timeout_s == 0.25 and ttn.store_policy == "drop-newest"
     assert ttn.store_path == tmp_path / "udp-ttn.sqlite"
-    assert ttn.filter is not None and list(ttn.filter.dev_addr_prefixes) == [DevAddrPrefix(0x26000000, 7)]
-    assert local.uplink_only and local.filter is None
+    assert ttn.filters is not None and list(ttn.filters.build().dev_addr_prefixes) == [DevAddrPrefix(0x26000000, 7)]
+    assert local.uplink_only and local.filters is None
 
 
 def test_duplicate_server_names_and_secret_password() -> None:
@@ -73,3 +73,50 @@ def test_duplicate_server_names_and_secret_password() -> None:
         parse_config({"lora": {"udp": [{"name": "a", "host": "x"}, {"name": "a", "host": "y"}]}})
     config = parse_config({"lora": {"mqtt": {"enabled": True, "username": "gw", "password": "s3cret"}}})
     assert "s3cret" not in repr(config) and "s3cret" not in str(config.lora.mqtt)
+
+
+def test_old_key_names_are_read_with_a_warning_naming_the_new_one(caplog: pytest.LogCaptureFixture) -> None:
+    config = parse_config({"power": {"debounce_ms": 50},
+                           "lora": {"udp": [{"name": "a", "host": "127.0.0.1", "push_timeout_ms": 250}]}})
+    assert config.power.debounce_s == 0.05 and config.lora.udp[0].push_timeout_s == 0.25
+    assert "power.debounce_ms is deprecated; write debounce_s" in caplog.text
+    assert "lora.udp.push_timeout_ms is deprecated; write push_timeout_s" in caplog.text
+    with pytest.raises(ConfigError, match="give push_timeout_s or the old push_timeout_ms, not both"):
+        parse_config({"lora": {"udp": [{"name": "a", "host": "h", "push_timeout_ms": 1, "push_timeout_s": 1}]}})
+
+
+def _documented_udp_defaults() -> dict[str, str]:
+    text = (Path(__file__).resolve().parent.parent / "docs/backhaul.md").read_text(encoding="utf-8")
+    table = text.split("### Configuration (`[[lora.udp]]`, `UdpServerConfig`)", 1)[1].split("\n\n###", 1)[0]
+    rows: dict[str, str] = {}
+    for line in table.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) < 2 or not cells[0].startswith("`") or not cells[1]:
+            continue
+        names = [n.strip(" `") for n in cells[0].split(",")]
+        rows.update(zip(names, cells[1].split(", "), strict=True))  # "100,000, drop-oldest"
+    return rows
+
+
+def _as_documented(value: object) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, int) and value >= 10_000:
+        return f"{value:,}"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def test_the_documented_udp_defaults_are_the_ones_the_daemon_runs(tmp_path: Path) -> None:
+    from wisgate.lora.backhaul.udp_link import UdpServerConfig
+    from wisgate.services.lora import udp_servers
+
+    documented = _documented_udp_defaults()
+    running = udp_servers(parse_config({"lora": {"udp": [{"name": "ns", "host": "127.0.0.1"}]}}).lora)[0]
+    settable = set(UdpServerConfig.model_fields) - {"name", "host"}
+    assert settable <= set(documented), f"undocumented: {settable - set(documented)}"
+    for name in sorted(settable - {"store_path"}):
+        value = getattr(running, name)
+        assert _as_documented(value) == documented[name].removesuffix(".0"), (name, value, documented[name])
+    assert running.store_path is not None and running.store_path.name == "udp-ns.sqlite"

@@ -58,6 +58,8 @@ def test_daemon_forwards_to_udp_and_mqtt(tmp_path: Path) -> None:
     config.write_text(f"""
 [display]
 enabled = false
+[api]
+enabled = false
 [lora]
 traffic_url = "tcp://127.0.0.1:{free_port()}"
 store_dir = "{tmp_path / 'store'}"

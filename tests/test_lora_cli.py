@@ -59,7 +59,7 @@ def test_traffic_follows_a_running_gateway(tmp_path: Path) -> None:
     url = f"tcp://127.0.0.1:{free_port()}"
     config = tmp_path / "wisgate.toml"
     config.write_text(
-        f'[display]\nenabled = false\n[lora]\ntraffic_url = "{url}"\n'
+        f'[display]\nenabled = false\n[api]\nenabled = false\n[lora]\ntraffic_url = "{url}"\n'
         "[lora.sim]\ndevices = 300\nmean_interval_s = 3\n"
     )
     daemon = subprocess.Popen(

@@ -31,6 +31,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from google.protobuf import json_format
 from lora_rig import free_port
+from pydantic import ValidationError
 
 from wisgate.clock import SimClock
 from wisgate.errors import ConfigError
@@ -627,9 +628,9 @@ def test_tls_with_a_client_certificate(tmp_path: Path) -> None:
 
 
 def test_settings_are_checked() -> None:
-    with pytest.raises(ConfigError, match="encoding"):
+    with pytest.raises(ValidationError, match="encoding"):
         MqttSettings(encoding="xml")  # type: ignore[arg-type]
-    with pytest.raises(ConfigError, match="key_file"):
+    with pytest.raises(ValidationError, match="key_file given without cert_file"):
         MqttSettings(key_file=Path("k.pem"))
     with pytest.raises(ConfigError, match="TLS files"):
         MqttSettings(ca_file=Path("/nonexistent/ca.pem")).ssl_context()

@@ -206,7 +206,7 @@ def test_service_shows_the_message_would_halt_and_rides_through() -> None:
 def test_daemon_runs_power_and_buzzer_from_the_config() -> None:
     board = SimBoard()
     target = SimTarget(board)
-    config = parse_config({"power": {"debounce_ms": 5, "shutdown_after_s": 0}, "lora": {"enabled": False}})
+    config = parse_config({"power": {"debounce_s": 0.005, "shutdown_after_s": 0}, "lora": {"enabled": False}})
     assert [s.name for s in build_supervisor(target, config).services] == [
         "monitor", "fan", "rtc", "power", "buzzer", "display", "api"
     ]
@@ -219,7 +219,7 @@ def test_daemon_runs_power_and_buzzer_from_the_config() -> None:
     [
         ({"shutdown_command": "systemctl poweroff"}, r"power\.shutdown_command: must be a list of arguments"),
         ({"shutdown_command": []}, "non-empty list"),
-        ({"debounce_ms": -1}, r"power\.debounce_ms"),
+        ({"debounce_s": -1}, r"power\.debounce_s"),
         ({"adc_channel": 4}, r"power\.adc_channel"),
     ],
 )

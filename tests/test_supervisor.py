@@ -47,7 +47,7 @@ def test_failing_service_is_restarted_and_others_keep_running() -> None:
 
 def test_run_command_runs_and_stops(tmp_path: Path) -> None:
     config = tmp_path / "wisgate.toml"
-    config.write_text("[monitor]\ninterval_s = 0.2\n")
+    config.write_text("[monitor]\ninterval_s = 0.2\n[api]\nenabled = false\n[lora]\nenabled = false\n")
     result = CliRunner().invoke(cli, ["run", "--sim", "--config", str(config), "--duration", "0.5"])
     assert result.exit_code == 0, result.output
     assert "simulated RAK7391" in result.output

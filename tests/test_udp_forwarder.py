@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Coroutine, Iterator, Sequence
-from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, cast
@@ -23,7 +22,7 @@ from wisgate.lora.backhaul import gwmp
 from wisgate.lora.backhaul.store import StoreError, UplinkStore
 from wisgate.lora.backhaul.udp_forwarder import MemoryStore, RecentUplinks, UdpForwarder, UdpServerConfig
 from wisgate.lora.backhaul.uplink_queue import UplinkQueue
-from wisgate.lora.core.filters import UplinkFilter, parse_prefix
+from wisgate.lora.core.filters import FilterSettings, UplinkFilter
 from wisgate.lora.core.types import LoraModulation, ReceivedUplink, RxInfo, Uplink, UplinkFrame
 
 GW_ID = "aa555a0000000000"
@@ -102,7 +101,7 @@ def server(name: str, peer: NsPeer, **options: Any) -> UdpServerConfig:
     fast: dict[str, Any] = dict(keepalive_s=0.05, push_timeout_s=0.05, retry_interval_s=0.05, replay_interval_s=0.0,
                                 stat_interval_s=0.0)
     fast.update(options)
-    return UdpServerConfig(name, "127.0.0.1", port_up=peer.port, port_down=peer.port, **fast)
+    return UdpServerConfig(name=name, host="127.0.0.1", port_up=peer.port, port_down=peer.port, **fast)
 
 
 def run(main: Coroutine[Any, Any, None]) -> None:
@@ -150,7 +149,7 @@ def test_keepalive_ack_stats_and_dns_re_resolution(rig: Rig) -> None:
 
     async def main() -> None:
         peer = await start_peer()
-        config = replace(server("ns", peer, keepalive_max_failures=2), host="ns.example")
+        config = server("ns", peer, keepalive_max_failures=2).model_copy(update={"host": "ns.example"})
         async with UdpForwarder(rig.gateway, [config], wall=rig.wall, resolver=resolver) as forwarder:
             link = forwarder.links["ns"]
             assert link.address == "127.0.0.2"  # nobody listens there
@@ -295,7 +294,7 @@ def test_two_servers_one_uplink_only_with_its_own_filter(rig: Rig) -> None:
         servers = [
             server("full", full),
             server("upl", uplink_only, uplink_only=True,
-                   filter=UplinkFilter(lorawan_only=False, dev_addr_prefixes=[parse_prefix("26000000/8")])),
+                   filters=FilterSettings(lorawan_only=False, dev_addr_prefixes=["26000000/8"])),
         ]
         async with UdpForwarder(g, servers, wall=rig.wall) as forwarder:
             g.handle(event(0, data(0x26000001, 1), 1_000_000), now=50.0)
@@ -424,7 +423,7 @@ def test_cap_drops_the_oldest_and_counts_them(tmp_path: Path) -> None:
     async def main() -> None:
         peer = await start_peer()
         peer.up = False
-        config = server("ns", peer, store_path=tmp_path / "ns.db", store_max_items=50)
+        config = server("ns", peer, store_path=tmp_path / "ns.db", store_max=50)
         async with UdpForwarder(rig.gateway, [config], wall=rig.wall, clock=rig.clock) as forwarder:
             link = forwarder.links["ns"]
             await feed(forwarder, rig.clock, 0, 80, rate=10)
@@ -475,7 +474,8 @@ def test_uplink_only_server_is_resolved_again_after_unanswered_pushes(tmp_path: 
 
     async def main() -> None:
         peer = await start_peer()
-        config = replace(server("upl", peer, uplink_only=True, keepalive_max_failures=2), host="ns.example")
+        config = server("upl", peer, uplink_only=True, keepalive_max_failures=2).model_copy(
+            update={"host": "ns.example"})
         async with UdpForwarder(rig.gateway, [config], wall=rig.wall, clock=rig.clock, resolver=resolver) as fwd:
             link = fwd.links["upl"]
             for n in range(3):
@@ -539,7 +539,7 @@ def test_a_server_unresolvable_at_start_gets_its_queue_once_resolved(tmp_path: P
 
     async def main() -> None:
         peer = await start_peer()
-        config = replace(server("ns", peer), host="ns.example")
+        config = server("ns", peer).model_copy(update={"host": "ns.example"})
         async with UdpForwarder(rig.gateway, [config], wall=rig.wall, clock=rig.clock, resolver=resolver) as fwd:
             link = fwd.links["ns"]
             assert link.address is None

@@ -1,6 +1,9 @@
 """The daemon's configuration: one TOML file, validated once at the edge.
 
 Every section is optional; defaults run the simulated board where there is no ``/dev/i2c-1``.
+Sections are composed of the services' own settings schemas (:mod:`wisgate.settings`): each setting
+is defined once, and the daemon passes the validated objects through, so the defaults here are the
+ones that run (docs/configuration.md lists them; a test keeps the two equal).
 """
 
 from __future__ import annotations
@@ -8,17 +11,25 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, Strict, ValidationError, field_validator, model_validator
 
 from wisgate.board.rak7391 import ONBOARD_ADDRESSES
 from wisgate.errors import ConfigError
+from wisgate.lora.backhaul.mqtt_settings import MqttSettings
+from wisgate.lora.backhaul.udp_link import UdpServerConfig
+from wisgate.lora.core.filters import FilterSettings
+from wisgate.services.settings import DEFAULT_CURVE, CurvePoints, PowerSettings
+from wisgate.settings import Endpoint, Host, PathSetting, Settings, renamed
 from wisgate.tomlfile import read_toml, validation_error
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
+#: Anything read or refreshed faster than this floods the bus or the log for no benefit.
+MIN_INTERVAL_S = 0.1
 
-class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+
+class Section(Settings):
+    pass
 
 
 class BoardSection(Section):
@@ -50,15 +61,15 @@ class BoardSection(Section):
 
 class MonitorSection(Section):
     #: Seconds between two readings of every sensor.
-    interval_s: Annotated[float, Field(gt=0.05, le=3600)] = 5.0
+    interval_s: Annotated[float, Field(ge=MIN_INTERVAL_S, le=3600)] = 5.0
 
 
 class DisplaySection(Section):
     enabled: bool = True
     #: Seconds between two screen updates.
-    interval_s: Annotated[float, Field(gt=0.05, le=3600)] = 1.0
+    interval_s: Annotated[float, Field(ge=MIN_INTERVAL_S, le=3600)] = 1.0
     #: On the simulated board, save what the OLED shows to this PNG after each update.
-    png: Path | None = None
+    png: PathSetting | None = None
 
 
 class LoraModuleSection(Section):
@@ -66,8 +77,8 @@ class LoraModuleSection(Section):
 
     board: Annotated[int, Field(ge=0, le=3)]
     chip: Literal["sx1301", "sx1302", "sx1303", "sx1280"] = "sx1302"
-    event_url: str
-    command_url: str
+    event_url: Endpoint
+    command_url: Endpoint
     #: Whether this module may transmit (its TX range is the region's band).
     tx: bool = True
 
@@ -78,58 +89,17 @@ class LoraSimSection(Section):
     sub_ghz_modules: Annotated[int, Field(ge=0, le=4)] = 2
     sx1280_module: bool = True
     devices: Annotated[int, Field(ge=0, le=10_000)] = 50
-    mean_interval_s: Annotated[float, Field(gt=0)] = 60.0
-    radius_m: Annotated[float, Field(gt=0)] = 3000.0
+    #: Mean seconds between two uplinks of one device.
+    mean_interval_s: Annotated[float, Field(ge=1, le=86_400)] = 60.0
+    #: Devices are placed within this distance of the gateway.
+    radius_m: Annotated[float, Field(gt=0, le=100_000)] = 3000.0
     seed: int = 7
 
 
-class LoraFilterSection(Section):
-    forward_crc_bad: bool = False
-    lorawan_only: bool = True
-    #: e.g. ["26000000/7"]
-    dev_addr_prefixes: list[str] = []
-    net_ids: list[Annotated[int, Field(ge=0, le=0xFFFFFF)]] = []
-    #: inclusive JoinEUI ranges as hex strings, e.g. [["70b3d57ed0000000", "70b3d57ed0ffffff"]]
-    join_eui_ranges: list[tuple[str, str]] = []
-
-
-class UdpServerSection(Section):
-    """A network server speaking Semtech UDP (GWMP), e.g. The Things Stack or ChirpStack's bridge."""
-
-    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,40}$")]
-    host: str
-    port_up: Annotated[int, Field(ge=1, le=65535)] = 1700
-    port_down: Annotated[int, Field(ge=1, le=65535)] = 1700
-    keepalive_s: Annotated[float, Field(gt=0, le=300)] = 10.0
-    push_timeout_ms: Annotated[int, Field(ge=10, le=10_000)] = 100
-    #: Send uplinks only; refuse downlinks from this server.
-    uplink_only: bool = False
-    #: Add the multi-module extensions (brd, ant, rsig) to rxpk: only for servers that accept them.
-    extensions: bool = False
-    #: Uplinks kept on disk while the server does not acknowledge; at the cap drop the oldest or the newest.
-    store_max: Annotated[int, Field(ge=0, le=10_000_000)] = 100_000
-    store_policy: Literal["drop-oldest", "drop-newest"] = "drop-oldest"
-    #: What this server gets, on top of the gateway-wide [lora.filters].
-    filters: LoraFilterSection | None = None
-
-
-class MqttSection(Section):
+class MqttSection(MqttSettings):
     """ChirpStack's MQTT gateway protocol toward a broker (ChirpStack v4 reads these topics)."""
 
     enabled: bool = False
-    host: str = "127.0.0.1"
-    port: Annotated[int, Field(ge=1, le=65535)] = 1883
-    topic_prefix: str = ""
-    encoding: Literal["protobuf", "json"] = "protobuf"
-    username: str | None = None
-    #: Kept out of logs and reprs.
-    password: SecretStr | None = None
-    tls: bool = False
-    ca_file: Path | None = None
-    cert_file: Path | None = None
-    key_file: Path | None = None
-    store_max: Annotated[int, Field(ge=0, le=10_000_000)] = 100_000
-    store_policy: Literal["drop-oldest", "drop-newest"] = "drop-oldest"
 
 
 class LoraSection(Section):
@@ -139,25 +109,35 @@ class LoraSection(Section):
     #: The one gateway ID the network sees (16 hex digits).
     gateway_id: Annotated[str, Field(pattern=r"^[0-9a-fA-F]{16}$")] = "0016c001ff1a7391"
     #: Where decoded uplinks are published for ``wisgate lora traffic`` (loopback by default).
-    traffic_url: str = "tcp://127.0.0.1:5591"
-    stats_interval_s: Annotated[float, Field(gt=0)] = 60.0
+    traffic_url: Endpoint = "tcp://127.0.0.1:5591"
+    #: Seconds between two statistics lines in the log.
+    stats_interval_s: Annotated[float, Field(ge=1, le=86_400)] = 60.0
     #: Real modules (hardware); when empty on the simulated board, a simulated site is used.
     modules: list[LoraModuleSection] = []
     sim: LoraSimSection = LoraSimSection()
-    filters: LoraFilterSection = LoraFilterSection()
+    filters: FilterSettings = FilterSettings()
     #: Semtech UDP network servers (several at once).
-    udp: list[UdpServerSection] = []
+    udp: list[UdpServerConfig] = []
     mqtt: MqttSection = MqttSection()
     #: Where the store-and-forward queues live (one SQLite file per server).
-    store_dir: Path = Path.home() / ".local/share/wisgate/store"
+    store_dir: PathSetting = Path.home() / ".local/share/wisgate/store"
 
     @field_validator("udp")
     @classmethod
-    def _unique_names(cls, value: list[UdpServerSection]) -> list[UdpServerSection]:
+    def _unique_names(cls, value: list[UdpServerConfig]) -> list[UdpServerConfig]:
         names = [server.name for server in value]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ValueError(f"server names must be unique; repeated: {duplicates}")
+        return value
+
+    @field_validator("modules")
+    @classmethod
+    def _unique_boards(cls, value: list[LoraModuleSection]) -> list[LoraModuleSection]:
+        boards = [module.board for module in value]
+        duplicates = sorted({b for b in boards if boards.count(b) > 1})
+        if duplicates:
+            raise ValueError(f"one module per board; repeated: {duplicates}")
         return value
 
     @field_validator("region")
@@ -171,17 +151,10 @@ class LoraSection(Section):
 
 class FanSection(Section):
     enabled: bool = True
-    interval_s: Annotated[float, Field(gt=0.1, le=3.5)] = 2.0
+    #: Under the EMC2301's 4 s watchdog, which would otherwise drive the fan at 100 %.
+    interval_s: Annotated[float, Field(ge=MIN_INTERVAL_S, le=3.5)] = 2.0
     #: (CPU °C, duty %) points, rising temperatures; interpolated between them.
-    curve: list[tuple[float, Annotated[float, Field(ge=0, le=100)]]] = [(45, 0), (50, 30), (60, 60), (70, 100)]
-
-    @field_validator("curve")
-    @classmethod
-    def _curve(cls, value: list[tuple[float, float]]) -> list[tuple[float, float]]:
-        from wisgate.services.fan import FanCurve
-
-        FanCurve(value)  # raises ValueError saying what is wrong
-        return value
+    curve: CurvePoints = list(DEFAULT_CURVE)
 
 
 class RtcSection(Section):
@@ -190,41 +163,20 @@ class RtcSection(Section):
     watchdog_s: Annotated[float, Field(ge=0, le=255 * 60)] = 0
 
 
-class PowerSection(Section):
-    """The power-fail line (GPIO16): debounce, halt before the ultracapacitors run out, alarm."""
-
+class PowerSection(PowerSettings):
     enabled: bool = True
-    #: An edge counts once the level has held this long (shorter micro-cuts are ignored).
-    debounce_ms: Annotated[float, Field(ge=0, le=5000)] = 20
-    #: Run the shutdown command if the supply stays lost this long; 0 = never.
-    shutdown_after_s: Annotated[float, Field(ge=0, le=3600)] = 8
-    #: An argument list (never run through a shell); not run on the simulated board.
-    shutdown_command: list[str] = ["systemctl", "poweroff"]
-    #: The buzzer sounds an alarm on a loss (needs [buzzer] enabled and jumper J39 11-12).
-    beep_on_loss: bool = True
-    #: Optional supply measurement: no public source shows a divider on the board, so off by default.
-    adc_channel: Annotated[int, Field(ge=0, le=3)] | None = None
-    #: Input volts per volt at the ADC pin (e.g. 11 for a 100k/10k divider).
-    divider_ratio: Annotated[float, Field(gt=0, le=1000)] = 1.0
-    #: Write the running outage here twice a second: after the board died on its ultracapacitors the
-    #: next start reports how long it lasted (the hold-up time). Off by default.
-    outage_record: Path | None = None
 
-    @field_validator("shutdown_command", mode="before")
+    @model_validator(mode="before")
     @classmethod
-    def _argument_list(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            raise ValueError('must be a list of arguments, e.g. ["systemctl", "poweroff"] (no shell strings)')
-        if isinstance(value, list) and (not value or not all(isinstance(a, str) and a for a in value)):
-            raise ValueError("must be a non-empty list of non-empty arguments")
-        return value
+    def _old_names(cls, data: Any) -> Any:
+        return renamed(data, "debounce_ms", "debounce_s", lambda ms: ms / 1000, where="power")
 
 
 class BuzzerSection(Section):
     """The passive buzzer on GPIO13 (sounds only with jumper J39 11-12 fitted)."""
 
     enabled: bool = True
-    line: str = "GPIO13"
+    line: Annotated[str, Field(min_length=1, max_length=64)] = "GPIO13"
     #: Base tone of the patterns (RAK's buzzer test plays 440 Hz); the alarm alternates 2x and 1x.
     frequency_hz: Annotated[float, Field(ge=20, le=20_000)] = 440.0
     #: One short beep when the daemon starts.
@@ -236,12 +188,12 @@ class ApiSection(Section):
 
     enabled: bool = True
     #: Loopback unless you say otherwise: the API can drive the fan and the screen.
-    host: str = "127.0.0.1"
+    host: Host = "127.0.0.1"
     port: Annotated[int, Field(ge=1, le=65535)] = 8391
     #: Bearer token for the state-changing endpoints (WISGATE_API_TOKEN overrides it); none: they are off.
-    token: SecretStr | None = None
+    token: Annotated[SecretStr, Field(min_length=8)] | None = None
     #: How long a POSTed fan duty or OLED text holds before the services take over again.
-    override_s: Annotated[float, Field(gt=0, le=86_400)] = 60.0
+    override_s: Annotated[float, Field(ge=1, le=86_400)] = 60.0
 
 
 class SimSection(Section):
@@ -251,9 +203,11 @@ class SimSection(Section):
     cpu_load: Annotated[float, Field(ge=0, le=1)] = 0.2
     ambient_c: Annotated[float, Field(ge=-40, le=85)] = 25.0
     #: Supply cuts as [start_s, duration_s] after start-up (the power service sees GPIO16 fall).
-    supply_cuts: list[tuple[Annotated[float, Field(ge=0)], Annotated[float, Field(gt=0)]]] = []
-    #: Volts at the ADC inputs, e.g. { 1 = 1.8 } (WisBlock slot 1's analog line).
-    analog: dict[Annotated[int, Field(ge=0, le=3)], Annotated[float, Field(ge=-6.2, le=6.2)]] = {}
+    supply_cuts: list[Annotated[tuple[Annotated[float, Field(ge=0)], Annotated[float, Field(gt=0)]], Strict(False)]] = (
+        []
+    )
+    #: Volts at the ADC inputs, e.g. { 1 = 1.8 } (WisBlock slot 1's analog line); TOML keys are strings.
+    analog: dict[Annotated[int, Strict(False), Field(ge=0, le=3)], Annotated[float, Field(ge=-6.2, le=6.2)]] = {}
 
 
 class HistorySection(Section):
@@ -261,7 +215,7 @@ class HistorySection(Section):
 
     enabled: bool = True
     #: default: $WISGATE_STATE_DIR/history.sqlite, /var/lib/wisgate for root, else ~/.local/state/wisgate
-    path: Path | None = None
+    path: PathSetting | None = None
 
 
 class Config(Section):

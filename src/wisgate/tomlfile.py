@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import stat
 import tomllib
 import types
@@ -132,6 +133,8 @@ def _problem(error: Any, root: type[BaseModel]) -> str:
         message = "missing (required)"
     else:
         message = message.removeprefix("Value error, ").replace("Input should be", "should be", 1)
+        message = re.sub(r"^(?:String|Tuple|List|Dictionary) should", "should", message)
+        message = re.sub(r" or instance of \w+$", "", message)  # pydantic's class names mean nothing to a user
         if kind.endswith(("_type", "_parsing")) or kind == "literal_error":
             got = error.get("input")
             if isinstance(got, str | int | float):

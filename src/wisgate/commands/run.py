@@ -21,11 +21,13 @@ def command(config_path: Path | None, use_sim: bool, bus_path: str | None, durat
     """Run the board daemon on the simulated board or the real one."""
     from wisgate.commands._options import checked_bus
     from wisgate.config import load_config
+    from wisgate.preflight import check_config
     from wisgate.services.daemon import build_supervisor
     from wisgate.services.history import History, default_history_path
     from wisgate.target import open_target
 
     config = load_config(config_path)
+    check_config(config, source=str(config_path or "default configuration"))
     logging.basicConfig(level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if use_sim and bus_path:
         raise click.UsageError("give --sim or --bus, not both")

@@ -10,7 +10,7 @@ from wisgate.services.fan import FanCurve, fan_service
 from wisgate.services.history import History
 from wisgate.services.lora import lora_service
 from wisgate.services.monitor import monitor_service
-from wisgate.services.power import PowerSettings, power_service
+from wisgate.services.power import power_service
 from wisgate.services.rtc import rtc_service
 from wisgate.services.state import BoardState
 from wisgate.services.supervisor import Supervisor
@@ -32,12 +32,7 @@ def build_supervisor(target: Target, config: Config, history: History | None = N
     if config.lora.enabled:
         supervisor.add("lora", lora_service(config.lora))
     if config.power.enabled:
-        power = config.power
-        supervisor.add("power", power_service(PowerSettings(
-            debounce_s=power.debounce_ms / 1000, shutdown_after_s=power.shutdown_after_s,
-            shutdown_command=tuple(power.shutdown_command), beep_on_loss=power.beep_on_loss,
-            adc_channel=power.adc_channel, divider_ratio=power.divider_ratio, outage_record=power.outage_record,
-        )))
+        supervisor.add("power", power_service(config.power))
     if config.buzzer.enabled:
         buzzer = config.buzzer
         supervisor.add("buzzer", buzzer_service(

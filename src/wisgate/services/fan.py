@@ -17,12 +17,12 @@ from dataclasses import dataclass
 from wisgate.chips.emc2301 import FanStatus
 from wisgate.errors import WisgateError
 from wisgate.services.events import EventKind, Severity
+from wisgate.services.settings import DEFAULT_CURVE, check_curve
 from wisgate.services.state import FanState
 from wisgate.services.supervisor import Context, ServiceFn
 
 log = logging.getLogger("wisgate.fan")
 
-DEFAULT_CURVE = ((45.0, 0.0), (50.0, 30.0), (60.0, 60.0), (70.0, 100.0))
 #: Below the curve's first point the fan stops only this far below it (no start/stop chatter).
 HYSTERESIS_C = 3.0
 
@@ -34,11 +34,7 @@ class FanCurve:
     min_duty: float = 30.0
 
     def __post_init__(self) -> None:
-        temps = [t for t, _ in self.points]
-        if len(self.points) < 2 or temps != sorted(temps) or len(set(temps)) != len(temps):
-            raise ValueError("a fan curve needs at least two points in rising temperature order")
-        if any(not 0 <= d <= 100 for _, d in self.points):
-            raise ValueError("fan curve duties must be 0-100 %")
+        check_curve(self.points)
 
     def duty(self, celsius: float) -> float:
         points = self.points

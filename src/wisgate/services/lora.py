@@ -10,13 +10,13 @@ import asyncio
 import json
 import logging
 
-from wisgate.config import LoraFilterSection, LoraSection
-from wisgate.lora.backhaul.mqtt_forwarder import MqttForwarder, MqttSettings
+from wisgate.config import LoraSection
+from wisgate.lora.backhaul.mqtt_forwarder import MqttForwarder
 from wisgate.lora.backhaul.store import UplinkStore
 from wisgate.lora.backhaul.udp_forwarder import MEMORY_MAX_ITEMS, UdpForwarder, UdpServerConfig
 from wisgate.lora.backhaul.uplink_queue import UplinkQueue
 from wisgate.lora.core.describe import describe
-from wisgate.lora.core.filters import UplinkFilter, parse_prefix
+from wisgate.lora.core.filters import UplinkFilter
 from wisgate.lora.core.gateway import Gateway, ModuleLink
 from wisgate.lora.core.jit import JitQueue
 from wisgate.lora.plans.allocation import Module
@@ -28,39 +28,16 @@ POWER_LUT_DBM = (12, 14, 16, 20, 27)
 
 
 def uplink_filter(config: LoraSection) -> UplinkFilter:
-    return make_filter(config.filters)
-
-
-def make_filter(f: LoraFilterSection) -> UplinkFilter:
-    return UplinkFilter(
-        forward_crc_bad=f.forward_crc_bad,
-        lorawan_only=f.lorawan_only,
-        dev_addr_prefixes=[parse_prefix(p) for p in f.dev_addr_prefixes],
-        net_ids=f.net_ids,
-        join_eui_ranges=[(int(lo, 16), int(hi, 16)) for lo, hi in f.join_eui_ranges],
-    )
+    return config.filters.build()
 
 
 def udp_servers(config: LoraSection) -> list[UdpServerConfig]:
+    """The configured servers as they run: each one's store file under ``store_dir`` unless it names one."""
     return [
-        UdpServerConfig(
-            name=server.name, host=server.host, port_up=server.port_up, port_down=server.port_down,
-            keepalive_s=server.keepalive_s, push_timeout_s=server.push_timeout_ms / 1000,
-            uplink_only=server.uplink_only, extensions=server.extensions,
-            store_path=config.store_dir / f"udp-{server.name}.sqlite", store_max_items=server.store_max,
-            store_policy=server.store_policy, filter=make_filter(server.filters) if server.filters else None,
-        )
+        server if server.store_path is not None
+        else server.model_copy(update={"store_path": config.store_dir / f"udp-{server.name}.sqlite"})
         for server in config.udp
     ]
-
-
-def mqtt_settings(config: LoraSection) -> MqttSettings:
-    m = config.mqtt
-    return MqttSettings(
-        host=m.host, port=m.port, topic_prefix=m.topic_prefix, encoding=m.encoding, username=m.username,
-        password=m.password.get_secret_value() if m.password else None, tls=m.tls, ca_file=m.ca_file,
-        cert_file=m.cert_file, key_file=m.key_file,
-    )
 
 
 def _jit(module: Module) -> JitQueue:
@@ -137,7 +114,7 @@ def lora_service(config: LoraSection) -> ServiceFn:
                     store = UplinkQueue(opener=lambda: UplinkStore.recover(
                         path, server="mqtt", max_items=m.store_max, policy=m.store_policy,
                     ), server="mqtt", policy=m.store_policy, memory_max=min(m.store_max, MEMORY_MAX_ITEMS))
-                    mqtt = MqttForwarder(gateway, mqtt_settings(config), store)
+                    mqtt = MqttForwarder(gateway, config.mqtt, store)
                     context.state.lora.mqtt = mqtt
                     group.create_task(_run_closing(mqtt, store), name="lora-mqtt")
 

@@ -30,6 +30,7 @@ from wisgate.clock import Clock
 from wisgate.errors import WisgateError
 from wisgate.services.events import EventKind, Severity
 from wisgate.services.readings import Reading, text
+from wisgate.services.settings import PowerSettings
 from wisgate.services.state import PowerState, ShutdownRecord
 from wisgate.services.supervisor import Context, ServiceFn
 
@@ -45,23 +46,6 @@ SHUTDOWN_TIMEOUT_S = 30.0
 TIME_EPSILON = 1e-9
 #: how often a running outage is written to the outage record
 RECORD_EVERY_S = 0.5
-
-
-@dataclass(frozen=True)
-class PowerSettings:
-    debounce_s: float = 0.02
-    #: 0 = never shut down
-    shutdown_after_s: float = 8.0
-    shutdown_command: tuple[str, ...] = ("systemctl", "poweroff")
-    #: the buzzer service sounds the alarm on a loss
-    beep_on_loss: bool = True
-    #: optional supply measurement: ADC channel (0-3) and the divider's ratio (input volts per ADC volt)
-    adc_channel: int | None = None
-    divider_ratio: float = 1.0
-    voltage_interval_s: float = 5.0
-    #: where the running outage is written twice a second, so the next start knows how long the
-    #: board lasted if it died on the ultracapacitors (RAK's dying-gasp test does the same by hand)
-    outage_record: Path | None = None
 
 
 @dataclass(frozen=True)

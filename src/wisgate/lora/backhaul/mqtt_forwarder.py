@@ -34,13 +34,11 @@ import contextlib
 import logging
 import random
 import socket
-import ssl
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Literal, TypeVar
+from typing import TypeVar
 
 import aiomqtt
 from chirpstack_api import gw
@@ -48,8 +46,8 @@ from google.protobuf import json_format
 from google.protobuf.message import DecodeError, Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from wisgate.errors import ConfigError
 from wisgate.lora.backends.concentratord.wire import CRC, TX_STATUS, downlink_from_proto
+from wisgate.lora.backhaul.mqtt_settings import Encoding, MqttSettings
 from wisgate.lora.backhaul.store import StoredUplink, StoreError
 from wisgate.lora.backhaul.uplink_queue import QueueStore, UplinkQueue
 from wisgate.lora.core.types import FskModulation, GatewayPort, ReceivedUplink, UplinkFrame
@@ -57,7 +55,6 @@ from wisgate.lora.errors import ParseError
 
 log = logging.getLogger("wisgate.lora.mqtt")
 
-Encoding = Literal["protobuf", "json"]
 _M = TypeVar("_M", bound=Message)
 CRC_ENUMS = {status: enum for enum, status in CRC.items()}
 CODE_RATE_ENUMS = {
@@ -66,59 +63,6 @@ CODE_RATE_ENUMS = {
 }
 
 
-@dataclass(frozen=True)
-class MqttSettings:
-    host: str = "127.0.0.1"
-    port: int = 1883
-    topic_prefix: str = ""
-    encoding: Encoding = "protobuf"
-    username: str | None = None
-    password: str | None = None
-    tls: bool = False
-    """Use TLS; implied by ``ca_file`` or ``cert_file``. Without ``ca_file``, the system CAs."""
-    ca_file: Path | None = None
-    cert_file: Path | None = None
-    key_file: Path | None = None
-    client_id: str | None = None
-    keepalive_s: int = 30
-    timeout_s: float = 10.0
-    """Connect, subscribe and PUBACK deadline."""
-    reconnect_min_s: float = 1.0
-    reconnect_max_s: float = 60.0
-    stats_interval_s: float = 30.0
-    window: int = 100
-    """Uplinks in flight at once (unacknowledged QoS 1 publishes)."""
-    replay_rate: float = 0.0
-    """Uplinks per second while replaying a backlog; 0: as fast as the broker acknowledges."""
-
-    def __post_init__(self) -> None:
-        if self.encoding not in ("protobuf", "json"):
-            raise ConfigError(f"mqtt encoding must be protobuf or json, got {self.encoding!r}")
-        if not 0 < self.port < 65536:
-            raise ConfigError(f"mqtt port {self.port} out of range")
-        if self.window < 1:
-            raise ConfigError(f"mqtt window must be at least 1, got {self.window}")
-        if not 0 < self.reconnect_min_s <= self.reconnect_max_s:
-            raise ConfigError("mqtt reconnect_min_s must be > 0 and <= reconnect_max_s")
-        if self.key_file is not None and self.cert_file is None:
-            raise ConfigError("mqtt key_file given without cert_file")
-        if self.password is not None and self.username is None:
-            raise ConfigError("mqtt password given without username")
-
-    @property
-    def uses_tls(self) -> bool:
-        return self.tls or self.ca_file is not None or self.cert_file is not None
-
-    def ssl_context(self) -> ssl.SSLContext | None:
-        if not self.uses_tls:
-            return None
-        try:
-            context = ssl.create_default_context(cafile=str(self.ca_file) if self.ca_file else None)
-            if self.cert_file is not None:
-                context.load_cert_chain(str(self.cert_file), str(self.key_file) if self.key_file else None)
-        except (OSError, ssl.SSLError) as exc:
-            raise ConfigError(f"mqtt TLS files ({self.ca_file}, {self.cert_file}, {self.key_file}): {exc}") from exc
-        return context
 
 
 @dataclass
@@ -300,7 +244,8 @@ class MqttForwarder:
     def _make_client(self) -> aiomqtt.Client:
         s = self.settings
         client = aiomqtt.Client(
-            s.host, s.port, username=s.username, password=s.password, identifier=s.client_id,
+            s.host, s.port, username=s.username,
+            password=s.password.get_secret_value() if s.password else None, identifier=s.client_id,
             will=aiomqtt.Will(self.topic("state/conn"), self.conn_state(False), qos=1, retain=True),
             tls_context=self._ssl, keepalive=s.keepalive_s, timeout=s.timeout_s,
             max_inflight_messages=s.window, clean_session=True, logger=log,

@@ -163,7 +163,7 @@ class UdpForwarder:
         """Subscribe first, then resolve and open every server; returns once each has had its first try."""
         for config in self.configs:
             queue = UplinkQueue(opener=self._store_opener(config), server=config.name, policy=config.store_policy,
-                                memory_max=min(config.store_max_items, MEMORY_MAX_ITEMS),
+                                memory_max=min(config.store_max, MEMORY_MAX_ITEMS),
                                 retry_s=config.retry_interval_s)
             self.links[config.name] = ServerLink(config, queue, gateway_id=self.gateway_id, resolver=self.resolver,
                                                  on_downlink=self.downlink, bind_host=self.bind_host)
@@ -180,11 +180,11 @@ class UdpForwarder:
     def _store_opener(self, config: UdpServerConfig) -> Callable[[], QueueStore]:
         path = config.store_path
         if path is None:
-            return lambda: MemoryStore(max_items=config.store_max_items)
+            return lambda: MemoryStore(max_items=config.store_max)
 
         def open_store() -> UplinkStore:
             # a damaged file is moved aside (its uplinks counted as lost) rather than stopping the gateway
-            store = UplinkStore.recover(path, server=config.name, max_items=config.store_max_items,
+            store = UplinkStore.recover(path, server=config.name, max_items=config.store_max,
                                         policy=config.store_policy)
             if store.lost:
                 log.warning("%s: uplink store %s has lost %d uplinks to a damaged file (moved aside)",
@@ -238,8 +238,8 @@ class UdpForwarder:
         rx_time: str | None = None
         for link in self.links.values():
             config = link.config
-            if config.filter is not None:
-                reason = config.filter.check_crc(best.rx_info.crc_status) or config.filter.check_frame(received.frame)
+            if link.filter is not None:
+                reason = link.filter.check_crc(best.rx_info.crc_status) or link.filter.check_frame(received.frame)
                 if reason:
                     link.stats.filtered[reason] += 1
                     continue

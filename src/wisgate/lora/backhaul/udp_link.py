@@ -26,14 +26,16 @@ import time
 from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import cast
+from typing import Annotated, Any, Literal, cast
+
+from pydantic import AfterValidator, Field, model_validator
 
 from wisgate.aio import wait_event
-from wisgate.errors import ConfigError, WisgateError
+from wisgate.errors import WisgateError
 from wisgate.lora.backhaul import gwmp
 from wisgate.lora.backhaul.uplink_queue import UplinkQueue
-from wisgate.lora.core.filters import UplinkFilter
+from wisgate.lora.core.filters import FilterSettings
+from wisgate.settings import Host, PathSetting, Settings, renamed
 
 log = logging.getLogger("wisgate.lora.udp")
 
@@ -53,52 +55,52 @@ Resolver = Callable[[str, int], Awaitable[str]]
 DownlinkHandler = Callable[["ServerLink", gwmp.PullResp], None]
 
 
-@dataclass(frozen=True)
-class UdpServerConfig:
-    """One network server; ``host`` may be a name (resolved at start and after keepalive failures)."""
+def _zero_or_not_absurd(value: float) -> float:
+    if 0 < value < 0.01:
+        raise ValueError("must be 0 (no stat reports) or at least 0.01 s")
+    return value
 
-    name: str
-    host: str
-    port_up: int = 1700
-    port_down: int = 1700
-    version: int = 2
-    keepalive_s: float = 5.0
-    keepalive_max_failures: int = 3
+
+class UdpServerConfig(Settings):
+    """One network server (``[[lora.udp]]``); ``host`` may be a name, resolved at start and after keepalive failures."""
+
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,40}$")]
+    host: Host
+    port_up: Annotated[int, Field(ge=1, le=65535)] = 1700
+    port_down: Annotated[int, Field(ge=1, le=65535)] = 1700
+    version: Literal[1, 2] = 2
+    #: PULL_DATA interval (lora_pkt_fwd's keepalive_interval is 10 s too).
+    keepalive_s: Annotated[float, Field(ge=0.01, le=300)] = 10.0
+    keepalive_max_failures: Annotated[int, Field(ge=1, le=100)] = 3
     #: lora_pkt_fwd waits 100 ms; over cellular that is too short, and a late ACK still counts anyway.
-    push_timeout_s: float = 1.0
-    retry_interval_s: float = 2.0
-    replay_interval_s: float = 0.02
-    replay_window: int = 4
-    stat_interval_s: float = 30.0
+    push_timeout_s: Annotated[float, Field(ge=0.01, le=30)] = 1.0
+    retry_interval_s: Annotated[float, Field(ge=0.01, le=300)] = 2.0
+    replay_interval_s: Annotated[float, Field(ge=0, le=10)] = 0.02
+    replay_window: Annotated[int, Field(ge=1, le=1000)] = 4
+    #: 0: no stat reports.
+    stat_interval_s: Annotated[float, Field(ge=0, le=86_400), AfterValidator(_zero_or_not_absurd)] = 30.0
+    #: Send uplinks only; refuse downlinks from this server.
     uplink_only: bool = False
-    filter: UplinkFilter | None = None
+    #: What this server gets, on top of the gateway-wide [lora.filters].
+    filters: FilterSettings | None = None
     #: Write and honour the multi-board fields brd/ant/rsig (ChirpStack); off for strict servers.
     extensions: bool = False
     jver: bool = False
     rx_time: bool = True
     tx_ack_error_none: bool = False
-    max_datagram_bytes: int = 4096
-    downlink_window_s: float = 6.5
-    store_path: Path | None = None
-    store_max_items: int = 100_000
-    store_policy: str = "drop-oldest"
+    max_datagram_bytes: Annotated[int, Field(ge=MIN_DATAGRAM_BYTES, le=gwmp.MAX_DATAGRAM_BYTES)] = 4096
+    downlink_window_s: Annotated[float, Field(ge=0.1, le=60)] = 6.5
+    #: The on-disk queue; None keeps it in memory (survives outages, not restarts). The daemon sets
+    #: ``<lora.store_dir>/udp-<name>.sqlite`` unless given.
+    store_path: PathSetting | None = None
+    #: Uplinks kept while the server does not acknowledge; at the cap drop the oldest or the newest.
+    store_max: Annotated[int, Field(ge=1, le=10_000_000)] = 100_000
+    store_policy: Literal["drop-oldest", "drop-newest"] = "drop-oldest"
 
-    def __post_init__(self) -> None:
-        where = f"UDP server {self.name!r}"
-        if self.version not in gwmp.VERSIONS:
-            raise ConfigError(f"{where}: version must be 1 or 2, got {self.version}")
-        for port in (self.port_up, self.port_down):
-            if not 1 <= port <= 65535:
-                raise ConfigError(f"{where}: port {port} out of 1..65535")
-        for name in ("keepalive_s", "push_timeout_s", "retry_interval_s", "downlink_window_s"):
-            if getattr(self, name) <= 0:
-                raise ConfigError(f"{where}: {name} must be positive")
-        if self.replay_interval_s < 0 or self.stat_interval_s < 0:
-            raise ConfigError(f"{where}: replay_interval_s and stat_interval_s must not be negative")
-        if self.keepalive_max_failures < 1 or self.replay_window < 1:
-            raise ConfigError(f"{where}: keepalive_max_failures and replay_window must be at least 1")
-        if not MIN_DATAGRAM_BYTES <= self.max_datagram_bytes <= gwmp.MAX_DATAGRAM_BYTES:
-            raise ConfigError(f"{where}: max_datagram_bytes out of {MIN_DATAGRAM_BYTES}..{gwmp.MAX_DATAGRAM_BYTES}")
+    @model_validator(mode="before")
+    @classmethod
+    def _old_names(cls, data: Any) -> Any:
+        return renamed(data, "push_timeout_ms", "push_timeout_s", lambda ms: ms / 1000, where="lora.udp")
 
 
 @dataclass
@@ -209,6 +211,8 @@ class ServerLink:
         bind_host: str = "0.0.0.0",
     ) -> None:
         self.config = config
+        #: This server's own filter (on top of the gateway's), built once from its settings.
+        self.filter = config.filters.build() if config.filters is not None else None
         self.store = store
         self.resolver = resolver
         self.on_downlink = on_downlink

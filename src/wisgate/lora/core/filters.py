@@ -7,12 +7,17 @@ JoinEUI only and data frames by DevAddr only, as ChirpStack's forwarders do.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Annotated
+
+from pydantic import AfterValidator, Field, Strict
 
 from wisgate.lora.core.types import CrcStatus
 from wisgate.lora.frames.netid import DevAddrPrefix, dev_addr_prefix
 from wisgate.lora.frames.phy import DataFrame, Frame, JoinRequest
+from wisgate.settings import Settings
 
 
 def parse_prefix(text: str) -> DevAddrPrefix:
@@ -72,3 +77,38 @@ class UplinkFilter:
         ):
             return "join-eui"
         return ""
+
+
+def _check_prefix(text: str) -> str:
+    parse_prefix(text)
+    return text
+
+
+def _check_eui_range(pair: tuple[str, str]) -> tuple[str, str]:
+    for eui in pair:
+        if not re.fullmatch(r"[0-9A-Fa-f]{16}", eui):
+            raise ValueError(f"JoinEUI {eui!r} is not 16 hex digits")
+    if int(pair[0], 16) > int(pair[1], 16):
+        raise ValueError(f"JoinEUI range {list(pair)} runs backwards (first > last)")
+    return pair
+
+
+class FilterSettings(Settings):
+    """The filter as configured (``[lora.filters]``, ``[lora.udp.filters]``); :meth:`build` makes the filter."""
+
+    forward_crc_bad: bool = False
+    lorawan_only: bool = True
+    #: e.g. ["26000000/7"]
+    dev_addr_prefixes: list[Annotated[str, AfterValidator(_check_prefix)]] = []
+    net_ids: list[Annotated[int, Field(ge=0, le=0xFFFFFF)]] = []
+    #: inclusive JoinEUI ranges as hex strings, e.g. [["70b3d57ed0000000", "70b3d57ed0ffffff"]]
+    join_eui_ranges: list[Annotated[tuple[str, str], Strict(False), AfterValidator(_check_eui_range)]] = []
+
+    def build(self) -> UplinkFilter:
+        return UplinkFilter(
+            forward_crc_bad=self.forward_crc_bad,
+            lorawan_only=self.lorawan_only,
+            dev_addr_prefixes=[parse_prefix(p) for p in self.dev_addr_prefixes],
+            net_ids=self.net_ids,
+            join_eui_ranges=[(int(lo, 16), int(hi, 16)) for lo, hi in self.join_eui_ranges],
+        )

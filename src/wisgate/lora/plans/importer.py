@@ -175,7 +175,7 @@ def to_toml(imported: Imported) -> str:
             f"port_up = {server.port_up}",
             f"port_down = {server.port_down}",
             f"keepalive_s = {imported.keepalive_s:g}",
-            f"push_timeout_ms = {imported.push_timeout_ms}",
+            f"push_timeout_s = {imported.push_timeout_ms / 1000:g}",
         ]
     lines += [f"# note: {note}" for note in imported.notes]
     return "\n".join(lines) + "\n"
