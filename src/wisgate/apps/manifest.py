@@ -6,7 +6,6 @@ The manifest is validated once here; ``lint.py`` judges what it means (ports uni
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Annotated, Any, Literal
@@ -16,7 +15,8 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from wisgate.apps.errors import CatalogError
 from wisgate.apps.needs import KINDS, NeedKind
-from wisgate.board.description import problems
+from wisgate.errors import ConfigError
+from wisgate.tomlfile import problems, read_toml
 
 MANIFEST = "app.toml"
 COMPOSE = "compose.yaml"
@@ -176,18 +176,16 @@ class CatalogApp:
 
 def read_manifest(folder: Path) -> Manifest:
     path = folder / MANIFEST
+    if not path.exists():
+        raise CatalogError(f"{path}: missing (every app folder holds {MANIFEST} and {COMPOSE})")
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise CatalogError(f"{path}: missing (every app folder holds {MANIFEST} and {COMPOSE})") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CatalogError(f"{path}: cannot read: {exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise CatalogError(f"{path}: invalid TOML: {exc}") from None
+        data = read_toml(path)
+    except ConfigError as exc:
+        raise CatalogError(str(exc)) from None
     try:
         return Manifest.model_validate(data)
     except ValidationError as exc:
-        raise CatalogError(f"{path}: " + "; ".join(problems(exc))) from None
+        raise CatalogError(f"{path}: " + "; ".join(problems(exc, Manifest))) from None
 
 
 def read_compose(folder: Path) -> dict[str, Any]:
