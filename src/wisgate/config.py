@@ -81,6 +81,9 @@ class LoraModuleSection(Section):
     command_url: Endpoint
     #: Whether this module may transmit (its TX range is the region's band).
     tx: bool = True
+    #: The mPCIe slot the module sits in, so ``wisgate apps`` keeps apps off it. Default: board 0 in mPCIe #1,
+    #: board 1 in mPCIe #2, other boards (USB modules) in none.
+    slot: Literal["mpcie1", "mpcie2"] | None = None
 
 
 class LoraSimSection(Section):
