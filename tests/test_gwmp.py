@@ -25,8 +25,8 @@ def frame(**rx: object) -> UplinkFrame:
 # ------------------------------------------------------------------------------------------- golden
 
 
-def test_rxpk_is_written_as_lora_pkt_fwd_prints_it() -> None:
-    record = gwmp.encode_rxpk(gwmp.rxpk_from_frame(frame()))
+def test_sx1301_rxpk_is_written_as_packet_forwarder_v4_prints_it() -> None:
+    record = gwmp.encode_rxpk(gwmp.rxpk_from_frame(frame(), fields="sx1301"))
     assert record == (
         b'{"tmst":3512348611,"chan":2,"rfch":0,"freq":866.349812,"stat":1,"modu":"LORA","datr":"SF7BW125",'
         b'"codr":"4/6","lsnr":5.1,"rssi":-35,"size":32,"data":"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="}'
@@ -36,7 +36,7 @@ def test_rxpk_is_written_as_lora_pkt_fwd_prints_it() -> None:
 def test_fsk_rxpk_has_numeric_datr_and_no_lora_fields() -> None:
     fsk = UplinkFrame(b"TEST_PACKET_1234", 869_100_000, FskModulation(50_000),
                       RxInfo(board=0, count_us=3_512_348_514, rssi=-75, snr=0, channel=9, rf_chain=1))
-    obj = json.loads(gwmp.encode_rxpk(gwmp.rxpk_from_frame(fsk)))
+    obj = json.loads(gwmp.encode_rxpk(gwmp.rxpk_from_frame(fsk, fields="sx1301")))
     assert obj == {"tmst": 3512348514, "chan": 9, "rfch": 1, "freq": 869.1, "stat": 1, "modu": "FSK",
                    "datr": 50000, "rssi": -75, "size": 16, "data": "VEVTVF9QQUNLRVRfMTIzNA=="}
 
@@ -51,13 +51,91 @@ def test_frequency_keeps_six_decimals_exactly() -> None:
 def test_extensions_only_when_asked() -> None:
     a = frame(board=1, antenna=1, snr=9.0, rssi=-40)
     b = frame(board=0, antenna=0, channel=5, snr=2.0, rssi=-70)
-    plain = gwmp.encode_rxpk(gwmp.rxpk_from_uplink(Uplink((a, b), 1.0)))
+    plain = gwmp.encode_rxpk(gwmp.rxpk_from_uplink(Uplink((a, b), 1.0), fields="sx1301"))
     assert b"brd" not in plain and b"rsig" not in plain and b'"ant"' not in plain
     ext = json.loads(gwmp.encode_rxpk(gwmp.rxpk_from_uplink(Uplink((a, b), 1.0), extensions=True)))
     assert ext["brd"] == 1 and ext["ant"] == 1
     assert ext["rsig"] == [
         {"ant": 1, "chan": 2, "rssic": -40, "lsnr": 9.0}, {"ant": 0, "chan": 5, "rssic": -70, "lsnr": 2.0}
     ]
+
+
+# sx1302_hal packet_forwarder/PROTOCOL.md v1.6 section 4 (the first rxpk of its example) with the fields
+# lora_pkt_fwd.c adds, in its order, each with the JSON type it prints: jver 1; mid as %u; rssis and rssi
+# as roundf() printed %.0f (integers); lsnr %.1f; foff %d; freq %.6lf.
+SX1302_KEYS = {
+    "jver": int, "tmst": int, "time": str, "chan": int, "rfch": int, "freq": float, "mid": int, "stat": int,
+    "modu": str, "datr": str, "codr": str, "rssis": int, "lsnr": float, "foff": int, "rssi": int, "size": int,
+    "data": str,
+}
+
+
+def _typed(record: bytes) -> list[tuple[str, type]]:
+    """Keys in order with their JSON types (bool is not an int here)."""
+    return [(key, type(value)) for key, value in json.loads(record).items()]
+
+
+def test_sx1302_rxpk_has_every_lora_pkt_fwd_field_with_its_type_and_rounding() -> None:
+    rx = frame(rssi=-35.5, rssi_signal=-37.5, snr=5.14, freq_offset_hz=-1234)
+    record = gwmp.encode_rxpk(gwmp.rxpk_from_frame(rx, rx_time="2013-03-31T16:21:17.528002Z"))
+    assert record == (
+        b'{"jver":1,"tmst":3512348611,"time":"2013-03-31T16:21:17.528002Z","chan":2,"rfch":0,"freq":866.349812,'
+        b'"mid":2,"stat":1,"modu":"LORA","datr":"SF7BW125","codr":"4/6","rssis":-38,"lsnr":5.1,"foff":-1234,'
+        b'"rssi":-36,"size":32,"data":"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="}'
+    )
+    assert _typed(record) == list(SX1302_KEYS.items())
+    obj = json.loads(record)
+    # roundf: halves away from zero (-35.5 -> -36, -37.5 -> -38), where Python's round() would give -36, -38
+    # by luck here; -34.5 is where they differ
+    assert json.loads(gwmp.encode_rxpk(gwmp.rxpk_from_frame(frame(rssi=-34.5))))["rssi"] == -35
+    assert json.loads(gwmp.encode_rxpk(gwmp.rxpk_from_frame(frame(rssi=0.5))))["rssi"] == 1
+    assert obj["lsnr"] == 5.1 and obj["foff"] == -1234
+
+
+def test_sx1302_rxpk_without_module_extras_uses_channel_rssi_and_the_if_chain_modem() -> None:
+    obj = json.loads(gwmp.encode_rxpk(gwmp.rxpk_from_frame(frame())))
+    assert (obj["mid"], obj["rssis"], obj["foff"]) == (2, -35, 0)
+    std = json.loads(gwmp.encode_rxpk(gwmp.rxpk_from_frame(frame(channel=8))))
+    assert std["mid"] == gwmp.MID_LORA_STD == 16
+    reported = json.loads(gwmp.encode_rxpk(gwmp.rxpk_from_frame(frame(modem_id=11))))
+    assert reported["mid"] == 11
+
+
+def test_sx1302_fsk_rxpk_is_mid_17_and_carries_no_lora_fields() -> None:
+    fsk = UplinkFrame(b"TEST_PACKET_1234", 869_100_000, FskModulation(50_000),
+                      RxInfo(board=0, count_us=3_512_348_514, rssi=-75, snr=0, channel=9, rf_chain=1))
+    record = gwmp.encode_rxpk(gwmp.rxpk_from_frame(fsk))
+    assert _typed(record) == [
+        ("jver", int), ("tmst", int), ("chan", int), ("rfch", int), ("freq", float), ("mid", int), ("stat", int),
+        ("modu", str), ("datr", int), ("rssi", int), ("size", int), ("data", str),
+    ]
+    assert json.loads(record)["mid"] == 17 and json.loads(record)["datr"] == 50000
+
+
+def test_2g4_rxpk_has_the_gateway_2g4_hal_field_set() -> None:
+    # gateway_2g4_hal packet_forwarder/PROTOCOL.md section 4 example: no rfch, mid, rssis or jver; foff kept
+    rx = UplinkFrame(bytes(32), 2_425_000_000, LoraModulation(12, 812_000, "4/8LI"),
+                     RxInfo(board=2, count_us=3_512_348_611, rssi=-35, snr=5.1, channel=2, freq_offset_hz=729))
+    record = gwmp.encode_rxpk(gwmp.rxpk_from_frame(rx))
+    assert sorted(_typed(record)) == sorted([  # key order: sx1302's; the 2g4 example's differs, JSON does not care
+        ("tmst", int), ("chan", int), ("freq", float), ("foff", int), ("stat", int), ("modu", str), ("datr", str),
+        ("codr", str), ("lsnr", float), ("rssi", int), ("size", int), ("data", str),
+    ])
+    obj = json.loads(record)
+    assert (obj["freq"], obj["foff"], obj["datr"], obj["codr"]) == (2425.0, 729, "SF12BW812", "4/8LI")
+    assert b'"freq":2425.000000,' in record
+    back = gwmp.decode(gwmp.encode(PushData(1, GW, (gwmp.decode_rxpk(obj),))))
+    assert isinstance(back, PushData) and back.rxpk[0].rfch is None
+
+
+def test_sx1302_stat_keys_and_types() -> None:
+    # PROTOCOL.md section 4 stat example, as lora_pkt_fwd prints it without GPS: temp %.1f, ackr %.1f
+    stat = Stat(gwmp.stat_time(1389517168), 2, 2, 2, 100.0, 2, 2, temp=23.2)
+    record = gwmp.encode_stat(stat)
+    assert record == (b'{"time":"2014-01-12 08:59:28 GMT","rxnb":2,"rxok":2,"rxfw":2,"ackr":100.0,"dwnb":2,'
+                      b'"txnb":2,"temp":23.2}')
+    assert _typed(record) == [("time", str), ("rxnb", int), ("rxok", int), ("rxfw", int), ("ackr", float),
+                              ("dwnb", int), ("txnb", int), ("temp", float)]
 
 
 def test_push_data_of_the_protocol_example_decodes_field_exact() -> None:
@@ -131,13 +209,16 @@ rx_time = st.integers(0, 4_000_000_000_000_000).map(lambda us: gwmp.utc_time(us 
 def rxpks(draw: st.DrawFn) -> Rxpk:
     lora = draw(st.booleans())
     return Rxpk(
-        tmst=draw(u32), freq_hz=draw(freq), chan=draw(byte), rfch=draw(byte), stat=draw(st.sampled_from([1, -1, 0])),
+        tmst=draw(u32), freq_hz=draw(freq), chan=draw(byte), rfch=draw(st.none() | byte),
+        stat=draw(st.sampled_from([1, -1, 0])),
         modu="LORA" if lora else "FSK", datr=draw(lora_datr) if lora else draw(st.integers(500, 300_000)),
         rssi=draw(st.integers(-250, 50)), data=draw(payload),
         codr=draw(st.sampled_from(gwmp.CODE_RATES)) if lora else None,
         lsnr=draw(st.none() | tenths) if lora else None, time=draw(st.none() | rx_time),
         tmms=draw(st.none() | st.integers(0, 2**50)), jver=draw(st.none() | st.just(1)),
         brd=draw(st.none() | byte), ant=draw(st.none() | byte), rsig=tuple(draw(st.lists(rsig, max_size=3))),
+        mid=draw(st.none() | st.integers(0, 17)), rssis=draw(st.none() | st.integers(-250, 50)),
+        foff=draw(st.none() | st.integers(-200_000, 200_000)),
     )
 
 
@@ -198,12 +279,16 @@ def test_rxpk_back_to_a_frame_keeps_the_radio_fields(rx: Rxpk) -> None:
 
 
 @settings(max_examples=200)
-@given(st.lists(rxpks(), min_size=1, max_size=3), st.none() | rx_time, st.booleans(), st.booleans())
-def test_the_fast_uplink_encoder_writes_the_same_bytes(rxs: list[Rxpk], when: str | None, jv: bool, ext: bool) -> None:
+@given(st.lists(rxpks(), min_size=1, max_size=3), st.none() | rx_time, st.booleans(), st.booleans(),
+       st.sampled_from(gwmp.FIELD_SETS))
+def test_the_fast_uplink_encoder_writes_the_same_bytes(
+    rxs: list[Rxpk], when: str | None, jv: bool, ext: bool, fields: str
+) -> None:
     uplink = Uplink(tuple(gwmp.frame_from_rxpk(rx) for rx in rxs), 0.0)
     jver = 1 if jv else None
-    fast = gwmp.encode_uplink(uplink, rx_time=when, jver=jver, extensions=ext)
-    assert fast == gwmp.encode_rxpk(gwmp.rxpk_from_uplink(uplink, rx_time=when, jver=jver, extensions=ext))
+    fast = gwmp.encode_uplink(uplink, rx_time=when, jver=jver, extensions=ext, fields=fields)
+    slow = gwmp.rxpk_from_uplink(uplink, rx_time=when, jver=jver, extensions=ext, fields=fields)
+    assert fast == gwmp.encode_rxpk(slow)
 
 
 # ------------------------------------------------------------------------------------------- bad input

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,6 +10,9 @@ import pytest
 from chirpstack_api import gw
 
 from wisgate.clock import SimClock
+from wisgate.lora.backends.concentratord.wire import uplink_from_proto
+from wisgate.lora.backhaul import gwmp
+from wisgate.lora.backhaul.mqtt_forwarder import uplink_message
 from wisgate.lora.frames.airtime import lora_airtime
 from wisgate.lora.frames.crypto import data_mic, join_request_mic
 from wisgate.lora.frames.phy import DataFrame, JoinRequest, parse
@@ -129,3 +133,33 @@ def test_2g4_devices_reach_the_sx1280_module(daemons: list[SimConcentratord]) ->
         assert uplink.tx_info.frequency in (2_403_000_000, 2_425_000_000, 2_479_000_000)
         sf = {2_403_000_000: 12, 2_425_000_000: 10, 2_479_000_000: 7}[uplink.tx_info.frequency]
         assert uplink.tx_info.modulation.lora.spreading_factor == sf
+        # the SX1280 modem's coding rate (4/8 with long interleaving), the one its airtime was computed at
+        assert uplink.tx_info.modulation.lora.code_rate == gw.CR_LI_4_8
+    frame = uplink_from_proto(daemons[1].heard[0], 1)
+    assert frame.modulation.code_rate == "4/8LI"  # type: ignore[union-attr]
+    rxpk = json.loads(gwmp.encode_rxpk(gwmp.rxpk_from_frame(frame)))
+    assert rxpk["codr"] == "4/8LI" and rxpk["datr"].endswith("BW812")
+    message = uplink_message(frame, gateway_id="00" * 8, uplink_id=1, gw_time=0.0)
+    assert message.tx_info.modulation.lora.code_rate == gw.CR_LI_4_8
+
+
+def test_sx1302_extras_channel_rssi_signal_rssi_offset_and_modem(daemons: list[SimConcentratord]) -> None:
+    env = RadioEnvironment([Receiver(daemons[0], eu868().channels)], seed=5)
+    near = SimDevice(0x41, [CH], position=(100, 0), mean_interval_s=20)
+    far = SimDevice(0x42, [CH], position=(6000, 0), spreading_factor=12, mean_interval_s=200)
+    env.add_device(near, first_at=0.0)
+    env.add_device(far, first_at=5.0)
+    env.run_until(400)
+    by_device: dict[int, list[gw.UplinkFrame]] = {}
+    for uplink in daemons[0].heard:
+        by_device.setdefault(parse(uplink.phy_payload).dev_addr, []).append(uplink)  # type: ignore[union-attr]
+    assert by_device.keys() == {0x41, 0x42}
+    for uplinks in by_device.values():
+        frames = [uplink_from_proto(u, 0) for u in uplinks]
+        # the channel RSSI holds the noise too, so it is never below the signal's, and far above it below the noise
+        assert all(f.rx_info.rssi >= round(f.rx_info.rssi_signal or 0) for f in frames)
+        assert all(f.rx_info.modem_id == f.rx_info.channel for f in frames)  # multi-SF channel: its IF chain
+        offsets = {f.rx_info.freq_offset_hz for f in frames}
+        assert len(offsets) == 1 and offsets != {0}  # one crystal per device, a few ppm off
+    weak = uplink_from_proto(by_device[0x42][0], 0)
+    assert weak.rx_info.snr < 0 and weak.rx_info.rssi - (weak.rx_info.rssi_signal or 0) > 1

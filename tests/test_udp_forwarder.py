@@ -18,6 +18,7 @@ import pytest
 from lora_rig import WALL0, Rig, data, event
 
 from wisgate.clock import SimClock
+from wisgate.errors import ConfigError
 from wisgate.lora.backhaul import gwmp
 from wisgate.lora.backhaul.store import StoreError, UplinkStore
 from wisgate.lora.backhaul.udp_forwarder import MemoryStore, RecentUplinks, UdpForwarder, UdpServerConfig
@@ -132,6 +133,7 @@ def test_uplinks_arrive_field_exact_and_are_acknowledged(rig: Rig) -> None:
             assert rx == gwmp.Rxpk(
                 tmst=4_000_000_000, freq_hz=868_100_000, chan=3, rfch=0, stat=1, modu="LORA", datr="SF7BW125",
                 rssi=-77, data=payload, codr="4/5", lsnr=8.5, time=gwmp.utc_time(WALL0 + 50.0),
+                jver=1, mid=3, rssis=-77, foff=0,  # the sx1302 set; this module reports no signal RSSI or offset
             )
             assert link.stats.pushes == 1 and link.stats.ack_ratio == 1.0 and link.stats.uplinks_acked == 1
             assert forwarder.recent.board_for(4_001_000_000, rig.clock.monotonic()) == 1
@@ -171,7 +173,8 @@ def test_stat_report_counts_the_interval(rig: Rig) -> None:
 
     async def main() -> None:
         peer = await start_peer()
-        async with UdpForwarder(g, [server("ns", peer, stat_interval_s=3600)], wall=rig.wall) as forwarder:
+        async with UdpForwarder(g, [server("ns", peer, stat_interval_s=3600)], wall=rig.wall,
+                                temperature=lambda: 41.25) as forwarder:
             for n in range(3):
                 g.handle(event(0, data(0x26000001, n), 1_000_000 + n * 100_000), now=50.0 + n * 0.1)
             rig.clock.advance(1.0)
@@ -184,8 +187,41 @@ def test_stat_report_counts_the_interval(rig: Rig) -> None:
             assert stat is not None
             assert (stat.rxnb, stat.rxok, stat.rxfw, stat.ackr, stat.dwnb, stat.txnb) == (3, 3, 3, 100.0, 0, 0)
             assert stat.time == gwmp.stat_time(WALL0 + 51.0)
+            assert stat.temp == 41.2  # sx1302 set: %.1f of the temperature source
 
     run(main())
+
+
+def test_each_server_gets_its_own_rxpk_field_set(rig: Rig) -> None:
+    g = rig.gateway
+
+    async def main() -> None:
+        new, old = await start_peer(), await start_peer()
+        servers = [server("new", new, stat_interval_s=3600), server("old", old, fields="sx1301", stat_interval_s=3600)]
+        async with UdpForwarder(g, servers, wall=rig.wall, temperature=lambda: 30.0) as forwarder:
+            g.handle(event(0, data(0x26000001, 1), 1_000_000, snr=2.0, rssi=-101), now=50.0)
+            rig.clock.advance(0.5)
+            g.emit_due(rig.clock.monotonic())
+            await until(lambda: len(new.rxpk) == 1 and len(old.rxpk) == 1)
+            (a,), (b,) = new.rxpk, old.rxpk
+            assert (a.jver, a.mid, a.rssis, a.foff) == (1, 0, -101, 0)
+            assert (b.jver, b.mid, b.rssis, b.foff) == (None, None, None, None)
+            assert (a.tmst, a.rssi, a.lsnr) == (b.tmst, b.rssi, b.lsnr)
+            await until(lambda: all(link.stats.acks >= 1 for link in forwarder.links.values()))
+            forwarder.send_stats()
+            await until(lambda: new.pushes[-1].stat is not None and old.pushes[-1].stat is not None)
+            assert new.pushes[-1].stat is not None and new.pushes[-1].stat.temp == 30.0
+            assert old.pushes[-1].stat is not None and old.pushes[-1].stat.temp is None
+        for peer in (new, old):
+            assert peer.transport is not None
+            peer.transport.close()
+
+    run(main())
+
+
+def test_an_unknown_field_set_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="fields must be one of sx1302, sx1301"):
+        UdpServerConfig("ns", "127.0.0.1", fields="sx1308")
 
 
 # ------------------------------------------------------------------------------------------- downlinks
@@ -574,3 +610,4 @@ def test_a_damaged_store_file_is_moved_aside_and_forwarding_goes_on(tmp_path: Pa
         run(main())
     finally:
         rig.close()
+

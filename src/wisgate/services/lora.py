@@ -104,7 +104,8 @@ def lora_service(config: LoraSection) -> ServiceFn:
                 log.warning("uplink store directory %s cannot be created: %s", config.store_dir, exc)
             async with asyncio.TaskGroup() as group:
                 if config.udp:
-                    udp = UdpForwarder(gateway, udp_servers(config))
+                    pcb_c = context.state.value
+                    udp = UdpForwarder(gateway, udp_servers(config), temperature=lambda: pcb_c("pcb.temperature"))
                     context.state.lora.udp = udp
                     group.create_task(_hold(udp), name="lora-udp")
                 if config.mqtt.enabled:

@@ -18,7 +18,13 @@ import zmq
 from chirpstack_api import gw
 
 from wisgate.clock import Clock
-from wisgate.lora.backends.concentratord.wire import TX_STATUS, downlink_from_proto
+from wisgate.lora.backends.concentratord.wire import (
+    META_FREQ_OFFSET,
+    META_MODEM_ID,
+    META_RSSI_SIGNAL,
+    TX_STATUS,
+    downlink_from_proto,
+)
 from wisgate.lora.core.jit import JitQueue
 from wisgate.lora.errors import ParseError
 
@@ -113,6 +119,9 @@ class SimConcentratord:
         crc_ok: bool = True,
         code_rate: gw.CodeRate.ValueType = gw.CR_4_5,
         count_us: int | None = None,
+        rssi_signal: float | None = None,
+        freq_offset_hz: int | None = None,
+        modem_id: int | None = None,
     ) -> gw.UplinkFrame:
         """The radio finished receiving a frame: publish it as the daemon would."""
         count = self.count_us() if count_us is None else count_us & 0xFFFFFFFF
@@ -133,6 +142,13 @@ class SimConcentratord:
         rx.antenna = 0
         rx.context = count.to_bytes(4, "big")
         rx.crc_status = gw.CRC_OK if crc_ok else gw.BAD_CRC
+        # what the SX1302 measures beyond gw.UplinkRxInfo's fields (read back by lora/backends/concentratord/wire)
+        if rssi_signal is not None:
+            rx.metadata[META_RSSI_SIGNAL] = f"{rssi_signal:.1f}"
+        if freq_offset_hz is not None:
+            rx.metadata[META_FREQ_OFFSET] = str(freq_offset_hz)
+        if modem_id is not None:
+            rx.metadata[META_MODEM_ID] = str(modem_id)
         self.publish_raw(gw.Event(uplink_frame=frame).SerializeToString())
         self.heard.append(frame)
         return frame

@@ -21,6 +21,8 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from chirpstack_api import gw
+
 from wisgate.lora.frames.airtime import lora_airtime, sx1280_airtime
 from wisgate.lora.frames.crypto import build_data_frame, build_join_request
 from wisgate.lora.frames.phy import MType
@@ -31,6 +33,11 @@ CAPTURE_DB = 6.0
 #: LoRa modems report SNR up to about +13 dB however strong the signal (the estimator saturates).
 SNR_REPORT_MAX_DB = 13.5
 NOISE_FIGURE_DB = 6.0
+#: Device crystal error (1 sigma, ppm): what the gateway measures as the frequency offset (foff).
+CRYSTAL_PPM_SIGMA = 4.0
+#: SX1302 modem ids for the single-SF LoRa channel and FSK; multi-SF channels use their IF chain (0-15).
+MID_LORA_STD = 16
+MID_FSK = 17
 #: Demodulation floor (SNR, dB) per spreading factor (SX1302 datasheet figures).
 SNR_FLOOR_DB = {5: -2.5, 6: -5.0, 7: -7.5, 8: -10.0, 9: -12.5, 10: -15.0, 11: -17.5, 12: -20.0}
 
@@ -125,6 +132,8 @@ class RadioEnvironment:
         self._next: list[tuple[float, int, SimDevice]] = []
         self._in_air: list[Transmission] = []
         self._shadow: dict[tuple[int, int], float] = {}
+        self._ppm: dict[int, float] = {}
+        self._crystals = random.Random(self.seed + 1)  # its own stream: the traffic stays as seeded before
         self._time = 0.0
 
     def add_device(self, device: SimDevice, *, first_at: float | None = None) -> None:
@@ -171,6 +180,12 @@ class RadioEnvironment:
         loss = path_loss_db(math.hypot(dx, dy), tx.frequency_hz)
         return tx.device.tx_power_dbm + receiver.antenna_gain_db - loss + self._shadow[key]
 
+    def _crystal_ppm(self, device: SimDevice) -> float:
+        ppm = self._ppm.get(id(device))
+        if ppm is None:
+            ppm = self._ppm[id(device)] = self._crystals.gauss(0, CRYSTAL_PPM_SIGMA)
+        return ppm
+
     def run_until(self, now: float) -> int:
         """Generate transmissions up to ``now`` and deliver those that ended; returns receptions delivered."""
         while self._next and self._next[0][0] <= now:
@@ -208,11 +223,20 @@ class RadioEnvironment:
                 self.stats.collisions += 1
             module = receiver.daemon.module
             count_us = (int(tx.end * 1_000_000) + module.counter_offset_us) & 0xFFFFFFFF
+            channel = receiver.channels[index]
+            # the channel RSSI is everything in the channel (signal plus noise); the signal RSSI is the signal alone
+            noise = noise_floor_dbm(tx.bandwidth_hz)
+            channel_rssi = 10 * math.log10(10 ** (rssi / 10) + 10 ** (noise / 10))
+            is_2g4 = channel.kind is ChannelKind.LORA_2G4
             receiver.daemon.receive(
                 tx.payload if captured else _garble(tx.payload),
                 frequency=tx.frequency_hz, spreading_factor=tx.spreading_factor,
-                bandwidth=tx.bandwidth_hz, rssi=round(rssi), snr=round(min(snr, SNR_REPORT_MAX_DB), 1),
+                bandwidth=tx.bandwidth_hz, rssi=round(channel_rssi), snr=round(min(snr, SNR_REPORT_MAX_DB), 1),
                 channel=index, crc_ok=captured, count_us=count_us,
+                code_rate=gw.CR_LI_4_8 if is_2g4 else gw.CR_4_5,
+                rssi_signal=None if is_2g4 else rssi,
+                freq_offset_hz=round(tx.frequency_hz * self._crystal_ppm(tx.device) / 1e6),
+                modem_id=None if is_2g4 else (MID_LORA_STD if channel.kind is ChannelKind.LORA_STD else min(index, 15)),
             )
             self.stats.receptions += 1
             delivered += 1

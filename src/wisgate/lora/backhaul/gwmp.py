@@ -6,9 +6,20 @@ EUI on gateway→server datagrams, then JSON. Version 1 is the protocol before T
 v1.3 added TX_ACK and bumped the version byte to 2), so a version-1 TX_ACK is refused.
 
 Uplink ``rxpk`` objects are written the way the C forwarder prints them (``freq`` with 6 decimals,
-``lsnr`` with one, integer ``rssi``, padded base64), so records are byte-stable and can be stored and
-replayed as they are. The multi-board extensions ``brd``/``ant``/``rsig`` (ChirpStack's
-``structs.rs``) are written only when asked for, since some servers reject them.
+``lsnr`` with one, ``rssi``/``rssis`` rounded half away from zero as ``roundf``, padded base64), so
+records are byte-stable and can be stored and replayed as they are. Two field sets, chosen per server:
+
+- ``sx1302`` (default): what sx1302_hal's ``lora_pkt_fwd`` sends (PROTOCOL.md v1.6 plus ``jver``), in
+  its order: ``jver`` (1), ``tmst``, ``time``, ``chan``, ``rfch``, ``freq``, ``mid`` (modem: 0-15
+  multi-SF, 16 LoRa standard channel, 17 FSK), ``stat``, ``modu``, ``datr``, ``codr``, ``rssis``
+  (signal RSSI), ``lsnr``, ``foff`` (frequency offset, Hz), ``rssi`` (channel RSSI), ``size``,
+  ``data``; FSK packets carry no ``codr``/``rssis``/``lsnr``/``foff``. A 2.4 GHz packet carries what
+  gateway_2g4_hal's forwarder sends: no ``rfch``, ``mid``, ``rssis`` or ``jver``, but ``foff``.
+- ``sx1301``: packet_forwarder v4's set (no ``jver`` unless asked, ``mid``, ``rssis``, ``foff``), for old
+  servers.
+
+The multi-board extensions ``brd``/``ant``/``rsig`` (ChirpStack's ``structs.rs``) are written only when
+asked for, since some servers reject them.
 
 Every malformed datagram raises :class:`GwmpError` with a short ``reason`` key (for counting) and a
 message naming the field; nothing else escapes :func:`decode`.
@@ -63,6 +74,14 @@ LORA_MIN_PREAMBLE = 6
 FSK_MIN_PREAMBLE = 3
 POWER_DBM = (-30, 40)
 
+#: Which rxpk fields a server gets: sx1302_hal's lora_pkt_fwd, or the SX1301-era packet_forwarder v4.
+FIELD_SETS = ("sx1302", "sx1301")
+JVER = 1  # PROTOCOL_JSON_RXPK_FRAME_FORMAT of sx1302_hal
+#: SX1302 modem ids for the single-SF LoRa channel and the FSK channel (multi-SF modems are 0-15).
+MID_LORA_STD = 16
+MID_FSK = 17
+LORA_STD_IF = 8
+
 _DATR = re.compile(r"SF(\d{1,2})BW(\d{3,4})")
 _STAT_TIME = "%Y-%m-%d %H:%M:%S GMT"
 _CRC_STAT = {CrcStatus.OK: 1, CrcStatus.BAD: -1, CrcStatus.NONE: 0}
@@ -106,7 +125,7 @@ class Rxpk:
     tmst: int
     freq_hz: int
     chan: int
-    rfch: int
+    rfch: int | None
     stat: int
     modu: str
     datr: str | int
@@ -120,6 +139,9 @@ class Rxpk:
     brd: int | None = None
     ant: int | None = None
     rsig: tuple[Rsig, ...] = ()
+    mid: int | None = None
+    rssis: int | None = None
+    foff: int | None = None
 
     @property
     def size(self) -> int:
@@ -250,13 +272,19 @@ def _b64(data: bytes) -> str:
 
 
 def encode_rxpk(rx: Rxpk) -> bytes:
-    """One rxpk JSON object, fields in lora_pkt_fwd's order and formats."""
+    """One rxpk JSON object, fields in sx1302_hal lora_pkt_fwd's order and formats."""
     parts = [] if rx.jver is None else [f'"jver":{rx.jver}']
+    parts.append(f'"tmst":{rx.tmst}')
     if rx.time is not None:
         parts.append(f'"time":{json.dumps(rx.time)}')
     if rx.tmms is not None:
         parts.append(f'"tmms":{rx.tmms}')
-    parts.append(f'"tmst":{rx.tmst},"chan":{rx.chan},"rfch":{rx.rfch},"freq":{_mhz(rx.freq_hz)}')
+    parts.append(f'"chan":{rx.chan}')
+    if rx.rfch is not None:
+        parts.append(f'"rfch":{rx.rfch}')
+    parts.append(f'"freq":{_mhz(rx.freq_hz)}')
+    if rx.mid is not None:
+        parts.append(f'"mid":{rx.mid}')
     if rx.brd is not None:
         parts.append(f'"brd":{rx.brd}')
     if rx.ant is not None:
@@ -268,8 +296,12 @@ def encode_rxpk(rx: Rxpk) -> bytes:
         parts.append(f'"datr":{rx.datr}')
     if rx.codr is not None:
         parts.append(f'"codr":"{rx.codr}"')
+    if rx.rssis is not None:
+        parts.append(f'"rssis":{rx.rssis}')
     if rx.lsnr is not None:
         parts.append(f'"lsnr":{rx.lsnr:.1f}')
+    if rx.foff is not None:
+        parts.append(f'"foff":{rx.foff}')
     parts.append(f'"rssi":{rx.rssi},"size":{len(rx.data)},"data":"{_b64(rx.data)}"')
     if rx.rsig:
         sigs = ",".join(
@@ -539,7 +571,7 @@ def decode_rxpk(obj: object, where: str = "rxpk") -> Rxpk:
         tmst=_req_int(obj, "tmst", where, 0, COUNTER_MAX),
         freq_hz=_freq(obj, where),
         chan=_req_int(obj, "chan", where, 0, 255),
-        rfch=_req_int(obj, "rfch", where, 0, 255),
+        rfch=_int(obj, "rfch", where, 0, 255, required=False),  # gateway_2g4_hal omits it
         stat=stat,
         modu=modu,
         datr=datr,
@@ -553,6 +585,9 @@ def decode_rxpk(obj: object, where: str = "rxpk") -> Rxpk:
         brd=_int(obj, "brd", where, 0, 255, required=False),
         ant=_int(obj, "ant", where, 0, 255, required=False),
         rsig=tuple(rsig),
+        mid=_int(obj, "mid", where, 0, 255, required=False),
+        rssis=_int(obj, "rssis", where, -250, 50, required=False),
+        foff=_int(obj, "foff", where, -(2**31), 2**31 - 1, required=False),
     )
 
 
@@ -723,6 +758,28 @@ def _datr(modulation: Modulation) -> tuple[str, str | int, str | None]:
     return "FSK", modulation.datarate_bps, None
 
 
+def round_half_away(value: float) -> int:
+    """C ``roundf``: halves go away from zero (Python's ``round`` goes to even)."""
+    whole = math.floor(abs(value) + 0.5)
+    return int(whole if value >= 0 else -whole)
+
+
+def _tenths(value: float) -> float:
+    """The value ``%.1f`` prints, back as a number (what a server parses)."""
+    return float(f"{value:.1f}")
+
+
+def modem_id(frame: UplinkFrame) -> int:
+    """rxpk ``mid``: the module's own when it reports one, else what the SX1302 would use for the channel."""
+    rx = frame.rx_info
+    if rx.modem_id is not None:
+        return rx.modem_id
+    if isinstance(frame.modulation, FskModulation):
+        return MID_FSK
+    # multi-SF channels are IF 0-7 (one demodulator path each); IF 8 is the single-SF LoRa channel
+    return MID_LORA_STD if rx.channel == LORA_STD_IF else rx.channel
+
+
 def rxpk_from_frame(
     frame: UplinkFrame,
     *,
@@ -730,34 +787,53 @@ def rxpk_from_frame(
     jver: int | None = None,
     extensions: bool = False,
     receptions: Sequence[UplinkFrame] = (),
+    fields: str = "sx1302",
 ) -> Rxpk:
-    """The rxpk for one reception; with ``extensions`` also ``brd``, ``ant`` and ``rsig`` (one per reception)."""
+    """The rxpk for one reception in field set ``fields``; with ``extensions`` also ``brd``, ``ant`` and ``rsig``.
+
+    ``jver`` applies to the ``sx1301`` set only (the sx1302 forwarder always writes ``jver``: 1).
+    """
     rx = frame.rx_info
     modu, datr, codr = _datr(frame.modulation)
     lora = modu == "LORA"
+    is_2g4 = lora and isinstance(frame.modulation, LoraModulation) and frame.modulation.is_2g4
     rsig: tuple[Rsig, ...] = ()
     if extensions:
         rsig = tuple(
-            Rsig(r.rx_info.antenna, r.rx_info.channel, round(r.rx_info.rssi), round(r.rx_info.snr, 1) if lora else None)
+            Rsig(r.rx_info.antenna, r.rx_info.channel, round_half_away(r.rx_info.rssi),
+                 _tenths(r.rx_info.snr) if lora else None)
             for r in (receptions or (frame,))
         )
+    sx1302 = fields == "sx1302"
+    mid = rssis = foff = None
+    if sx1302:
+        jver = None if is_2g4 else JVER
+        if not is_2g4:
+            mid = modem_id(frame)
+        if lora:
+            foff = rx.freq_offset_hz or 0
+            if not is_2g4:
+                rssis = round_half_away(rx.rssi if rx.rssi_signal is None else rx.rssi_signal)
     return Rxpk(
         tmst=rx.count_us,
         freq_hz=frame.frequency_hz,
         chan=rx.channel,
-        rfch=rx.rf_chain,
+        rfch=None if sx1302 and is_2g4 else rx.rf_chain,
         stat=_CRC_STAT[rx.crc_status],
         modu=modu,
         datr=datr,
         codr=codr,
-        rssi=round(rx.rssi),
-        lsnr=round(rx.snr, 1) if lora else None,
+        rssi=round_half_away(rx.rssi),
+        lsnr=_tenths(rx.snr) if lora else None,
         data=frame.phy_payload,
         time=rx_time,
         jver=jver,
         brd=rx.board if extensions else None,
         ant=rx.antenna if extensions else None,
         rsig=rsig,
+        mid=mid,
+        rssis=rssis,
+        foff=foff,
     )
 
 
@@ -767,26 +843,36 @@ def rxpk_from_uplink(uplink: Uplink, **options: Any) -> Rxpk:
 
 
 def encode_uplink(uplink: Uplink, *, rx_time: str | None = None, jver: int | None = None,
-                  extensions: bool = False) -> bytes:
+                  extensions: bool = False, fields: str = "sx1302") -> bytes:
     """``encode_rxpk(rxpk_from_uplink(...))`` without the intermediate object: the forwarder's hot path."""
-    if extensions:
-        return encode_rxpk(rxpk_from_uplink(uplink, rx_time=rx_time, jver=jver, extensions=True))
     frame = uplink.receptions[0]
+    m = frame.modulation
+    if extensions or (isinstance(m, LoraModulation) and m.is_2g4):
+        return encode_rxpk(rxpk_from_uplink(uplink, rx_time=rx_time, jver=jver, extensions=extensions, fields=fields))
     rx = frame.rx_info
     hz = frame.frequency_hz
-    m = frame.modulation
+    sx1302 = fields == "sx1302"
     if isinstance(m, LoraModulation):
-        modu = f'"modu":"LORA","datr":"{m.datr}","codr":"{m.code_rate}","lsnr":{round(rx.snr, 1):.1f}'
+        if sx1302:
+            signal = rx.rssi if rx.rssi_signal is None else rx.rssi_signal
+            modu = (f'"modu":"LORA","datr":"{m.datr}","codr":"{m.code_rate}","rssis":{round_half_away(signal)},'
+                    f'"lsnr":{rx.snr:.1f},"foff":{rx.freq_offset_hz or 0}')
+        else:
+            modu = f'"modu":"LORA","datr":"{m.datr}","codr":"{m.code_rate}","lsnr":{rx.snr:.1f}'
     else:
         modu = f'"modu":"FSK","datr":{m.datarate_bps}'
+    if sx1302:
+        jver = JVER
     payload = frame.phy_payload
     return (
         "{"
         + ("" if jver is None else f'"jver":{jver},')
+        + f'"tmst":{rx.count_us},'
         + ("" if rx_time is None else f'"time":{json.dumps(rx_time)},')
-        + f'"tmst":{rx.count_us},"chan":{rx.channel},"rfch":{rx.rf_chain},'
-        f'"freq":{hz // 1_000_000}.{hz % 1_000_000:06d},"stat":{_CRC_STAT[rx.crc_status]},{modu},'
-        f'"rssi":{round(rx.rssi)},"size":{len(payload)},"data":"{base64.b64encode(payload).decode("ascii")}"}}'
+        + f'"chan":{rx.channel},"rfch":{rx.rf_chain},"freq":{hz // 1_000_000}.{hz % 1_000_000:06d},'
+        + (f'"mid":{modem_id(frame)},' if sx1302 else "")
+        + f'"stat":{_CRC_STAT[rx.crc_status]},{modu},'
+        f'"rssi":{round_half_away(rx.rssi)},"size":{len(payload)},"data":"{base64.b64encode(payload).decode("ascii")}"}}'
     ).encode("ascii")
 
 
@@ -808,7 +894,8 @@ def frame_from_rxpk(rx: Rxpk) -> UplinkFrame:
         modulation=_modulation_of(rx.modu, rx.datr, rx.codr),
         rx_info=RxInfo(
             board=rx.brd or 0, count_us=rx.tmst, rssi=float(rx.rssi), snr=rx.lsnr or 0.0, channel=rx.chan,
-            rf_chain=rx.rfch, antenna=rx.ant or 0, crc_status=_STAT_CRC[rx.stat],
+            rf_chain=rx.rfch or 0, antenna=rx.ant or 0, crc_status=_STAT_CRC[rx.stat],
+            rssi_signal=None if rx.rssis is None else float(rx.rssis), freq_offset_hz=rx.foff, modem_id=rx.mid,
         ),
     )
 

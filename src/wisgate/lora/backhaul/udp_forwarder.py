@@ -129,12 +129,15 @@ class UdpForwarder:
         bind_host: str = "0.0.0.0",
         default_power_dbm: float = 14.0,
         subscribe: bool = True,
+        temperature: Callable[[], float | None] | None = None,
     ) -> None:
         names = [s.name for s in servers]
         if len(set(names)) != len(names):
             raise ConfigError(f"UDP servers need distinct names, got {names}")
         self.gateway = gateway
         self.gateway_id = gateway.gateway_id
+        #: °C for the sx1302 stat's ``temp`` (lora_pkt_fwd reports the concentrator's); None: not sent.
+        self.temperature = temperature
         self.configs = list(servers)
         self.clock = clock or gateway.clock
         self.wall = wall
@@ -234,7 +237,7 @@ class UdpForwarder:
         now = self.clock.monotonic()
         received_at = self.wall() - max(0.0, now - uplink.first_seen)
         self.recent.add(best.rx_info.board, best.rx_info.count_us, uplink.first_seen)
-        records: dict[tuple[bool, bool, bool], bytes] = {}
+        records: dict[tuple[bool, bool, bool, str], bytes] = {}
         rx_time: str | None = None
         for link in self.links.values():
             config = link.config
@@ -243,14 +246,14 @@ class UdpForwarder:
                 if reason:
                     link.stats.filtered[reason] += 1
                     continue
-            key = (config.extensions, config.jver, config.rx_time)
+            key = (config.extensions, config.jver, config.rx_time, config.fields)
             record = records.get(key)
             if record is None:
                 if config.rx_time and rx_time is None:
                     rx_time = gwmp.utc_time(received_at)
                 record = records[key] = gwmp.encode_uplink(
                     uplink, rx_time=rx_time if config.rx_time else None, jver=1 if config.jver else None,
-                    extensions=config.extensions,
+                    extensions=config.extensions, fields=config.fields,
                 )
             link.queue(record, received_at)
 
@@ -277,8 +280,11 @@ class UdpForwarder:
         last = self._stat_last.get(link.config.name, (0, 0))
         self._stat_last[link.config.name] = (received, ok)
         rxfw, dwnb, txnb, ackr = link.stat_counters()
-        stat = gwmp.Stat(gwmp.stat_time(self.wall()), received - last[0], ok - last[1], rxfw, round(ackr, 1), dwnb,
-                         txnb)
+        temp = None
+        if link.config.fields == "sx1302" and self.temperature is not None:
+            temp = self.temperature()
+        stat = gwmp.Stat(gwmp.stat_time(self.wall()), received - last[0], ok - last[1], rxfw, float(f"{ackr:.1f}"),
+                         dwnb, txnb, temp=temp)
         link.send_stat(gwmp.encode_stat(stat))
 
     # downlinks

@@ -85,6 +85,10 @@ class UdpServerConfig(Settings):
     filters: FilterSettings | None = None
     #: Write and honour the multi-board fields brd/ant/rsig (ChirpStack); off for strict servers.
     extensions: bool = False
+    #: rxpk/stat fields as sx1302_hal's lora_pkt_fwd sends them (jver, mid, rssis, foff, temp), or
+    #: packet_forwarder v4's SX1301-era set for servers that refuse unknown fields.
+    fields: Literal["sx1302", "sx1301"] = "sx1302"
+    #: Add ``jver`` to the sx1301 set (the sx1302 set always has it).
     jver: bool = False
     rx_time: bool = True
     tx_ack_error_none: bool = False

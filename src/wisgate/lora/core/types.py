@@ -87,6 +87,11 @@ class RxInfo:
     antenna: int = 0
     crc_status: CrcStatus = CrcStatus.OK
     time_us: int | None = None
+    #: SX1302 extras, None when the module does not report them: signal (not channel) RSSI, the
+    #: frequency offset it measured, and the demodulator (0-15 multi-SF, 16 single-SF LoRa, 17 FSK).
+    rssi_signal: float | None = None
+    freq_offset_hz: int | None = None
+    modem_id: int | None = None
 
     @property
     def context(self) -> bytes:

@@ -29,6 +29,34 @@ TX_STATUS = {
     TxOutcome.TX_FREQ: gw.TX_FREQ, TxOutcome.TX_POWER: gw.TX_POWER, TxOutcome.DUTY_CYCLE: gw.DUTY_CYCLE_OVERFLOW,
 }
 TX_OUTCOME = {status: outcome for outcome, status in TX_STATUS.items()}
+#: ``rx_info.metadata`` keys for what the SX1302 measures and ``gw.UplinkRxInfo`` has no field for:
+#: signal RSSI (dBm), frequency offset (Hz) and modem id. wisgate's simulated daemon writes them; a
+#: daemon that does not leaves the GWMP forwarder to derive them (see ``gwmp.rxpk_from_frame``).
+META_RSSI_SIGNAL = "rssis"
+META_FREQ_OFFSET = "foff"
+META_MODEM_ID = "mid"
+
+
+def _meta_number(rx: gw.UplinkRxInfo, key: str, board: int) -> float | None:
+    text = rx.metadata.get(key)
+    if text is None:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise ParseError(f"board {board}: uplink metadata {key}={text[:20]!r} is not a number") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ParseError(f"board {board}: uplink metadata {key}={text[:20]!r} is not finite")
+    return value
+
+
+def _meta_int(rx: gw.UplinkRxInfo, key: str, board: int, lo: int, hi: int) -> int | None:
+    value = _meta_number(rx, key, board)
+    if value is None:
+        return None
+    if not value.is_integer() or not lo <= value <= hi:
+        raise ParseError(f"board {board}: uplink metadata {key}={value:g} is not an integer in {lo}..{hi}")
+    return int(value)
 
 
 def uplink_from_proto(frame: gw.UplinkFrame, board: int) -> UplinkFrame:
@@ -61,6 +89,9 @@ def uplink_from_proto(frame: gw.UplinkFrame, board: int) -> UplinkFrame:
             rf_chain=int(rx.rf_chain),
             antenna=int(rx.antenna),
             crc_status=CRC.get(rx.crc_status, CrcStatus.NONE),
+            rssi_signal=_meta_number(rx, META_RSSI_SIGNAL, board),
+            freq_offset_hz=_meta_int(rx, META_FREQ_OFFSET, board, -(2**31), 2**31 - 1),
+            modem_id=_meta_int(rx, META_MODEM_ID, board, 0, 255),
         ),
     )
 
