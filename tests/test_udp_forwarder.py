@@ -220,8 +220,13 @@ def test_each_server_gets_its_own_rxpk_field_set(rig: Rig) -> None:
 
 
 def test_an_unknown_field_set_is_a_config_error() -> None:
-    with pytest.raises(ConfigError, match="fields must be one of sx1302, sx1301"):
-        UdpServerConfig("ns", "127.0.0.1", fields="sx1308")
+    from wisgate.config import parse_config
+
+    with pytest.raises(ConfigError, match="fields") as caught:
+        parse_config({"lora": {"udp": [{"name": "a", "host": "127.0.0.1", "fields": "sx1308"}]}})
+    assert "sx1302" in str(caught.value) and "sx1301" in str(caught.value)
+    old = parse_config({"lora": {"udp": [{"name": "a", "host": "h", "fields": "sx1301"}]}})
+    assert old.lora.udp[0].fields == "sx1301"
 
 
 # ------------------------------------------------------------------------------------------- downlinks
