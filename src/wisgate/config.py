@@ -221,6 +221,25 @@ class HistorySection(Section):
     path: PathSetting | None = None
 
 
+class AppsSection(Section):
+    """The app catalog and its installs (``wisgate apps``, docs/apps.md)."""
+
+    #: Extra catalog folders (each a folder of app folders), read after the shipped catalog.
+    catalogs: list[PathSetting] = []
+    #: The board description (``wisgate check``'s TOML) hardware needs are resolved against.
+    board: PathSetting | None = None
+    #: Address apps publish their ports on unless an install says otherwise.
+    listen: str = "127.0.0.1"
+
+    @field_validator("listen")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        import ipaddress
+
+        ipaddress.ip_address(value)  # a ValueError names the bad address
+        return value
+
+
 class Config(Section):
     board: BoardSection = BoardSection()
     monitor: MonitorSection = MonitorSection()
@@ -233,6 +252,7 @@ class Config(Section):
     buzzer: BuzzerSection = BuzzerSection()
     api: ApiSection = ApiSection()
     history: HistorySection = HistorySection()
+    apps: AppsSection = AppsSection()
     log_level: LogLevel = "INFO"
 
     @field_validator("log_level", mode="before")

@@ -16,6 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
 
 from wisgate.api import state as board
+from wisgate.api.apps import apps_router
 from wisgate.api.auth import TokenCheck, resolve_token, token_guard
 from wisgate.api.guard import RequestGuard
 from wisgate.api.metrics import registry_for
@@ -57,6 +58,7 @@ def create_app(context: Context, settings: ApiSection, *, stale_after_s: float =
     tokens = TokenCheck(resolve_token(settings))
     app.add_middleware(RequestGuard, tokens=tokens)
     authorised = Depends(token_guard(tokens))
+    app.include_router(apps_router(tokens))
 
     def remaining(until: float) -> float:
         return round(max(0.0, until - clock.monotonic()), 3)

@@ -119,6 +119,19 @@ def _tar(files: list[FileCopy]) -> bytes:
     return buffer.getvalue()
 
 
+def _remove_network(network: Any, timeout_s: float = 10.0) -> None:
+    """Remove a network; the engine may still be releasing a just-removed container's endpoint."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            network.remove()
+            return
+        except APIError as exc:
+            if "active endpoints" not in _reason(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
 @dataclass
 class _Created:
     containers: list[Container] = field(default_factory=list)
@@ -296,7 +309,7 @@ class Engine:
                 done.append(f"container {container.name} NOT removed")
         if created.network:
             try:
-                self.client.networks.get(created.network).remove()
+                _remove_network(self.client.networks.get(created.network))
                 done.append(f"network {created.network}")
             except _ERRORS:
                 done.append(f"network {created.network} NOT removed")
@@ -388,7 +401,7 @@ class Engine:
                 container.remove(force=True)
                 removed.append(f"container {container.name}")
             for network in self.client.networks.list(filters={"label": f"{labels.INSTANCE}={instance}"}):
-                network.remove()
+                _remove_network(network)
                 removed.append(f"network {network.name}")
             if purge:
                 for volume in volumes:

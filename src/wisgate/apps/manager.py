@@ -11,16 +11,19 @@ import errno
 import ipaddress
 import socket
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from wisgate.apps.catalog import Catalog
-from wisgate.apps.engine import Engine, Installed
+from wisgate.apps.catalog import Catalog, load_catalog
+from wisgate.apps.engine import Engine, Installed, connect
 from wisgate.apps.errors import AppError, ConflictError
+from wisgate.apps.export import Export, export_app
 from wisgate.apps.hardware import Holder, HostView, gateway_holders, resolve
 from wisgate.apps.manifest import CatalogApp
 from wisgate.apps.plan import InstallPlan, PortBinding, build_plan, check_instance_name
 from wisgate.apps.values import settle
+from wisgate.config import Config
 
 #: Apps publish on loopback unless the user says otherwise (--listen 0.0.0.0).
 DEFAULT_LISTEN = "127.0.0.1"
@@ -60,11 +63,21 @@ class InstallResult:
 
 
 class AppManager:
-    def __init__(self, catalog: Catalog, host: HostView, engine: Engine | Callable[[], Engine]) -> None:
+    def __init__(self, catalog: Catalog, host: HostView, engine: Engine | Callable[[], Engine], *,
+                 listen: str = DEFAULT_LISTEN, catalog_loader: Callable[[], Catalog] | None = None) -> None:
         self.catalog = catalog
         self.host = host
         self._engine = engine
+        #: Where installs publish their ports unless they say otherwise.
+        self.listen = listen
+        self._loader = catalog_loader
         self._lock = threading.Lock()
+
+    def reload_catalog(self) -> Catalog:
+        """Read the catalog folders again (a user may have added an app)."""
+        if self._loader is not None:
+            self.catalog = self._loader()
+        return self.catalog
 
     @property
     def engine(self) -> Engine:
@@ -140,6 +153,14 @@ class AppManager:
             {s.service: list(s.create.get("devices", [])) for s in plan.services if s.create.get("devices")},
             plan.warnings, plan.note, start)
 
+    def export(self, app_id: str, *, sets: Mapping[str, str] | None = None, name: str | None = None,
+               listen: str | None = None, repository: str | None = None) -> Export:
+        """The compose file and Portainer template of an app (nothing is installed or claimed)."""
+        app = self.catalog.get(app_id)
+        values = settle(app, sets or {})
+        return export_app(app, values, instance=check_instance_name(name or app.id), listen=listen or self.listen,
+                          host=self.host, repository=repository)
+
     # --- life cycle ----------------------------------------------------------------------------------------
 
     def status(self) -> list[Installed]:
@@ -164,3 +185,21 @@ class AppManager:
 
     def logs(self, name: str, *, service: str | None = None, tail: int = 100) -> list[tuple[str, str]]:
         return self.engine.logs(name, service=service, tail=tail)
+
+
+def build_manager(config: Config | None, *, catalogs: Sequence[Path] = (), board: Path | None = None) -> AppManager:
+    """The manager for this host: shipped + user + ``[apps] catalogs`` folders, the board description from
+    ``board`` or ``[apps] board``, wisgate's running ``config``, and the local Docker Engine (connected on
+    first use)."""
+    from wisgate.board.description import load_description
+
+    settings = (config or Config()).apps
+    folders = [*settings.catalogs, *catalogs]
+
+    def loader() -> Catalog:
+        return load_catalog(folders)
+
+    path = board or settings.board
+    description = load_description(path) if path is not None else None
+    return AppManager(loader(), HostView(board=description, config=config), connect, listen=settings.listen,
+                      catalog_loader=loader)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from wisgate.api.service import api_service
+from wisgate.apps.running import set_running_config
 from wisgate.config import Config
 from wisgate.services.buzzer import buzzer_service
 from wisgate.services.display import display_service
@@ -42,5 +43,6 @@ def build_supervisor(target: Target, config: Config, history: History | None = N
         png = config.display.png or target.display_path()
         supervisor.add("display", display_service(config.display.interval_s, png=png))
     if config.api.enabled:
+        set_running_config(config)  # the apps endpoints keep installs off the gateway's slots and ports
         supervisor.add("api", api_service(config.api, stale_after_s=3 * config.monitor.interval_s))
     return supervisor
