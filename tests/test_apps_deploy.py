@@ -209,12 +209,20 @@ def test_an_unpullable_image_leaves_nothing_behind(rig: Rig) -> None:
 
 
 def test_an_app_reaches_the_app_it_requires_which_cannot_be_removed_under_it(rig: Rig) -> None:
-    with pytest.raises(AppError, match="needs-web needs echo-web: install it first"):
-        rig.manager.install("needs-web", name=rig.name("needs"))
+    with pytest.raises(AppError, match="needs-web: 'nope' is not an installed echo-web"):
+        rig.manager.install("needs-web", name=rig.name("needs"), using={"echo-web": "nope"})
     web = rig.name("web")
     rig.manager.install("echo-web", name=web, sets={"WEB_PORT": str(free_port()), "MESSAGE": "over there"})
     needs = rig.name("needs")
-    rig.manager.install("needs-web", name=needs)
+    other = rig.name("web2")
+    rig.manager.install("echo-web", name=other, sets={"WEB_PORT": str(free_port())})
+    with pytest.raises(AppError, match=r"needs-web needs echo-web and several are installed \(.*"
+                                      rf"{web}.*\): choose one with --with echo-web=NAME"):
+        rig.manager.install("needs-web", name=needs)
+    rig.manager.remove(other, purge=True)
+    with pytest.raises(AppError, match=f"'{other}' is not an installed echo-web"):
+        rig.manager.install("needs-web", name=needs, using={"echo-web": other})
+    rig.manager.install("needs-web", name=needs, using={"echo-web": web})
     wait_for(lambda: "over there" in log_text(rig, needs))
     assert {i.instance: i for i in rig.manager.status()}[needs].requires == [web]
     with pytest.raises(AppError, match=f"{web} is required by {needs}: remove it first"):

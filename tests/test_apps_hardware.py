@@ -30,8 +30,8 @@ def test_gateway_modules_hold_their_slots_and_the_daemon_its_ports() -> None:
         {"board": 3, "event_url": "ipc:///e", "command_url": "ipc:///f"}]}, "api": {"port": 9000}})
     held = {(h.claim.kind, h.claim.key): h.who for h in gateway_holders(config)}
     assert held == {
-        ("slot", "mpcie1"): "wisgate's LoRa gateway ([[lora.modules]] board 0)",
-        ("slot", "mpcie2"): "wisgate's LoRa gateway ([[lora.modules]] board 2)",
+        ("slot", "/dev/spidev0.0"): "wisgate's LoRa gateway ([[lora.modules]] board 0)",
+        ("slot", "/dev/spidev0.1"): "wisgate's LoRa gateway ([[lora.modules]] board 2)",
         ("port", "tcp/5591"): "wisgate's LoRa traffic feed ([lora] traffic_url)",
         ("port", "tcp/9000"): "wisgate's HTTP API ([api] port)",
     }

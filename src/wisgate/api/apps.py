@@ -48,6 +48,8 @@ class InstallRequest(BaseModel):
     #: address the published ports bind to (default [apps] listen)
     listen: Annotated[str, Field(max_length=45)] | None = None
     start: bool = True
+    #: required app id -> the install to use, when several are installed
+    requires: dict[Annotated[str, Field(max_length=40)], Annotated[str, Field(max_length=40)]] = {}
 
 
 def _error(exc: AppError) -> HTTPException:
@@ -152,7 +154,7 @@ def apps_router(tokens: TokenCheck, make_manager: Callable[[], AppManager] | Non
         def run() -> Any:
             m = manager()
             return m.install(request.app, name=request.name, sets=request.settings,
-                             listen=request.listen or m.listen, start=request.start)
+                             listen=request.listen or m.listen, start=request.start, using=request.requires)
 
         result = await call(run)
         return {"name": result.instance, "app": result.app, "version": result.version, "settings": result.values,

@@ -15,6 +15,7 @@ import tarfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import docker
@@ -145,12 +146,24 @@ class Engine:
 
     # --- reading -------------------------------------------------------------------------------------------
 
-    def _containers(self, instance: str | None = None) -> list[Container]:
-        label = f"{labels.INSTANCE}={instance}" if instance else labels.INSTANCE
+    def _list(self, label: str | None = None) -> list[Container]:
+        """Containers (all states), inspected; one removed between the listing and its inspection (another
+        client at work) is left out rather than failing the whole call."""
+        filters = {"label": label} if label else {}
         try:
-            return list(self.client.containers.list(all=True, filters={"label": label}))
+            ids = [str(c["Id"]) for c in self.client.api.containers(all=True, filters=filters)]
+            out = []
+            for container_id in ids:
+                try:
+                    out.append(self.client.containers.get(container_id))
+                except NotFound:
+                    continue
+            return out
         except _ERRORS as exc:
             raise EngineError(f"Docker Engine: cannot list containers: {_reason(exc)}") from None
+
+    def _containers(self, instance: str | None = None) -> list[Container]:
+        return self._list(f"{labels.INSTANCE}={instance}" if instance else labels.INSTANCE)
 
     def installed(self) -> dict[str, Installed]:
         out: dict[str, Installed] = {}
@@ -183,11 +196,8 @@ class Engine:
         for name, entry in self.installed().items():
             if name != exclude:
                 out += [Holder(f"app {name!r} ({entry.app})", claim) for claim in entry.claims]
-        try:
-            others = [c for c in self.client.containers.list(all=True) if labels.INSTANCE not in c.labels]
-        except _ERRORS as exc:
-            raise EngineError(f"Docker Engine: cannot list containers: {_reason(exc)}") from None
-        spi = {w.spi_device: w.slot for w in CONCENTRATOR_SLOTS.values()}
+        others = [c for c in self._list() if labels.INSTANCE not in c.labels]
+        spi = {Path(w.spi_device).name: w.slot for w in CONCENTRATOR_SLOTS.values()}
         for container in others:
             who = f"container {container.name!r} (not installed by wisgate)"
             host = container.attrs.get("HostConfig", {})
@@ -199,17 +209,14 @@ class Engine:
                         out.append(Holder(who, port_claim(protocol or "tcp", int(host_port))))
             for device in host.get("Devices") or []:
                 path = str(device.get("PathOnHost", ""))
-                if path in spi:
-                    out.append(Holder(who, slot_claim(spi[path])))
+                if Path(path).name in spi:
+                    out.append(Holder(who, slot_claim(spi[Path(path).name], Path(path).parent)))
                 out.append(Holder(who, Claim("device", os.path.realpath(path), path)))
         return out
 
     def foreign_project(self, name: str) -> bool:
         """Whether containers of a Compose project ``name`` exist that wisgate did not install."""
-        try:
-            found = self.client.containers.list(all=True, filters={"label": f"{labels.PROJECT}={name}"})
-        except _ERRORS as exc:
-            raise EngineError(f"Docker Engine: cannot list containers: {_reason(exc)}") from None
+        found = self._list(f"{labels.PROJECT}={name}")
         return any(labels.INSTANCE not in c.labels for c in found)
 
     # --- installing ----------------------------------------------------------------------------------------

@@ -64,10 +64,11 @@ ACCELERATOR_NODES: dict[str, str] = {"Coral-TPU": "/dev/apex_0", "Hailo-8": "/de
 TUN = "/dev/net/tun"
 
 
-def slot_claim(slot: str) -> Claim:
-    wiring = next((w for w in CONCENTRATOR_SLOTS.values() if w.slot == slot), None)
-    label = wiring.label if wiring else SLOTS_BY_KEY[slot].label
-    return Claim("slot", slot, label)
+def slot_claim(slot: str, dev_dir: Path = Path("/dev")) -> Claim:
+    """A concentrator slot, keyed by its SPI device node on the host (so two device trees, e.g. a test's, are
+    two boards)."""
+    wiring = next(w for w in CONCENTRATOR_SLOTS.values() if w.slot == slot)
+    return Claim("slot", str(dev_dir / Path(wiring.spi_device).name), wiring.label)
 
 
 def port_claim(protocol: str, port: int) -> Claim:
@@ -91,7 +92,7 @@ class HostView:
         return os.path.realpath(self.host_path(device))
 
 
-def gateway_holders(config: Config | None) -> list[Holder]:
+def gateway_holders(config: Config | None, dev_dir: Path = Path("/dev")) -> list[Holder]:
     """The slots and ports wisgate's own daemon uses, from its configuration."""
     if config is None:
         return []
@@ -101,7 +102,7 @@ def gateway_holders(config: Config | None) -> list[Holder]:
             slot = module.slot or {0: "mpcie1", 1: "mpcie2"}.get(module.board)
             if slot is not None:
                 holders.append(Holder(f"wisgate's LoRa gateway ([[lora.modules]] board {module.board})",
-                                      slot_claim(slot)))
+                                      slot_claim(slot, dev_dir)))
         port = _tcp_port(config.lora.traffic_url)
         if port is not None:
             holders.append(Holder("wisgate's LoRa traffic feed ([lora] traffic_url)", port_claim("tcp", port)))
@@ -201,7 +202,7 @@ class _Resolver:
                     message += f"; mPCIe #{other.number} is free: --set SLOT={other.number}"
             held = any("already used" in r for r in reasons)
             raise (ConflictError if held else HardwareError)(message)
-        self.claim(slot_claim(chosen.slot))
+        self.claim(slot_claim(chosen.slot, self.host.dev_dir))
         hint = "SPI is off (dtparam=spi=on) or this is not a RAK7391"
         self.node(need.service, chosen.spi_device, need, hint)
         self.node(need.service, CM4_GPIOCHIP, need, "the reset line needs the CM4's gpiochip0")
@@ -210,7 +211,7 @@ class _Resolver:
         self.spi_shared_warning(chosen)
 
     def slot_unusable(self, wiring: SlotWiring) -> str | None:
-        claim = slot_claim(wiring.slot)
+        claim = slot_claim(wiring.slot, self.host.dev_dir)
         holder = self.holder(claim)
         if holder is not None:
             return f"{claim.label} is already used by {holder.who}"

@@ -88,7 +88,7 @@ class AppManager:
     # --- install -------------------------------------------------------------------------------------------
 
     def plan_install(self, app_id: str, *, name: str | None = None, sets: Mapping[str, str] | None = None,
-                     listen: str = DEFAULT_LISTEN) -> InstallPlan:
+                     listen: str = DEFAULT_LISTEN, using: Mapping[str, str] | None = None) -> InstallPlan:
         """Every check of an install, without creating anything."""
         app = self.catalog.get(app_id)
         instance = check_instance_name(name or app.id)
@@ -107,21 +107,37 @@ class AppManager:
         if self.engine.foreign_project(instance):
             raise ConflictError(f"a Compose project named {instance!r} exists that wisgate did not install; "
                                 "choose another name with --name")
-        requires = self._requires(app, installed)
+        requires = self._requires(app, installed, using or {})
         values = settle(app, sets or {})
-        holders = gateway_holders(self.host.config) + self.engine.holders(exclude=instance)
+        holders = gateway_holders(self.host.config, self.host.dev_dir) + self.engine.holders(exclude=instance)
         resolution = resolve(app, values.values, self.host, holders)
         plan = build_plan(app, instance, values, resolution, listen=listen, requires=requires)
         self._check_ports(app, plan.ports, holders)
         return plan
 
-    def _requires(self, app: CatalogApp, installed: dict[str, Installed]) -> dict[str, str]:
+    def _requires(self, app: CatalogApp, installed: dict[str, Installed], using: Mapping[str, str]) -> dict[str, str]:
+        """Required app id -> the install that provides it: the one named in ``using``, else the one named like
+        the app, else the only one."""
+        unknown = sorted(set(using) - set(app.manifest.requires))
+        if unknown:
+            raise AppError(f"{app.id} does not require {', '.join(unknown)} (it requires "
+                           f"{', '.join(app.manifest.requires) or 'nothing'})")
         out: dict[str, str] = {}
         for required in app.manifest.requires:
             candidates = sorted(i.instance for i in installed.values() if i.app == required and i.complete)
-            if not candidates:
-                raise AppError(f"{app.id} needs {required}: install it first (wisgate apps install {required})")
-            out[required] = required if required in candidates else candidates[0]
+            chosen = using.get(required)
+            if chosen is not None and chosen not in candidates:
+                raise AppError(f"{app.id}: {chosen!r} is not an installed {required} (installed: "
+                               f"{', '.join(candidates) or 'none'})")
+            if chosen is None:
+                if not candidates:
+                    raise AppError(f"{app.id} needs {required}: install it first (wisgate apps install {required})")
+                if required in candidates or len(candidates) == 1:
+                    chosen = required if required in candidates else candidates[0]
+                else:
+                    raise AppError(f"{app.id} needs {required} and several are installed ({', '.join(candidates)}): "
+                                   f"choose one with --with {required}=NAME")
+            out[required] = chosen
         return out
 
     def _check_ports(self, app: CatalogApp, ports: list[PortBinding], holders: list[Holder]) -> None:
@@ -142,10 +158,11 @@ class AppManager:
                 raise ConflictError(f"{what} is in use on {port.address} by another program on this machine{move}")
 
     def install(self, app_id: str, *, name: str | None = None, sets: Mapping[str, str] | None = None,
-                listen: str = DEFAULT_LISTEN, start: bool = True,
+                listen: str = DEFAULT_LISTEN, start: bool = True, using: Mapping[str, str] | None = None,
                 progress: Callable[[str], None] = lambda _m: None) -> InstallResult:
+        """``using``: required app id -> the install to use (when several are installed)."""
         with self._lock:
-            plan = self.plan_install(app_id, name=name, sets=sets, listen=listen)
+            plan = self.plan_install(app_id, name=name, sets=sets, listen=listen, using=using)
             self.engine.install(plan, start=start, progress=progress)
         return InstallResult(
             plan.instance, plan.app.id, plan.app.manifest.version, plan.values.public(),

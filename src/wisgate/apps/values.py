@@ -28,13 +28,13 @@ class Values:
         return {k: v for k, v in self.values.items() if k not in self.secret_names}
 
 
-def parse_assignments(items: list[str] | tuple[str, ...]) -> dict[str, str]:
+def parse_assignments(items: list[str] | tuple[str, ...], *, option: str = "--set") -> dict[str, str]:
     """``KEY=VALUE`` strings (``--set``) as a mapping; the first ``=`` splits."""
     out: dict[str, str] = {}
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise SettingError(f"--set {item!r}: write KEY=VALUE")
+            raise SettingError(f"{option} {item!r}: write KEY=VALUE")
         out[key.strip()] = value
     return out
 

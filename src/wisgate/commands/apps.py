@@ -131,9 +131,11 @@ def show(ctx: click.Context, app_id: str) -> None:
 @click.option("--listen", help="Address the app's ports are published on (default 127.0.0.1, or [apps] listen); "
               "0.0.0.0 opens them to the network.")
 @click.option("--no-start", is_flag=True, help="Create the containers without starting them.")
+@click.option("--with", "using", multiple=True, metavar="APP=NAME", help="The install of a required app to use, "
+              "when several are installed.")
 @click.pass_context
 def install(ctx: click.Context, app_id: str, name: str | None, sets: tuple[str, ...], listen: str | None,
-            no_start: bool) -> None:
+            no_start: bool, using: tuple[str, ...]) -> None:
     """Install an app: check its settings, hardware and ports, create its containers and start them."""
     from rich.markup import escape
 
@@ -141,7 +143,8 @@ def install(ctx: click.Context, app_id: str, name: str | None, sets: tuple[str, 
 
     manager = _manager(ctx)
     result = manager.install(app_id, name=name, sets=parse_assignments(sets), listen=listen or manager.listen,
-                             start=not no_start, progress=_progress)
+                             start=not no_start, using=parse_assignments(using, option="--with"),
+                             progress=_progress)
     state = "running" if result.started else "created (not started)"
     console.print(f"[green]installed[/] {result.instance} ({result.app} {escape(result.version)}): {state}")
     for port in result.ports:
