@@ -7,11 +7,15 @@ from pathlib import Path
 
 
 def state_dir() -> Path:
-    """``$WISGATE_STATE_DIR``, else /var/lib/wisgate for root, else ``$XDG_STATE_HOME/wisgate``
+    """``$WISGATE_STATE_DIR``, else the directory systemd made for the unit (``$STATE_DIRECTORY``, from
+    ``StateDirectory=``), else /var/lib/wisgate for root, else ``$XDG_STATE_HOME/wisgate``
     (``~/.local/state/wisgate``)."""
     base = os.environ.get("WISGATE_STATE_DIR")
     if base:
         return Path(base)
+    systemd_made = os.environ.get("STATE_DIRECTORY", "").split(":")[0]
+    if systemd_made:
+        return Path(systemd_made)
     if os.geteuid() == 0:
         return Path("/var/lib/wisgate")
     return Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state") / "wisgate"

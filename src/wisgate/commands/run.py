@@ -24,6 +24,7 @@ def command(config_path: Path | None, use_sim: bool, bus_path: str | None, durat
     from wisgate.preflight import check_config
     from wisgate.services.daemon import build_supervisor
     from wisgate.services.history import History, default_history_path
+    from wisgate.services.notify import Notifier, report_to_systemd, stop_requester, watchdog_interval_s
     from wisgate.target import open_target
 
     config = load_config(config_path)
@@ -45,19 +46,31 @@ def command(config_path: Path | None, use_sim: bool, bus_path: str | None, durat
     if config.display.enabled and picture is not None:
         console.print(f"the OLED is drawn to {picture.resolve()}", soft_wrap=True)
     supervisor = build_supervisor(target, config, history)
+    notifier = Notifier()
 
     async def main() -> None:
         stop = asyncio.Event()
+        request_stop = stop_requester(notifier, stop)
         loop = asyncio.get_running_loop()
         # SIGHUP (the terminal closed, or a reload asked for) stops cleanly too: reloading is not supported
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, request_stop)
         if duration is not None:
-            loop.call_later(duration, stop.set)
-        await supervisor.run(stop)
+            loop.call_later(duration, request_stop)
+        supervising = asyncio.create_task(supervisor.run(stop), name="supervisor")
+        reporting = asyncio.create_task(
+            report_to_systemd(notifier, supervisor, supervising, stop, watchdog_s=watchdog_interval_s()),
+            name="systemd-notify",
+        )
+        try:
+            await supervising
+        finally:
+            reporting.cancel()
+            await asyncio.gather(reporting, return_exceptions=True)
 
     try:
         asyncio.run(main())
     finally:
+        notifier.close()
         target.close()
     console.print("wisgate stopped")
