@@ -18,6 +18,8 @@ from pydantic import BaseModel, Field
 from wisgate.api import state as board
 from wisgate.api.apps import apps_router
 from wisgate.api.auth import TokenCheck, resolve_token, token_guard
+from wisgate.api.backhaul import problems as backhaul_problems
+from wisgate.api.backhaul import router as backhaul_router
 from wisgate.api.guard import RequestGuard
 from wisgate.api.metrics import registry_for
 from wisgate.api.validation import STRICT_BODY, validation_failed
@@ -92,7 +94,8 @@ def create_app(context: Context, settings: ApiSection, *, stale_after_s: float =
     @app.get("/api/health", summary="The daemon's services now (with each one's last failure kept as history)")
     async def health() -> dict[str, Any]:
         listed = [board.service_dict(h) for h in state.services.values()]
-        return {"ok": all(s["ok"] for s in listed), "services": listed}
+        # a degraded server link (its store failing, the server silent) is named, not a failed daemon
+        return {"ok": all(s["ok"] for s in listed), "services": listed, "backhaul": backhaul_problems(state)}
 
     @app.get("/api/events", summary="The latest events of this daemon, oldest first")
     async def events(after: Annotated[int, Query(ge=0, description="only events after this seq")] = 0,
@@ -121,4 +124,5 @@ def create_app(context: Context, settings: ApiSection, *, stale_after_s: float =
     async def metrics() -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
+    app.include_router(backhaul_router(state))
     return app

@@ -9,6 +9,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from wisgate.api.backhaul import BackhaulCollector
 from wisgate.services.state import BoardState
 
 _UNIT_NAMES = {"°C": "celsius", "%RH": "percent_rh", "%": "percent", "V": "volts", "RPM": "rpm"}
@@ -112,4 +113,5 @@ class StateCollector(Collector):
 def registry_for(state: BoardState) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(StateCollector(state))
+    registry.register(BackhaulCollector(state))
     return registry
