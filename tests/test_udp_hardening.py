@@ -17,7 +17,7 @@ from test_udp_forwarder import feed, make_rig, numbers, run, server, start_peer,
 
 from wisgate.lora.backhaul import gwmp
 from wisgate.lora.backhaul.udp_forwarder import UdpForwarder, UdpServerConfig
-from wisgate.lora.backhaul.udp_server import LATE_ACK_TIMEOUTS, UNKNOWN_SENDER_BURST, UNKNOWN_SENDERS_REMEMBERED
+from wisgate.lora.backhaul.udp_link import LATE_ACK_TIMEOUTS, UNKNOWN_SENDER_BURST, UNKNOWN_SENDERS_REMEMBERED
 
 
 @pytest.mark.parametrize("dns_s", [0.0, 0.5])
@@ -37,7 +37,7 @@ def test_uplinks_emitted_while_the_servers_resolve_are_not_lost(tmp_path: Path, 
         starting = asyncio.create_task(forwarder.start())
         await asyncio.sleep(0)  # start() has begun
         for n in range(40):
-            g.handle(0, event(data(0x26000001, n), 1_000_000 + n * 300_000), now=rig.clock.monotonic())
+            g.handle(event(0, data(0x26000001, n), 1_000_000 + n * 300_000), now=rig.clock.monotonic())
             rig.clock.advance(0.3)
             g.emit_due(rig.clock.monotonic())
             await asyncio.sleep(dns_s / 40)
