@@ -7,7 +7,6 @@ import asyncio
 import itertools
 import logging
 import socket
-from dataclasses import replace
 from pathlib import Path
 from typing import cast
 
@@ -32,7 +31,7 @@ def test_uplinks_emitted_while_the_servers_resolve_are_not_lost(tmp_path: Path, 
 
     async def main() -> None:
         peer = await start_peer()
-        config = replace(server("ns", peer), host="ns.example")
+        config = server("ns", peer).model_copy(update={"host": "ns.example"})
         forwarder = UdpForwarder(g, [config], wall=rig.wall, clock=rig.clock, resolver=slow_dns)
         starting = asyncio.create_task(forwarder.start())
         await asyncio.sleep(0)  # start() has begun
@@ -107,7 +106,7 @@ def test_an_ack_counts_only_while_its_token_is_outstanding(tmp_path: Path) -> No
         _, ns = await loop.create_datagram_endpoint(SilentServer, local_addr=("127.0.0.1", 0))
         assert ns.transport is not None
         port = int(ns.transport.get_extra_info("sockname")[1])
-        config = UdpServerConfig("ns", "127.0.0.1", port_up=port, port_down=port, uplink_only=True,
+        config = UdpServerConfig(name="ns", host="127.0.0.1", port_up=port, port_down=port, uplink_only=True,
                                  push_timeout_s=0.1, retry_interval_s=30.0, stat_interval_s=0)
         async with UdpForwarder(rig.gateway, [config], wall=rig.wall, clock=rig.clock) as fwd:
             link = fwd.links["ns"]
