@@ -6,11 +6,16 @@ import asyncio
 import contextlib
 import http.client
 import json
+import os
+import resource
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -136,6 +141,7 @@ def exchange(sock: socket.socket, request: bytes, *, timeout: float = 2.0) -> An
     headers = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
     while len(body) < int(headers.get("content-length", "0")):
         body += sock.recv(65536)
+    sock.settimeout(0.3)  # a closing server's FIN follows its response at once
     try:
         closed = sock.recv(1) == b""
     except TimeoutError:
@@ -201,3 +207,198 @@ def test_bodies_within_the_limit_work_on_a_kept_alive_connection(served: Served)
         assert answer.status == 401 and not answer.closed
         answer = exchange(sock, b"GET /api/health HTTP/1.1\r\nHost: x\r\n\r\n")
         assert answer.status == 200
+
+
+@pytest.fixture(scope="module")
+def tight() -> Iterator[Served]:
+    """A cap of 20 connections and a 0.5 s request deadline."""
+    server = Served(token=SecretStr(TOKEN), max_connections=20, request_timeout_s=0.5)
+    yield server
+    server.stop()
+
+
+def closed_within(sock: socket.socket, seconds: float) -> bytes | None:
+    """What the server sent before closing the connection, or None if it stayed open ``seconds``."""
+    sock.settimeout(seconds)
+    received = b""
+    try:
+        while chunk := sock.recv(65536):
+            received += chunk
+    except TimeoutError:
+        return None
+    except ConnectionResetError:
+        pass
+    return received
+
+
+def test_a_connection_that_never_sends_is_closed(tight: Served) -> None:
+    start = time.monotonic()
+    with connect(tight) as sock:
+        assert closed_within(sock, 3) == b""
+    assert 0.4 < time.monotonic() - start < 2
+
+
+def test_a_request_trickling_in_is_cut_off_with_a_408(tight: Served) -> None:
+    start = time.monotonic()
+    with connect(tight) as sock:
+        sock.sendall(b"GET /api/status HTTP/1.1\r\n")
+        for _ in range(15):  # a header byte every 0.1 s never extends the deadline
+            time.sleep(0.1)
+            try:
+                sock.sendall(b"X")
+            except OSError:
+                break
+        received = closed_within(sock, 3)
+    assert received is not None and received.startswith(b"HTTP/1.1 408 ")
+    assert time.monotonic() - start < 2.5
+
+
+def test_a_kept_alive_connection_gets_a_new_deadline_for_each_request(tight: Served) -> None:
+    connection = tight.connection()
+    for _ in range(4):  # 4 × 0.3 s: longer than one deadline, each request well within its own
+        connection.request("GET", "/api/health")
+        assert connection.getresponse().read()
+        time.sleep(0.3)
+    connection.close()
+
+
+def test_connections_beyond_the_cap_are_answered_503_and_closed(tight: Served) -> None:
+    idle = [connect(tight) for _ in range(20)]
+    try:
+        time.sleep(0.1)  # all accepted
+        with connect(tight) as extra:
+            received = closed_within(extra, 2)
+        assert received is not None and received.startswith(b"HTTP/1.1 503 ")
+        assert b"retry-after: 1" in received.lower()
+        time.sleep(0.8)  # the idle ones are past their deadline: room again
+        connection = tight.connection()
+        connection.request("GET", "/api/health")
+        assert connection.getresponse().status == 200
+        connection.close()
+    finally:
+        for sock in idle:
+            sock.close()
+
+
+@dataclass
+class Daemon:
+    process: subprocess.Popen[bytes]
+    port: int
+    log: Path
+
+    def proc(self, name: str) -> str:
+        return Path(f"/proc/{self.process.pid}/{name}").read_text()
+
+    def peak_rss_kib(self) -> int:
+        line = next(line for line in self.proc("status").splitlines() if line.startswith("VmHWM:"))
+        return int(line.split()[1])
+
+    def get(self, path: str, timeout: float = 2) -> int:
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            connection.request("GET", path)
+            return connection.getresponse().status
+        finally:
+            connection.close()
+
+
+    def status_or_reset(self, path: str) -> int | str:
+        """The status, or "reset" for a connection turned away while the request was on its way."""
+        try:
+            return self.get(path)
+        except (ConnectionResetError, http.client.RemoteDisconnected):
+            return "reset"
+
+
+SOFT_FILES, HARD_FILES = 256, 1024
+
+
+@pytest.fixture(scope="module")
+def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
+    """``wisgate run --sim`` started with the open-file limits of a stingy system (soft 256, hard 1024)."""
+    workdir = tmp_path_factory.mktemp("daemon")
+    port = free_port()
+    config = workdir / "wisgate.toml"
+    config.write_text(f"[display]\nenabled = false\n[lora]\nenabled = false\n"
+                      f"[api]\nport = {port}\nrequest_timeout_s = 1.0\n")
+    log = workdir / "daemon.log"
+
+    def stingy() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (SOFT_FILES, HARD_FILES))
+
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "wisgate", "run", "--sim", "--config", str(config), "--duration", "120"],
+            stdout=output, stderr=subprocess.STDOUT, preexec_fn=stingy,
+            env={**os.environ, "WISGATE_API_TOKEN": TOKEN},
+        )
+    running = Daemon(process, port, log)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError):
+            if running.get("/api/health") == 200:
+                break
+        time.sleep(0.1)
+    else:
+        process.kill()
+        raise AssertionError(f"the daemon's API never answered:\n{log.read_text()}")
+    yield running
+    process.terminate()
+    process.wait(20)
+
+
+def test_the_daemon_raises_its_soft_open_file_limit(daemon: Daemon) -> None:
+    row = next(line for line in daemon.proc("limits").splitlines() if line.startswith("Max open files"))
+    assert row.split()[3:5] == [str(HARD_FILES), str(HARD_FILES)]
+    assert f"up to {HARD_FILES // 2} connections" in daemon.log.read_text()
+
+
+def test_idle_connections_past_the_descriptor_limit_do_not_stop_the_api(daemon: Daemon) -> None:
+    """1,100 connections that never send a byte: with 256 descriptors the daemon stopped accepting
+    ("accept() out of system resource") for as long as they stayed open."""
+    idle: list[socket.socket] = []
+    try:
+        for _ in range(1100):
+            with contextlib.suppress(OSError):  # the listen backlog may be full for a moment
+                idle.append(socket.create_connection(("127.0.0.1", daemon.port), timeout=2))
+        assert daemon.status_or_reset("/api/health") in (503, "reset")  # answered at once: the cap, not a hang
+        start = time.monotonic()
+        while daemon.get("/api/health") != 200:  # the idle ones are dropped after request_timeout_s
+            assert time.monotonic() - start < 5
+            time.sleep(0.1)
+    finally:
+        for sock in idle:
+            sock.close()
+    text = daemon.log.read_text()
+    assert "out of system resource" not in text and "Too many open files" not in text
+    assert "connection(s) refused so far" in text
+
+
+def stream(daemon: Daemon, head: bytes, megabytes: int, *, chunked: bool = False) -> Answer | None:
+    """Send ``head`` and up to ``megabytes`` MB of body while the server lets us; its answer, if any."""
+    with socket.create_connection(("127.0.0.1", daemon.port), timeout=5) as sock:
+        sock.sendall(head)
+        chunk = b" " * 1_000_000
+        if chunked:
+            chunk = b"%x\r\n%s\r\n" % (len(chunk), chunk)
+        try:
+            for _ in range(megabytes):
+                sock.sendall(chunk)
+        except OSError:
+            pass  # closed on us: what we want
+        try:
+            return exchange(sock, b"")
+        except (OSError, AssertionError):
+            return None  # reset before we could read the answer: the body was still refused
+
+
+def test_a_500_mb_post_leaves_the_daemon_s_memory_alone(daemon: Daemon) -> None:
+    before = daemon.peak_rss_kib()
+    for head, chunked in ((post_head("/api/fan", 500_000_000), False),
+                          (post_head("/api/fan", 500_000_000, token=TOKEN), False),
+                          (post_head("/api/fan", None, token=TOKEN, chunked=True), True)):
+        answer = stream(daemon, head, 500, chunked=chunked)
+        assert answer is None or answer.status in (401, 413)
+    grown_mib = (daemon.peak_rss_kib() - before) / 1024
+    assert grown_mib < 20, f"peak RSS grew {grown_mib:.0f} MiB"
+    assert daemon.get("/api/health") == 200

@@ -14,6 +14,7 @@ import logging
 import socket
 from collections.abc import Iterator
 
+from wisgate.api.connections import CappedListener, ConnectionSlots
 from wisgate.config import ApiSection
 from wisgate.services.supervisor import Context, ServiceFn
 
@@ -21,17 +22,20 @@ log = logging.getLogger("wisgate.api")
 
 #: open connections get this long to finish when the daemon stops
 GRACEFUL_S = 2
+#: an idle kept-alive connection is closed after this (uvicorn's default; browsers reconnect freely)
+KEEP_ALIVE_S = 5
 #: connections the kernel holds before we accept them (capped by net.core.somaxconn): hundreds of clients
 #: connecting at once must not overflow it, or their SYNs are dropped and retried a second later
 BACKLOG = 1024
 
 
-def _listen(host: str, port: int) -> socket.socket:
+def _listen(host: str, port: int, slots: ConnectionSlots | None = None) -> CappedListener:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # proto must say TCP: an accepted socket inherits it, and asyncio only switches Nagle's algorithm off
     # (TCP_NODELAY) on sockets whose proto is IPPROTO_TCP. With proto 0, a response written as headers
     # then body waited for the client's delayed ACK: 40+ ms per request on a kept-alive connection.
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock = CappedListener(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.slots = slots
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
@@ -48,6 +52,7 @@ def api_service(settings: ApiSection, *, stale_after_s: float = 15.0) -> Service
         import uvicorn
 
         from wisgate.api.auth import resolve_token
+        from wisgate.api.connections import bounded_protocol, connection_cap, raise_open_file_limit
         from wisgate.api.http import create_app
 
         class Server(uvicorn.Server):
@@ -56,14 +61,18 @@ def api_service(settings: ApiSection, *, stale_after_s: float = 15.0) -> Service
                 yield  # the daemon's handlers stay in place
 
         app = create_app(context, settings, stale_after_s=stale_after_s)
-        config = uvicorn.Config(app, lifespan="off", log_config=None, access_log=False,
+        slots = ConnectionSlots(connection_cap(settings.max_connections, raise_open_file_limit()))
+        # h11 named, not "auto": the request deadline is built on its protocol class
+        protocol = bounded_protocol(slots, settings.request_timeout_s)
+        config = uvicorn.Config(app, http=protocol, lifespan="off", log_config=None, access_log=False,
+                                backlog=BACKLOG, timeout_keep_alive=KEEP_ALIVE_S,
                                 timeout_graceful_shutdown=GRACEFUL_S)
         server = Server(config)
-        sock = _listen(settings.host, settings.port)
+        sock = _listen(settings.host, settings.port, slots)
         host, port = sock.getsockname()[:2]
         writes = "on" if resolve_token(settings) else "off (no token)"
-        log.info("HTTP API on http://%s:%d (docs /docs, metrics /metrics); state-changing endpoints %s",
-                 host, port, writes)
+        log.info("HTTP API on http://%s:%d (docs /docs, metrics /metrics); state-changing endpoints %s; "
+                 "up to %d connections", host, port, writes, slots.cap)
 
         async def serve() -> None:
             try:

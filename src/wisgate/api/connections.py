@@ -1,0 +1,177 @@
+"""Bounded HTTP connections: a cap below the open-file limit, and a deadline for every request.
+
+uvicorn keeps a connection that never sends a byte (or sends its request a byte a minute) open for
+ever, and accepts until the process runs out of descriptors, after which nobody is served ("accept()
+out of system resource"). Here, on top of uvicorn's h11 protocol:
+
+- a connection beyond the cap is answered 503 and closed as it is accepted (asyncio accepts a whole
+  burst before any protocol sees its connection, so the count is kept by the listening socket), and
+  open connections stay below the descriptor limit: the other services keep theirs;
+- from its first byte (or from the connect) a request has ``request_timeout_s`` to arrive whole and
+  its response to be taken; then the connection is closed (with a 408 if part of a request came).
+  Between requests, uvicorn's keep-alive timeout closes an idle connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import resource
+import socket
+import time
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+log = logging.getLogger("wisgate.api")
+
+#: a soft open-file limit is raised to the hard one, but no higher than this (enough for any cap)
+OPEN_FILES_WANTED = 65_536
+#: refused connections are logged at most this often
+REFUSAL_LOG_EVERY_S = 60.0
+
+
+def _closing_response(status: str, detail: str, extra_headers: str = "") -> bytes:
+    """A whole response written straight to the transport (outside h11: the connection ends with it)."""
+    body = json.dumps({"detail": detail}).encode()
+    head = (f"HTTP/1.1 {status}\r\ncontent-type: application/json\r\nconnection: close\r\n{extra_headers}"
+            f"content-length: {len(body)}\r\n\r\n")
+    return head.encode() + body
+
+
+_TOO_MANY = _closing_response("503 Service Unavailable", "too many connections at once", "retry-after: 1\r\n")
+_TIMED_OUT = _closing_response("408 Request Timeout", "the request took too long")
+
+
+class ConnectionSlots:
+    """Connections open at once against the cap: taken at accept, given back when the connection is lost."""
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self.open = 0
+        self.refused = 0
+        self._logged_at = -REFUSAL_LOG_EVERY_S
+
+    def take(self) -> bool:
+        if self.open >= self.cap:
+            self.refused += 1
+            now = time.monotonic()
+            if now - self._logged_at >= REFUSAL_LOG_EVERY_S:
+                self._logged_at = now
+                log.warning("HTTP API: %d connection(s) refused so far: %d open at once is the cap "
+                            "([api] max_connections, at most half the open-file limit)", self.refused, self.cap)
+            return False
+        self.open += 1
+        return True
+
+    def give_back(self) -> None:
+        self.open -= 1
+
+
+class CappedListener(socket.socket):
+    """A listening socket whose ``accept`` turns away connections beyond ``slots``' cap (asyncio's
+    selector loop accepts through this method)."""
+
+    slots: ConnectionSlots | None = None
+
+    def accept(self) -> tuple[socket.socket, Any]:
+        while True:  # until one fits, or the queue is empty (BlockingIOError, which asyncio expects)
+            conn, address = super().accept()
+            if self.slots is None or self.slots.take():
+                return conn, address
+            _turn_away(conn)
+
+
+def _turn_away(conn: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        conn.setblocking(False)
+        # a request already here is read first: closing on unread data would reset the connection and
+        # could destroy the 503 before the client reads it
+        with contextlib.suppress(BlockingIOError):
+            conn.recv(65536)
+        conn.send(_TOO_MANY)
+        conn.shutdown(socket.SHUT_WR)
+    conn.close()
+
+
+def raise_open_file_limit() -> int:
+    """Raise the soft RLIMIT_NOFILE toward the hard limit (allowed without privileges); the soft limit now."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = OPEN_FILES_WANTED if hard == resource.RLIM_INFINITY else min(hard, OPEN_FILES_WANTED)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+        except (ValueError, OSError) as exc:
+            log.warning("cannot raise the open-file limit from %d to %d: %s", soft, wanted, exc)
+            return soft
+        log.info("open-file limit raised from %d to %d", soft, wanted)
+        return wanted
+    return soft if soft != resource.RLIM_INFINITY else OPEN_FILES_WANTED
+
+
+def connection_cap(max_connections: int, open_files: int) -> int:
+    """At most half the descriptors go to HTTP connections: the other services, the store and the bus
+    keep the rest."""
+    return max(1, min(max_connections, open_files // 2))
+
+
+def bounded_protocol(slots: ConnectionSlots, request_timeout_s: float) -> type[H11Protocol]:
+    """uvicorn's h11 protocol class that gives back its slot and keeps the request deadline (for
+    ``uvicorn.Config(http=...)``)."""
+    import h11  # here: importing uvicorn takes a while, and only the API service needs it
+    from uvicorn.config import Config
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+    from uvicorn.server import ServerState
+
+    class BoundedH11Protocol(H11Protocol):
+        def __init__(self, config: Config, server_state: ServerState, app_state: dict[str, Any],
+                     _loop: asyncio.AbstractEventLoop | None = None) -> None:
+            super().__init__(config, server_state, app_state, _loop)
+            self._deadline: asyncio.TimerHandle | None = None
+
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            super().connection_made(transport)  # type: ignore[arg-type]
+            self._arm()  # a connection that never sends a byte gets no longer than a slow request
+
+        def data_received(self, data: bytes) -> None:
+            if self._deadline is None:
+                self._arm()  # the first byte of a request; trickling more bytes does not extend it
+            super().data_received(data)
+
+        def on_response_complete(self) -> None:
+            self._disarm()
+            super().on_response_complete()  # arms uvicorn's keep-alive timeout for the idle connection
+            if self.conn.their_state is not h11.IDLE or self.conn.trailing_data[0]:
+                self._arm()  # a pipelined request already started
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._disarm()
+            slots.give_back()
+            super().connection_lost(exc)
+
+        def _arm(self) -> None:
+            self._disarm()
+            self._deadline = self.loop.call_later(request_timeout_s, self._expire)
+
+        def _disarm(self) -> None:
+            if self._deadline is not None:
+                self._deadline.cancel()
+                self._deadline = None
+
+        def _expire(self) -> None:
+            self._deadline = None
+            if self.transport.is_closing():
+                return
+            started = self.conn.their_state is not h11.IDLE or bool(self.conn.trailing_data[0])
+            if self.conn.our_state is h11.IDLE and started:
+                self.transport.write(_TIMED_OUT)
+                self.transport.close()
+                # a client that does not read even that must not keep the descriptor
+                self.loop.call_later(request_timeout_s, self.transport.abort)
+            else:
+                self.transport.abort()  # idle since the connect, or a response the client does not take
+
+    return BoundedH11Protocol
