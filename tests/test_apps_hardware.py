@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from docker_rig import CATALOG, make_dev_dir
 from wisgate.apps.catalog import load_catalog
 from wisgate.apps.errors import ConflictError, HardwareError, SettingError
 from wisgate.apps.hardware import Holder, HostView, gateway_holders, port_claim, resolve, slot_claim
+from wisgate.apps.lint import lint_folders
 from wisgate.apps.values import parse_assignments, settle
 from wisgate.board.description import parse_description
 from wisgate.config import parse_config
@@ -120,3 +122,30 @@ def test_settings_are_checked_defaulted_and_secrets_generated() -> None:
     assert parse_assignments(["A=1=2", "B="]) == {"A": "1=2", "B": ""}
     with pytest.raises(SettingError, match="write KEY=VALUE"):
         parse_assignments(["nothing"])
+
+
+def test_an_accelerator_comes_from_the_board_description_with_a_pcie_warning(tmp_path: Path) -> None:
+    vision = CATALOG_APPS.get("vision")
+    dev = make_dev_dir(tmp_path)
+    os.mknod(dev / "apex_0", 0o660 | stat.S_IFCHR, os.makedev(1, 3))
+    host = board('mpcie3 = "Coral-TPU"')
+    host.dev_dir = dev
+    resolved = resolve(vision, {}, host)
+    assert resolved.devices["infer"][0].container == "/dev/apex_0"
+    assert resolved.claims[0].label == "the Coral-TPU accelerator /dev/apex_0"
+    assert resolved.warnings == ["mPCIe #3 shares the CM4's single PCIe lane with 2.5 GbE, USB3 ports, M.2: heavy "
+                                 "accelerator traffic slows them"]
+    with pytest.raises(HardwareError, match="give --board FILE with mpcie3"):
+        resolve(vision, {}, HostView(dev_dir=dev))
+    with pytest.raises(HardwareError, match="mPCIe #3 holds AX210; known accelerators: Coral-TPU, Hailo-8"):
+        resolve(vision, {}, board('mpcie3 = "AX210"'))
+    hailo = board('mpcie3 = "Hailo-8"')
+    hailo.dev_dir = dev
+    with pytest.raises(HardwareError, match="needs /dev/hailo0, which does not exist on this machine; its kernel "
+                                            "driver is not loaded"):
+        resolve(vision, {}, hailo)
+
+
+def test_the_test_catalog_lints_clean() -> None:
+    _catalog, findings = lint_folders([CATALOG])
+    assert findings == [], "\n".join(map(str, findings))
