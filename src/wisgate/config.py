@@ -15,6 +15,7 @@ from pydantic import Field, SecretStr, Strict, ValidationError, field_validator,
 
 from wisgate.board.rak7391 import ONBOARD_ADDRESSES
 from wisgate.errors import ConfigError
+from wisgate.industrial.config import IndustrialSection
 from wisgate.lora.backhaul.mqtt_settings import MqttSettings
 from wisgate.lora.backhaul.udp_link import UdpServerConfig
 from wisgate.lora.core.filters import FilterSettings
@@ -259,6 +260,7 @@ class Config(Section):
     api: ApiSection = ApiSection()
     history: HistorySection = HistorySection()
     apps: AppsSection = AppsSection()
+    industrial: IndustrialSection = IndustrialSection()
     log_level: LogLevel = "INFO"
 
     @field_validator("log_level", mode="before")

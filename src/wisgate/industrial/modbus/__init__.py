@@ -1,0 +1,1 @@
+"""ModBUS: register codecs, the declarative device map, block planning, polling with health, writes."""

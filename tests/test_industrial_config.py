@@ -1,0 +1,113 @@
+"""The industrial device map: templates expand into devices; every mistake is one line naming the field."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from wisgate.config import parse_config
+from wisgate.errors import ConfigError
+from wisgate.industrial.config import shipped_templates
+from wisgate.industrial.modbus.codec import DataType
+from wisgate.tomlfile import parse_toml
+
+
+def config(text: str) -> Any:
+    return parse_config(parse_toml(text, source="t.toml"), source="t.toml")
+
+
+def error(text: str) -> str:
+    with pytest.raises(ConfigError) as caught:
+        config(text)
+    message = str(caught.value)
+    assert "\n" not in message, message
+    return message
+
+
+BUS = """
+[[industrial.modbus.buses]]
+name = "line1"
+port = "wisblock1"
+baudrate = 19200
+[[industrial.modbus.buses.devices]]
+name = "meter"
+device_id = 3
+"""
+
+
+def test_template_points_with_device_overrides() -> None:
+    parsed = config(BUS + 'template = "energy-meter"\n[[industrial.modbus.buses.devices.points]]\n'
+                    'name = "voltage"\ntable = "input"\naddress = 0\ntype = "f32"\nword_order = "little"\n')
+    bus = parsed.industrial.modbus.buses[0]
+    assert bus.serial_port == "/dev/ttyUSB0"
+    device = bus.devices[0]
+    names = [p.name for p in device.points]
+    assert set(names) == {p.name for p in shipped_templates()["energy-meter"].points}
+    voltage = next(p for p in device.points if p.name == "voltage")
+    assert voltage.word_order == "little"
+    assert voltage.span == 2 and voltage.dtype is DataType.F32
+
+
+def test_inline_template() -> None:
+    parsed = config("""
+[industrial.modbus.templates.pump]
+points = [{ name = "speed", address = 10, type = "u16", writable = true, min = 0, max = 3000, unit = "rpm" }]
+[[industrial.modbus.buses]]
+name = "plc"
+host = "127.0.0.1"
+tcp_port = 5020
+devices = [{ name = "pump1", template = "pump" }, { name = "pump2", device_id = 2, template = "pump" }]
+""")
+    devices = parsed.industrial.modbus.buses[0].devices
+    assert [d.points[0].max for d in devices] == [3000, 3000]
+
+
+def test_coils_default_to_bool() -> None:
+    parsed = config(BUS + 'points = [{ name = "run", table = "coil", address = 0, writable = true }]')
+    assert parsed.industrial.modbus.buses[0].devices[0].points[0].dtype is DataType.BOOL
+
+
+@pytest.mark.parametrize(("extra", "expected"), [
+    ('points = [{ name = "a", address = 0, type = "f32" }, { name = "b", address = 1 }]',
+     "industrial.modbus: device 'meter': points 'a' (holding 0-1) and 'b' (from 1) overlap"),
+    ('points = [{ name = "a", address = 0, type = "f64", count = 2 }]',
+     "type f64 spans 4 registers, wider than its count = 2"),
+    ('points = [{ name = "a", address = 0, type = "string" }]', "a string needs count"),
+    ('points = [{ name = "a", table = "input", address = 0, writable = true }]', "input registers are read-only"),
+    ('points = [{ name = "a", table = "coil", address = 0, type = "u16" }]', "its type is bool, not u16"),
+    ('points = [{ name = "a", address = 0, type = "u17" }]', "type: should be"),
+    ('points = [{ name = "a", address = 65535, type = "u32" }]', "runs past 65535"),
+    ('template = "no-such"', "unknown template 'no-such'; known: energy-meter, th-sensor"),
+    ("", "device 'meter' has no points"),
+])
+def test_bad_points_are_one_line(extra: str, expected: str) -> None:
+    assert expected in error(BUS + extra)
+
+
+def test_unknown_port() -> None:
+    message = error(BUS.replace('"wisblock1"', '"ttyUSB0"') + 'template = "th-sensor"')
+    assert "industrial.modbus.buses[0].port: unknown port 'ttyUSB0'" in message
+
+
+def test_port_or_host() -> None:
+    message = error(BUS.replace('port = "wisblock1"', 'port = "/dev/ttyS0"\nhost = "x"') + 'template = "th-sensor"')
+    assert "either port" in message
+
+
+def test_repeated_device_ids_and_names() -> None:
+    second = '[[industrial.modbus.buses.devices]]\nname = "{}"\ndevice_id = {}\ntemplate = "th-sensor"\n'
+    first = BUS + 'template = "th-sensor"\n'
+    assert "device ids repeat on this bus: [3]" in error(first + second.format("m2", 3))
+    assert "device names must be unique; repeated: 'meter'" in error(first + second.format("meter", 4))
+
+
+def test_wisblock_modules() -> None:
+    parsed = config('[[industrial.wisblock]]\nname = "pressure"\nslot = 1\nmodule = "rak5801"\nrange = [0, 10]\n'
+                    'unit = "bar"\n')
+    assert parsed.industrial.wisblock[0].module == "RAK5801"
+    assert "WisBlock slot 1 holds one module" in error(
+        '[[industrial.wisblock]]\nname = "a"\nslot = 1\nmodule = "RAK5801"\n'
+        '[[industrial.wisblock]]\nname = "b"\nslot = 1\nmodule = "RAK5811"\n')
+    assert "range is for analog modules" in error(
+        '[[industrial.wisblock]]\nname = "a"\nslot = 2\nmodule = "RAK13001"\nrange = [0, 1]\n')
