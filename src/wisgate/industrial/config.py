@@ -127,7 +127,8 @@ class BusSection(Section):
     """A serial line (RTU) or a TCP endpoint, with the devices on it."""
 
     name: Name
-    #: a serial port: a /dev path (/dev/ttyUSB0, /dev/serial/by-id/...) or a WisBlock slot (wisblock1, wisblock2)
+    #: a serial port: an absolute device path (/dev/ttyUSB0, /dev/serial/by-id/...) or a WisBlock slot
+    #: (wisblock1, wisblock2)
     port: str | None = None
     #: or a ModBUS TCP server / gateway
     host: Host | None = None
@@ -141,9 +142,9 @@ class BusSection(Section):
     @field_validator("port")
     @classmethod
     def _port(cls, value: str | None) -> str | None:
-        if value is None or value.startswith("/dev/") or value in SLOT_PORTS:
+        if value is None or value.startswith("/") or value in SLOT_PORTS:
             return value
-        raise ValueError(f"unknown port {value!r}; give a /dev path (/dev/ttyUSB0, /dev/serial/by-id/...) or a "
+        raise ValueError(f"unknown port {value!r}; give a device path (/dev/ttyUSB0, /dev/serial/by-id/...) or a "
                          f"WisBlock slot ({', '.join(SLOT_PORTS)})")
 
     @model_validator(mode="after")

@@ -43,6 +43,14 @@ class EventKind(StrEnum):
     LORA_MODULE_UP = "lora.module_up"
     LORA_MODULE_DOWN = "lora.module_down"
     OVERRIDE = "control.override"
+    MODBUS_DEVICE_DOWN = "modbus.device_down"
+    MODBUS_DEVICE_DISABLED = "modbus.device_disabled"
+    MODBUS_DEVICE_UP = "modbus.device_up"
+    MODBUS_WRITE = "modbus.write"
+    ANALOG_LOOP_BROKEN = "wisblock.loop_broken"
+    ANALOG_OUT_OF_RANGE = "wisblock.out_of_range"
+    ANALOG_OK = "wisblock.in_range"
+    WISBLOCK_OUTPUT = "wisblock.output"
 
 
 class Severity(StrEnum):
