@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from modbus_rig import FieldDevice, pty_pair, rtu_server
 
-from tests.modbus_rig import FieldDevice, pty_pair, rtu_server
 from wisgate.industrial.config import BusSection
 from wisgate.industrial.modbus.poller import BusPoller
 from wisgate.services.state import BoardState

@@ -8,8 +8,8 @@ import time
 from typing import Any
 
 import pytest
+from modbus_rig import FieldDevice, tcp_server
 
-from tests.modbus_rig import FieldDevice, tcp_server
 from wisgate.industrial.config import BusSection
 from wisgate.industrial.modbus.codec import CodecError
 from wisgate.industrial.modbus.poller import BusPoller
@@ -192,7 +192,7 @@ def test_device_back_after_being_down_is_an_event() -> None:
 
 
 def test_no_server_is_a_connection_failure() -> None:
-    from tests.modbus_rig import free_port
+    from modbus_rig import free_port
 
     async def main() -> Any:
         poller = BusPoller(bus(free_port(), [{"name": "x", "timeout_s": 0.3, "points": [{"name": "v",
