@@ -40,6 +40,8 @@ WISBLOCK_ADC_CHANNEL = {1: 1, 2: 3}
 
 #: RAK5801 4-20 mA module: loop current through this shunt (RAK's examples).
 RAK5801_OHMS = 149.9
+#: RAK5811 0-5 V module: the ADC sees this fraction of the input (RAK's examples divide by 0.6).
+RAK5811_RATIO = 0.6
 
 EXPANDER_LINES: tuple[ExpanderLine, ...] = LED_LINES + WISBLOCK_LINES
 

@@ -42,6 +42,10 @@ def build_supervisor(target: Target, config: Config, history: History | None = N
     if config.display.enabled:
         png = config.display.png or target.display_path()
         supervisor.add("display", display_service(config.display.interval_s, png=png))
+    if config.industrial.enabled and config.industrial.configured:
+        from wisgate.industrial.service import industrial_service  # pymodbus only where ModBUS is used
+
+        supervisor.add("industrial", industrial_service(config.industrial))
     if config.api.enabled:
         set_running_config(config)  # the apps endpoints keep installs off the gateway's slots and ports
         supervisor.add("api", api_service(config.api, stale_after_s=3 * config.monitor.interval_s))

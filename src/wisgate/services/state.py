@@ -15,6 +15,7 @@ from wisgate.services.events import EventBus
 from wisgate.services.readings import Reading
 
 if TYPE_CHECKING:
+    from wisgate.industrial.service import IndustrialGateway
     from wisgate.lora.backhaul.mqtt_forwarder import MqttForwarder
     from wisgate.lora.backhaul.udp_forwarder import UdpForwarder
     from wisgate.lora.core.gateway import Gateway
@@ -146,6 +147,8 @@ class BoardState:
     services: dict[str, ServiceHealth] = field(default_factory=dict)
     overrides: Overrides = field(default_factory=Overrides)
     history: History | None = None
+    #: the ModBUS and WisBlock IO gateway while the industrial service runs
+    industrial: IndustrialGateway | None = None
     #: when the monitor last finished a round (epoch s)
     readings_time: float | None = None
 
