@@ -21,6 +21,7 @@ from wisgate.api.auth import TokenCheck, resolve_token, token_guard
 from wisgate.api.backhaul import problems as backhaul_problems
 from wisgate.api.backhaul import router as backhaul_router
 from wisgate.api.guard import RequestGuard
+from wisgate.api.industrial import industrial_router
 from wisgate.api.metrics import registry_for
 from wisgate.api.validation import STRICT_BODY, validation_failed
 from wisgate.config import ApiSection
@@ -61,6 +62,7 @@ def create_app(context: Context, settings: ApiSection, *, stale_after_s: float =
     app.add_middleware(RequestGuard, tokens=tokens)
     authorised = Depends(token_guard(tokens))
     app.include_router(apps_router(tokens))
+    app.include_router(industrial_router(context, authorised, stale_after_s))
 
     def remaining(until: float) -> float:
         return round(max(0.0, until - clock.monotonic()), 3)

@@ -9,6 +9,7 @@ wait: on a serial line a dead device costs its timeout and nothing more.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import time
 from dataclasses import dataclass
@@ -31,6 +32,9 @@ EXCEPTION_NAMES = {
 }
 #: the client's own wait, only a backstop behind the per-request timeout
 CLIENT_TIMEOUT_S = 60.0
+
+# pymodbus logs every frame at DEBUG: that would drown the daemon's own debug log
+logging.getLogger("pymodbus").setLevel(logging.INFO)
 
 
 class LinkFailure(Exception):
