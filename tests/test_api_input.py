@@ -74,6 +74,16 @@ def test_non_finite_values_in_other_fields_are_a_422_too(api: tuple[TestClient, 
     assert state.overrides.fan is None and state.overrides.oled is None
 
 
+def test_non_finite_query_numbers_and_app_bodies_are_a_422(api: tuple[TestClient, dict[str, object]]) -> None:
+    client, _ = api
+    for query in ("NaN", "Infinity", "1e999", "-inf"):
+        response = client.get(f"/api/events?after={query}")
+        assert response.status_code == 422 and response.json()["detail"][0]["loc"] == ["query", "after"], query
+    response = client.post("/api/apps/installed", content='{"app": NaN}', headers=AUTH)
+    assert response.status_code == 422 and response.json()["detail"][0]["loc"] == ["body", "app"]
+    assert response.json()["detail"][0]["input"] == "NaN"
+
+
 _numbers = st.floats(allow_nan=True, allow_infinity=True) | st.integers(-10**20, 10**20)
 
 

@@ -22,6 +22,8 @@ import pytest
 from lora_rig import free_port
 from pydantic import SecretStr
 
+from wisgate.api.connections import MAX_HEAD_BYTES
+from wisgate.api.guard import MAX_BODY_BYTES
 from wisgate.api.service import _listen, api_service
 from wisgate.config import ApiSection
 from wisgate.services.monitor import monitor_service
@@ -177,16 +179,28 @@ def test_an_unauthenticated_post_is_refused_before_its_body_is_read(served: Serv
 def test_a_body_over_the_limit_is_refused_before_it_is_read(served: Served) -> None:
     with connect(served) as sock:
         answer = exchange(sock, post_head("/api/fan", 500_000_000, token=TOKEN))
-    assert answer.status == 413 and answer.closed and b"8192" in answer.body
+    assert answer.status == 413 and answer.closed and str(MAX_BODY_BYTES).encode() in answer.body
     with connect(served) as sock:  # a GET with a body is limited too
         answer = exchange(sock, b"GET /api/status HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n")
     assert answer.status == 413 and answer.closed
 
 
+def test_an_oversized_head_is_refused_with_a_431(served: Served) -> None:
+    with connect(served) as sock:
+        answer = exchange(sock, b"GET /api/health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * (MAX_HEAD_BYTES + 1))
+    assert answer.status == 431 and answer.closed
+    with connect(served) as sock:  # a long URL counts too
+        answer = exchange(sock, b"GET /api/health?" + b"a" * (2 * MAX_HEAD_BYTES))
+    assert answer.status == 431 and answer.closed
+    with connect(served) as sock:  # big headers a client really sends are fine
+        answer = exchange(sock, b"GET /api/health HTTP/1.1\r\nHost: x\r\nCookie: " + b"c" * 8000 + b"\r\n\r\n")
+    assert answer.status == 200 and not answer.closed
+
+
 def test_a_chunked_body_is_cut_at_the_limit(served: Served) -> None:
-    chunk = b'{"duty": 50' + b" " * 4000
+    chunk = b'{"duty": 50' + b" " * (MAX_BODY_BYTES // 3)
     request = post_head("/api/fan", None, token=TOKEN, chunked=True)
-    request += b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for _ in range(3))  # 12 kB and no end yet
+    request += b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for _ in range(4))  # over the limit, no end yet
     with connect(served) as sock:
         answer = exchange(sock, request)
     assert answer.status == 413 and answer.closed
@@ -194,7 +208,7 @@ def test_a_chunked_body_is_cut_at_the_limit(served: Served) -> None:
 
 def test_bodies_within_the_limit_work_on_a_kept_alive_connection(served: Served) -> None:
     body = b'{"duty": 35, "seconds": 1}'
-    padded = body[:-1] + b" " * (8192 - len(body)) + b"}"  # exactly the limit
+    padded = body[:-1] + b" " * (MAX_BODY_BYTES - len(body)) + b"}"  # exactly the limit
     chunked = post_head("/api/fan", None, token=TOKEN, chunked=True) + b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)
     with connect(served) as sock:
         for request in (post_head("/api/fan", len(body), token=TOKEN) + body,
@@ -263,6 +277,7 @@ def test_a_kept_alive_connection_gets_a_new_deadline_for_each_request(tight: Ser
 
 
 def test_connections_beyond_the_cap_are_answered_503_and_closed(tight: Served) -> None:
+    time.sleep(0.3)  # the connections of the tests before are gone on the server's side too
     idle = [connect(tight) for _ in range(20)]
     try:
         time.sleep(0.1)  # all accepted
@@ -392,13 +407,14 @@ def stream(daemon: Daemon, head: bytes, megabytes: int, *, chunked: bool = False
             return None  # reset before we could read the answer: the body was still refused
 
 
-def test_a_500_mb_post_leaves_the_daemon_s_memory_alone(daemon: Daemon) -> None:
+def test_500_mb_posts_and_headers_leave_the_daemon_s_memory_alone(daemon: Daemon) -> None:
     before = daemon.peak_rss_kib()
     for head, chunked in ((post_head("/api/fan", 500_000_000), False),
                           (post_head("/api/fan", 500_000_000, token=TOKEN), False),
-                          (post_head("/api/fan", None, token=TOKEN, chunked=True), True)):
+                          (post_head("/api/fan", None, token=TOKEN, chunked=True), True),
+                          (b"GET /api/health HTTP/1.1\r\nHost: x\r\nX-Flood: ", False)):  # a 500 MB header
         answer = stream(daemon, head, 500, chunked=chunked)
-        assert answer is None or answer.status in (401, 413)
+        assert answer is None or answer.status in (401, 413, 431)
     grown_mib = (daemon.peak_rss_kib() - before) / 1024
     assert grown_mib < 20, f"peak RSS grew {grown_mib:.0f} MiB"
     assert daemon.get("/api/health") == 200

@@ -15,8 +15,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from wisgate.api.auth import TokenCheck
 
-#: every endpoint's body fits in a few hundred bytes (five OLED lines of 21 characters, escaped)
-MAX_BODY_BYTES = 8192
+#: the largest body is an app install with its settings (a few values of up to 4 KiB); the fan and
+#: OLED bodies take a few hundred bytes
+MAX_BODY_BYTES = 65_536
 #: methods that only read; every other one changes state and needs the token
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Query, Response
 from fastapi.exceptions import RequestValidationError
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, Field
 
 from wisgate.api import state as board
@@ -20,6 +20,7 @@ from wisgate.api.apps import apps_router
 from wisgate.api.auth import TokenCheck, resolve_token, token_guard
 from wisgate.api.backhaul import problems as backhaul_problems
 from wisgate.api.backhaul import router as backhaul_router
+from wisgate.api.exposition import render
 from wisgate.api.guard import RequestGuard
 from wisgate.api.industrial import industrial_router
 from wisgate.api.metrics import registry_for
@@ -124,7 +125,7 @@ def create_app(context: Context, settings: ApiSection, *, stale_after_s: float =
 
     @app.get("/metrics", summary="Prometheus metrics", response_class=Response)
     async def metrics() -> Response:
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(render(registry), media_type=CONTENT_TYPE_LATEST)
 
     app.include_router(backhaul_router(state))
     return app

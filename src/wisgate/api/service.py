@@ -62,7 +62,7 @@ def api_service(settings: ApiSection, *, stale_after_s: float = 15.0) -> Service
 
         app = create_app(context, settings, stale_after_s=stale_after_s)
         slots = ConnectionSlots(connection_cap(settings.max_connections, raise_open_file_limit()))
-        # h11 named, not "auto": the request deadline is built on its protocol class
+        # httptools named, not "auto": the limits are built on its protocol class
         protocol = bounded_protocol(slots, settings.request_timeout_s)
         config = uvicorn.Config(app, http=protocol, lifespan="off", log_config=None, access_log=False,
                                 backlog=BACKLOG, timeout_keep_alive=KEEP_ALIVE_S,
