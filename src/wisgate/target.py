@@ -23,7 +23,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from wisgate.aio import BusWorker
 from wisgate.bus.gpio import GpioLine
@@ -65,6 +65,19 @@ class ConcentratorSet:
             backend.close()
         for close in self._close:
             close()
+
+
+class FieldDevices(Protocol):
+    """ModBUS field devices the target brings along (the simulated board's, on a loopback TCP line)."""
+
+    #: (name, device id, template) of each device
+    devices: tuple[tuple[str, int, str], ...]
+
+    async def start(self) -> int:
+        """Start serving; returns the loopback TCP port."""
+        ...
+
+    async def stop(self) -> None: ...
 
 
 class Target(ABC):
@@ -172,6 +185,10 @@ class Target(ABC):
 
     def display_path(self) -> Path | None:
         """Where the panel's picture goes by default (None: nowhere)."""
+        return None
+
+    def field_devices(self) -> FieldDevices | None:
+        """Simulated ModBUS field devices to poll when the configuration names none (None: this target has none)."""
         return None
 
     async def run_timed(self, func: Callable[[], T]) -> T:

@@ -14,13 +14,14 @@ import time
 from dataclasses import dataclass
 from functools import partial
 
-from wisgate.industrial.config import IndustrialSection, PointSection, WisblockSection
+from wisgate.industrial.config import IndustrialSection, ModbusSection, PointSection, WisblockSection
 from wisgate.industrial.modbus.codec import CodecError
 from wisgate.industrial.modbus.poller import BusPoller, DeviceHealth, DevicePoller
 from wisgate.industrial.wisblock import ANALOG, EXPANDER, Signal, condition_text, readings_of, signal_of, wiring
 from wisgate.services.events import EventKind, Severity
 from wisgate.services.readings import Reading
 from wisgate.services.supervisor import Context, ServiceFn
+from wisgate.target import FieldDevices
 
 log = logging.getLogger("wisgate.industrial")
 
@@ -176,10 +177,29 @@ class IndustrialGateway:
                 group.create_task(self.run_wisblock(), name="wisblock")
 
 
+def field_bus(devices: FieldDevices, port: int) -> ModbusSection:
+    """The configuration of a target's own field devices: one loopback TCP line, templates as they say."""
+    return ModbusSection.model_validate({"buses": [{
+        "name": "sim-field", "host": "127.0.0.1", "tcp_port": port,
+        "devices": [{"name": name, "device_id": device_id, "template": template, "interval_s": 2.0}
+                    for name, device_id, template in devices.devices]}]})
+
+
 def industrial_service(config: IndustrialSection) -> ServiceFn:
     async def run(context: Context) -> None:
-        gateway = IndustrialGateway(config, context)
-        context.state.industrial = gateway
-        await gateway.run()
+        field = context.target.field_devices() if config.sim_field_devices and not config.modbus.buses else None
+        try:
+            if field is not None:
+                port = await field.start()
+                log.info("polling the simulated ModBUS field devices on 127.0.0.1:%d", port)
+                config_used = config.model_copy(update={"modbus": field_bus(field, port)})
+            else:
+                config_used = config
+            gateway = IndustrialGateway(config_used, context)
+            context.state.industrial = gateway
+            await gateway.run()
+        finally:
+            if field is not None:
+                await field.stop()
 
     return run

@@ -42,7 +42,9 @@ def build_supervisor(target: Target, config: Config, history: History | None = N
     if config.display.enabled:
         png = config.display.png or target.display_path()
         supervisor.add("display", display_service(config.display.interval_s, png=png))
-    if config.industrial.enabled and config.industrial.configured:
+    industrial = config.industrial
+    if industrial.enabled and (industrial.configured or (industrial.sim_field_devices
+                                                         and target.field_devices() is not None)):
         from wisgate.industrial.service import industrial_service  # pymodbus only where ModBUS is used
 
         supervisor.add("industrial", industrial_service(config.industrial))

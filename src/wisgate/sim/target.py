@@ -14,7 +14,7 @@ from wisgate.clock import SimClock
 from wisgate.paths import state_dir
 from wisgate.sim.board import SimBoard
 from wisgate.sim.chips.ssd1306 import SSD1306Model
-from wisgate.target import ConcentratorSet, Target, concentratord_set
+from wisgate.target import ConcentratorSet, FieldDevices, Target, concentratord_set
 
 if TYPE_CHECKING:
     from wisgate.chips.tpt29555_kernel import Expander
@@ -124,6 +124,11 @@ class SimTarget(Target):
 
     def display_path(self) -> Path | None:
         return state_dir() / "oled.png"
+
+    def field_devices(self) -> FieldDevices | None:
+        from wisgate.sim.modbus_field import SimFieldDevices
+
+        return SimFieldDevices(self.clock, self.board.env.climate)
 
     async def run_timed(self, func: Callable[[], T]) -> T:
         return await self.worker.run(func)
