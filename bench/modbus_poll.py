@@ -1,0 +1,180 @@
+"""ModBUS polling figures (docs/industrial.md): a pymodbus server in a child process, the daemon's own
+poller (wisgate.industrial.modbus.poller.BusPoller) in this one, traffic on 127.0.0.1 / a socat pty pair.
+
+1. throughput: points polled per second over TCP on loopback and RTU over a pty (a pty has no line rate:
+   the figure is the software's ceiling; the serial line's own limit at 9600 and 115200 baud is computed
+   from the frame sizes and printed beside it);
+2. one dead device among 20: the longest round of due devices, and the longest gap between two readings
+   of a live device, with the dead one timing out at 0.5 s, disabled after 3 failures, retried every 5 s;
+3. CPU of the polling process per 100 points/s (10 devices x 10 points every second, for 10 s).
+
+Run: .venv/bin/python bench/modbus_poll.py
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from wisgate.industrial.config import BusSection
+from wisgate.industrial.modbus.poller import BusPoller
+from wisgate.services.state import BoardState
+
+POINTS = 10
+DEAD_ID = 20
+
+
+def serve(kind: str, where: str, devices: int) -> None:
+    """The child process: ``devices`` ids with 100 holding registers each; DEAD_ID never answers."""
+    import logging
+    from functools import partial
+
+    from pymodbus import FramerType
+    from pymodbus.server import ModbusSerialServer, ModbusTcpServer
+    from pymodbus.simulator import DataType, SimData, SimDevice
+
+    sims = [SimDevice(i, simdata=[SimData(0, values=list(range(100)), datatype=DataType.REGISTERS)])
+            for i in range(1, devices + 1) if i != DEAD_ID]
+
+    logging.getLogger("pymodbus").setLevel(logging.CRITICAL)  # it logs a traceback for each unknown id
+
+    def drop(id_at: int, sending: bool, packet: bytes) -> bytes:
+        return b"" if sending and len(packet) > id_at and packet[id_at] == DEAD_ID else packet
+
+    async def main() -> None:
+        server: Any
+        if kind == "tcp":
+            server = ModbusTcpServer(sims, address=("127.0.0.1", int(where)), trace_packet=partial(drop, 6))
+        else:
+            server = ModbusSerialServer(sims, framer=FramerType.RTU, port=where, baudrate=115200,
+                                        trace_packet=partial(drop, 0))
+        await server.serve_forever()
+
+    asyncio.run(main())
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def server(kind: str, where: str, devices: int) -> Any:
+    child = subprocess.Popen([sys.executable, __file__, "--serve", kind, where, str(devices)])
+    try:
+        if kind == "tcp":
+            for _ in range(500):
+                with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", int(where)), 0.1):
+                    break
+                time.sleep(0.01)
+        else:
+            time.sleep(1.0)
+        yield
+    finally:
+        child.terminate()
+        child.wait(5)
+
+
+@contextlib.contextmanager
+def pty_pair() -> Any:
+    if shutil.which("socat") is None:
+        raise SystemExit("socat is needed: apt-get install socat")
+    folder = Path(tempfile.mkdtemp())
+    a, b = folder / "field", folder / "gateway"
+    socat = subprocess.Popen(["socat", f"pty,raw,echo=0,link={a}", f"pty,raw,echo=0,link={b}"],
+                             stderr=subprocess.DEVNULL)
+    while not (a.exists() and b.exists()):
+        time.sleep(0.01)
+    try:
+        yield str(a), str(b)
+    finally:
+        socat.terminate()
+        socat.wait(5)
+
+
+def bus(link: dict[str, Any], devices: int, interval_s: float, *, dead: bool = False) -> BusSection:
+    ids = [*list(range(1, devices)), DEAD_ID] if dead else list(range(1, devices + 1))
+    return BusSection.model_validate({"name": "bench", **link, "devices": [
+        {"name": f"d{i}", "device_id": i, "interval_s": interval_s, "timeout_s": 0.5, "max_failures": 3,
+         "retry_s": 5.0, "points": [{"name": f"p{n}", "address": n} for n in range(POINTS)]} for i in ids]})
+
+
+async def poll_for(section: BusSection, seconds: float) -> tuple[BusPoller, BoardState, dict[str, list[float]]]:
+    state = BoardState()
+    times: dict[str, list[float]] = {}
+    original = state.put_readings
+
+    def record(readings: list[Any]) -> None:
+        for r in readings:
+            if r.ok and r.name.endswith(".p0"):
+                times.setdefault(r.source, []).append(time.monotonic())
+        original(readings)
+
+    state.put_readings = record  # type: ignore[method-assign]
+    poller = BusPoller(section, state)
+    task = asyncio.create_task(poller.run())
+    await asyncio.sleep(seconds)
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    return poller, state, times
+
+
+def points_per_second(section: BusSection, seconds: float) -> float:
+    _, _, times = asyncio.run(poll_for(section, seconds))
+    return sum(len(t) for t in times.values()) * POINTS / seconds
+
+
+def line_limit(baud: int, registers: int) -> float:
+    """Points/s a serial line can carry at most: 8N1 (10 bits a character), request 8 and reply 5 + 2n
+    characters, 3.5 characters of silence after each frame (the RTU spec fixes 1.75 ms above 19200 baud)."""
+    char_s = 10 / baud
+    gap_s = 3.5 * char_s if baud <= 19200 else 0.00175
+    transaction_s = (8 + 5 + 2 * registers) * char_s + 2 * gap_s
+    return registers / transaction_s
+
+
+def main() -> None:
+    port = free_port()
+    tcp = {"host": "127.0.0.1", "tcp_port": port}
+    with server("tcp", str(port), 20):
+        fast = points_per_second(bus(tcp, 10, 0.011), 5.0)
+        print(f"TCP loopback: {fast:,.0f} points/s ({POINTS} adjacent points per request, 10 devices)")
+        poller, _, times = asyncio.run(poll_for(bus(tcp, 20, 1.0, dead=True), 15.0))
+        live_gaps = [max(b - a for a, b in itertools.pairwise(t)) for s, t in times.items() if len(t) > 1]
+        dead = poller.devices[-1]
+        print(f"TCP, 20 devices every 1 s, one dead: longest round {poller.max_round_s * 1000:.0f} ms, longest gap "
+              f"between two readings of a live device {max(live_gaps):.2f} s; dead device tried {dead.requests} "
+              f"times in 15 s ({dead.status})")
+        started_cpu, started = time.process_time(), time.monotonic()
+        rate = points_per_second(bus(tcp, 10, 1.0), 10.0)
+        cpu = (time.process_time() - started_cpu) / (time.monotonic() - started)
+        print(f"CPU of the polling process at {rate:.0f} points/s: {cpu * 100:.1f} % of one core "
+              f"({cpu * 100 * 100 / rate:.2f} % per 100 points/s)")
+    with pty_pair() as (field, gateway), server("rtu", field, 20):
+        rtu = {"port": gateway, "baudrate": 115200}
+        fast = points_per_second(bus(rtu, 10, 0.011), 5.0)
+        print(f"RTU over a pty (no line rate): {fast:,.0f} points/s; a real line carries at most "
+              f"{line_limit(9600, POINTS):.0f} points/s at 9600 baud and {line_limit(115200, POINTS):,.0f} at "
+              f"115200 ({POINTS}-register reads)")
+        poller, _, times = asyncio.run(poll_for(bus(rtu, 20, 1.0, dead=True), 15.0))
+        live_gaps = [max(b - a for a, b in itertools.pairwise(t)) for s, t in times.items() if len(t) > 1]
+        print(f"RTU pty, 20 devices every 1 s, one dead: longest round {poller.max_round_s * 1000:.0f} ms, longest "
+              f"gap between two readings of a live device {max(live_gaps):.2f} s")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 5 and sys.argv[1] == "--serve":
+        serve(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+    else:
+        main()
