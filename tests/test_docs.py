@@ -17,7 +17,8 @@ def toml_blocks(path: Path) -> list[str]:
     return re.findall(r"```toml\n(.*?)```", path.read_text(encoding="utf-8"), flags=re.S)
 
 
-@pytest.mark.parametrize("name", ["README.md", "docs/backhaul.md", "docs/services.md", "docs/hardware.md"])
+@pytest.mark.parametrize("name", ["README.md", "docs/backhaul.md", "docs/services.md", "docs/hardware.md",
+                                  "docs/industrial.md"])
 def test_config_examples_load(name: str) -> None:
     blocks = toml_blocks(ROOT / name)
     assert blocks, f"{name} has no TOML example"
