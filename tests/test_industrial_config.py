@@ -90,6 +90,11 @@ def test_unknown_port() -> None:
     assert "industrial.modbus.buses[0].port: unknown port 'ttyUSB0'" in message
 
 
+def test_serial_device_ids() -> None:
+    assert "device ids on a serial line are 1-247 (0 is broadcast), not 0" in error(
+        BUS.replace("device_id = 3", "device_id = 0") + 'template = "th-sensor"')
+
+
 def test_port_or_host() -> None:
     message = error(BUS.replace('port = "wisblock1"', 'port = "/dev/ttyS0"\nhost = "x"') + 'template = "th-sensor"')
     assert "either port" in message

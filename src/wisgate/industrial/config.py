@@ -152,6 +152,9 @@ class BusSection(Section):
         if (self.port is None) == (self.host is None):
             raise ValueError("give either port (a serial line) or host (ModBUS TCP), not both or neither")
         ids = [d.device_id for d in self.devices]
+        if self.port is not None and any(not 1 <= i <= 247 for i in ids):
+            raise ValueError(f"device ids on a serial line are 1-247 (0 is broadcast), not "
+                             f"{next(i for i in ids if not 1 <= i <= 247)}")
         repeated = sorted({i for i in ids if ids.count(i) > 1})
         if repeated:
             raise ValueError(f"device ids repeat on this bus: {repeated}")
