@@ -59,3 +59,25 @@ def test_rtu_polling_write_dead_and_garbled(tmp_path: Path) -> None:
     assert noisy.reason is not None and noisy.reason.startswith("CRC error")
     assert gone.reason == "timeout (no reply in 0.3 s) reading input 1-2"
     assert state.value("modbus.valve.opening") == 65
+
+
+def test_rtu_dead_device_never_stalls_the_line(tmp_path: Path) -> None:
+    live = [FieldDevice(i, inputs={0: i}) for i in (1, 2, 3, 4)]
+    devices = [{"name": f"d{i}", "device_id": i, "interval_s": 0.1, "timeout_s": 0.3, "max_failures": 2,
+                "retry_s": 1.0, "points": [{"name": "v", "table": "input", "address": 0}]} for i in (1, 2, 3, 4, 5)]
+
+    async def main() -> BusPoller:
+        with pty_pair(tmp_path) as (field, gateway):
+            async with rtu_server(live, field, dead={5}):
+                poller = BusPoller(line(gateway, devices, baudrate=115200), BoardState())
+                task = asyncio.create_task(poller.run())
+                await asyncio.sleep(2.5)
+                task.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await task
+                return poller
+
+    poller = asyncio.run(asyncio.wait_for(main(), 30))
+    assert poller.devices[4].status == "disabled"
+    assert all(d.requests >= 10 and d.status == "ok" for d in poller.devices[:4])
+    assert poller.max_round_s < 0.3 + 0.2
