@@ -153,3 +153,16 @@ def test_the_apps_commands(client: docker.DockerClient, tmp_path: Path, monkeypa
         assert "/dev/ttyUSB1" in template["templates"][0]["note"]
     finally:
         cleanup(prefix)
+
+
+def test_a_bad_board_description_is_a_400_naming_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("WISGATE_API_TOKEN", raising=False)
+    set_running_config(parse_config({"apps": {"board": str(tmp_path / "missing.toml")}}))
+    supervisor = Supervisor(open_target("sim"))
+    try:
+        with TestClient(create_app(supervisor.context, ApiSection(token=SecretStr(TOKEN)))) as http:
+            answer = http.get("/api/apps")
+        assert answer.status_code == 400 and "missing.toml" in answer.json()["detail"]
+    finally:
+        set_running_config(None)
+        supervisor.context.target.close()

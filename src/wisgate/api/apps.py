@@ -29,6 +29,7 @@ from wisgate.apps.errors import (
 from wisgate.apps.manager import AppManager, build_manager
 from wisgate.apps.manifest import CatalogApp
 from wisgate.apps.running import running_config
+from wisgate.errors import WisgateError
 
 T = TypeVar("T")
 
@@ -109,6 +110,8 @@ def apps_router(tokens: TokenCheck, make_manager: Callable[[], AppManager] | Non
             return await asyncio.to_thread(func)
         except AppError as exc:
             raise _error(exc) from None
+        except WisgateError as exc:  # e.g. an unreadable [apps] board description
+            raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from None
 
     @router.get("", summary="The app catalog")
     async def catalog() -> dict[str, Any]:

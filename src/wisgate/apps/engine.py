@@ -26,7 +26,7 @@ from docker.models.containers import Container
 from wisgate.apps import plan as labels
 from wisgate.apps.errors import AppError, EngineError, NotInstalledError
 from wisgate.apps.hardware import CONCENTRATOR_SLOTS, Claim, Holder, port_claim, slot_claim
-from wisgate.apps.plan import FileCopy, InstallPlan
+from wisgate.apps.plan import FileCopy, InstallPlan, ServicePlan
 
 DEPENDS = "io.wisgate.depends"
 #: A dependency with ``condition: service_healthy`` gets this long (a first PostgreSQL start on a CM4 is slow).
@@ -295,7 +295,7 @@ class Engine:
                 raise AppError(f"a volume {name} exists that belongs to {owner or 'something else'}")
             # kept from an earlier install of this name (remove without --purge): its data carries over
 
-    def _create(self, plan: InstallPlan, service: Any, created: _Created) -> Container:
+    def _create(self, plan: InstallPlan, service: ServicePlan, created: _Created) -> Container:
         kwargs = dict(service.create)
         kwargs["labels"] = {**kwargs["labels"], DEPENDS: json.dumps(service.depends_on)}
         if not service.host_network:
