@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import signal
+import sys
 from pathlib import Path
 
 import click
@@ -17,19 +17,26 @@ from wisgate.commands._options import console
 @click.option("--sim", "use_sim", is_flag=True, help="Use the simulated board (overrides the config).")
 @click.option("--bus", "bus_path", metavar="/dev/i2c-N", help="Use this Linux I2C bus (overrides the config).")
 @click.option("--duration", type=float, help="Stop after this many seconds (default: run until stopped).")
-def command(config_path: Path | None, use_sim: bool, bus_path: str | None, duration: float | None) -> None:
-    """Run the board daemon on the simulated board or the real one."""
+@click.option("--plain", is_flag=True, help="Plain log lines, no live view (the default when not in a terminal).")
+def command(config_path: Path | None, use_sim: bool, bus_path: str | None, duration: float | None,
+            plain: bool) -> None:
+    """Run the board daemon on the simulated board or the real one.
+
+    In a terminal it shows a live view of the board, the fan and supply, the LoRa counters and the latest
+    events; under systemd, piped or with --plain it writes plain log lines."""
     from wisgate.commands._options import checked_bus
     from wisgate.config import load_config
     from wisgate.preflight import check_config
     from wisgate.services.daemon import build_supervisor
     from wisgate.services.history import History, default_history_path
+    from wisgate.services.liveview import plain_logging, show_live, wants_live_view
     from wisgate.services.notify import Notifier, report_to_systemd, stop_requester, watchdog_interval_s
     from wisgate.target import open_target
 
     config = load_config(config_path)
     check_config(config, source=str(config_path or "default configuration"))
-    logging.basicConfig(level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    plain_logging(config.log_level)
+    live = wants_live_view(sys.stdout, plain=plain)
     if use_sim and bus_path:
         raise click.UsageError("give --sim or --bus, not both")
     spec = "sim" if use_sim else checked_bus(bus_path) or (None if config.board.bus == "auto" else config.board.bus)
@@ -62,11 +69,16 @@ def command(config_path: Path | None, use_sim: bool, bus_path: str | None, durat
             report_to_systemd(notifier, supervisor, supervising, stop, watchdog_s=watchdog_interval_s()),
             name="systemd-notify",
         )
+        helpers = [reporting]
+        if live:
+            view = show_live(supervisor.state, console, title=target.description, stop=stop)
+            helpers.append(asyncio.create_task(view, name="live-view"))
         try:
             await supervising
         finally:
-            reporting.cancel()
-            await asyncio.gather(reporting, return_exceptions=True)
+            for helper in helpers:
+                helper.cancel()
+            await asyncio.gather(*helpers, return_exceptions=True)
 
     try:
         asyncio.run(main())

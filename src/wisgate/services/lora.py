@@ -1,7 +1,8 @@
 """The LoRaWAN gateway service: modules (real Concentratord daemons or a simulated site) as one gateway.
 
 Decoded uplinks are published as JSON on a local ZeroMQ PUB socket (``lora.traffic_url``), which
-``wisgate lora traffic`` follows; statistics are logged every ``stats_interval_s``.
+``wisgate lora traffic`` follows; the counters are logged at debug level every ``stats_interval_s`` (they
+are readings, not changes: the live view, the API, the metrics and systemd's status line show them).
 """
 
 from __future__ import annotations
@@ -89,7 +90,7 @@ def lora_service(config: LoraSection) -> ServiceFn:
                 await asyncio.sleep(config.stats_interval_s)
                 for board, module in sorted(gateway.stats.modules.items()):
                     total = module.total()
-                    log.info("board %d: received %d (CRC ok %d, bad %d), forwarded %d, duplicates %d, dropped %s",
+                    log.debug("board %d: received %d (CRC ok %d, bad %d), forwarded %d, duplicates %d, dropped %s",
                              board, total.received, total.crc_ok, total.crc_bad, total.forwarded, total.duplicates,
                              dict(total.dropped) or 0)
 
