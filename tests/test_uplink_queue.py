@@ -75,6 +75,10 @@ def test_memory_is_bounded_by_the_cap_policy(tmp_path: Path, policy: str, kept: 
     queue.put([(b"1", 1.0), (b"2", 2.0)])
     queue.put([(b"3", 3.0), (b"4", 4.0)])
     assert payloads(queue) == kept and queue.dropped == 2
+    accepted = queue.put([(b"5", 5.0), (b"6", 6.0), (b"7", 7.0)])  # more than the memory holds at once
+    expected = [b"6", b"7"] if policy == "drop-oldest" else []
+    assert [u.payload for u in accepted] == expected and payloads(queue) == (expected or kept)
+    assert queue.unprotected == (4 if policy == "drop-oldest" else 2) + len(expected)
     queue.close()
     assert queue.lost_at_close == 2
 

@@ -220,7 +220,7 @@ class UplinkQueue:
         return str(getattr(self.store, "policy", "drop-oldest"))
 
     def _to_memory(self, items: Sequence[tuple[bytes, float]]) -> list[StoredUplink]:
-        accepted: list[StoredUplink] = []
+        added: list[StoredUplink] = []
         for payload, received_at in items:
             if len(self._memory) >= self.memory_max:
                 self.memory_dropped += 1
@@ -230,12 +230,11 @@ class UplinkQueue:
             item = StoredUplink(self._next_memory_id, bytes(payload), received_at)
             self._next_memory_id -= 1
             self._memory[item.id] = item
-            accepted.append(item)
-        self.unprotected += len(accepted)
-        if accepted and len(accepted) < len(items) and self.policy == "drop-oldest":
-            # the batch itself was larger than the memory's room: only its newest are still there
-            accepted = [a for a in accepted if a.id in self._memory]
-        return accepted
+            added.append(item)
+        # a batch larger than the memory's room under drop-oldest: only its newest are still there
+        kept = [item for item in added if item.id in self._memory]
+        self.unprotected += len(kept)
+        return kept
 
     def _delete(self, ids: list[int]) -> None:
         if self.store is None:
