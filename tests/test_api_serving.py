@@ -22,7 +22,7 @@ import pytest
 from lora_rig import free_port
 from pydantic import SecretStr
 
-from wisgate.api.connections import MAX_HEAD_BYTES
+from wisgate.api.connections import MAX_HEAD_BYTES, ConnectionSlots, bounded_protocol
 from wisgate.api.guard import MAX_BODY_BYTES
 from wisgate.api.service import _listen, api_service
 from wisgate.config import ApiSection
@@ -276,6 +276,40 @@ def test_a_kept_alive_connection_gets_a_new_deadline_for_each_request(tight: Ser
     connection.close()
 
 
+def test_a_slow_application_is_not_cut_off_by_the_deadline() -> None:
+    """The deadline is for the request's arrival: an app install waiting for image pulls answers late."""
+    import uvicorn
+
+    async def slow(scope: Any, receive: Any, send: Any) -> None:
+        assert scope["type"] == "http"
+        await receive()
+        await asyncio.sleep(0.8)
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"4")]})
+        await send({"type": "http.response.body", "body": b"done"})
+
+    sock = _listen("127.0.0.1", 0, ConnectionSlots(10))
+    config = uvicorn.Config(slow, http=bounded_protocol(ConnectionSlots(10), 0.3), lifespan="off",
+                            log_config=None)
+    server = uvicorn.Server(config)
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_until_complete, args=(server.serve(sockets=[sock]),), daemon=True)
+    thread.start()
+    try:
+        while not server.started:
+            time.sleep(0.01)
+        connection = http.client.HTTPConnection("127.0.0.1", sock.getsockname()[1], timeout=5)
+        for _ in range(2):  # and again on the kept-alive connection
+            connection.request("POST", "/install", body=b"{}")
+            response = connection.getresponse()
+            assert (response.status, response.read()) == (200, b"done")
+        connection.close()
+    finally:
+        server.should_exit = True
+        thread.join(5)
+        loop.close()
+        sock.close()
+
+
 def test_connections_beyond_the_cap_are_answered_503_and_closed(tight: Served) -> None:
     time.sleep(0.3)  # the connections of the tests before are gone on the server's side too
     idle = [connect(tight) for _ in range(20)]
@@ -371,6 +405,9 @@ def test_the_daemon_raises_its_soft_open_file_limit(daemon: Daemon) -> None:
 def test_idle_connections_past_the_descriptor_limit_do_not_stop_the_api(daemon: Daemon) -> None:
     """1,100 connections that never send a byte: with 256 descriptors the daemon stopped accepting
     ("accept() out of system resource") for as long as they stayed open."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < 2048 and (hard == resource.RLIM_INFINITY or hard >= 2048):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (2048, hard))  # this side needs its 1,100 descriptors
     idle: list[socket.socket] = []
     try:
         for _ in range(1100):

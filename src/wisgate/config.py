@@ -201,8 +201,8 @@ class ApiSection(Section):
     #: HTTP connections open at once; more are answered 503 and closed. Never more than half the
     #: open-file limit (which the daemon raises to its hard limit at start where it may).
     max_connections: Annotated[int, Field(ge=1, le=32_768)] = 1000
-    #: From its first byte (or the connect) a request must arrive whole and its response be taken within
-    #: this, or the connection is closed: idle and trickling clients cannot hold connections.
+    #: From its first byte (or the connect) a request must arrive whole within this, or the connection is
+    #: closed: idle and trickling clients cannot hold connections.
     request_timeout_s: Annotated[float, Field(gt=0, le=300, allow_inf_nan=False)] = 10.0
 
 

@@ -8,9 +8,9 @@ third less CPU per request than h11, which is what lets one core serve 500 clien
 - a connection beyond the cap is answered 503 and closed as it is accepted (asyncio accepts a whole
   burst before any protocol sees its connection, so the count is kept by the listening socket), and
   open connections stay below the descriptor limit: the other services keep theirs;
-- from its first byte (or from the connect) a request has ``request_timeout_s`` to arrive whole and
-  its response to be taken; then the connection is closed (with a 408 if part of a request came).
-  Between requests, uvicorn's keep-alive timeout closes an idle connection;
+- from its first byte (or from the connect) a request has ``request_timeout_s`` to arrive whole; then
+  the connection is closed (with a 408 if part of a request came). The application's own time is not
+  limited here. Between requests, uvicorn's keep-alive timeout closes an idle connection;
 - a request line and headers over ``MAX_HEAD_BYTES`` are answered 431 and closed (llhttp, unlike h11,
   would buffer a header of any length).
 """
@@ -138,7 +138,11 @@ def bounded_protocol(slots: ConnectionSlots, request_timeout_s: float) -> type[H
                      _loop: asyncio.AbstractEventLoop | None = None) -> None:
             super().__init__(config, server_state, app_state, _loop)
             self._deadline: asyncio.TimerHandle | None = None
-            self._requesting = False  # bytes of a request came; its response is not complete
+            #: "idle" (nothing since the connect or the last response), "receiving" (a request is arriving,
+            #: against the deadline) or "handling" (the application's time is its own: an app install waits
+            #: for image pulls; a client that does not read a big answer is bounded by the cap)
+            self._phase = "idle"
+            self._whole = True  # the latest request has arrived whole
             self._in_head = False
             self._head_bytes = 0
 
@@ -147,8 +151,8 @@ def bounded_protocol(slots: ConnectionSlots, request_timeout_s: float) -> type[H
             self._arm()  # a connection that never sends a byte gets no longer than a slow request
 
         def data_received(self, data: bytes) -> None:
-            if not self._requesting:
-                self._requesting = True
+            if self._phase == "idle":
+                self._phase = "receiving"
                 self._arm()  # the first byte of a request; trickling more bytes does not extend it
             super().data_received(data)
             if self._in_head and not self.transport.is_closing():
@@ -160,18 +164,26 @@ def bounded_protocol(slots: ConnectionSlots, request_timeout_s: float) -> type[H
 
         def on_message_begin(self) -> None:
             super().on_message_begin()
-            self._in_head, self._head_bytes = True, 0
+            self._in_head, self._head_bytes, self._whole = True, 0, False
 
         def on_headers_complete(self) -> None:
             self._in_head = False
             super().on_headers_complete()
 
+        def on_message_complete(self) -> None:
+            super().on_message_complete()
+            self._whole = True
+            if self._phase != "idle":
+                self._phase = "handling"
+                self._disarm()
+
         def on_response_complete(self) -> None:
             self._disarm()
-            self._requesting = bool(self.pipeline)  # a pipelined request already came
             super().on_response_complete()  # arms uvicorn's keep-alive timeout for an idle connection
-            if self._requesting:
-                self._arm()
+            if not self.pipeline:
+                self._phase = "idle"
+            elif not self._whole:
+                self._arm()  # a pipelined request that has not all arrived yet
 
         def connection_lost(self, exc: Exception | None) -> None:
             self._disarm()
@@ -191,14 +203,12 @@ def bounded_protocol(slots: ConnectionSlots, request_timeout_s: float) -> type[H
             self._deadline = None
             if self.transport.is_closing():
                 return
-            cycle = self.cycle
-            responding = cycle is not None and cycle.response_started and not cycle.response_complete
-            if self._requesting and not responding:
-                self.transport.write(_TIMED_OUT)
-                self.transport.close()
-                # a client that does not read even that must not keep the descriptor
-                self.loop.call_later(request_timeout_s, self.transport.abort)
-            else:
-                self.transport.abort()  # idle since the connect, or a response the client does not take
+            if self._phase == "idle":
+                self.transport.abort()  # nothing sent since the connect
+                return
+            self.transport.write(_TIMED_OUT)  # no response has started: the request is not whole
+            self.transport.close()
+            # a client that does not read even that must not keep the descriptor
+            self.loop.call_later(request_timeout_s, self.transport.abort)
 
     return BoundedHttpToolsProtocol
