@@ -213,3 +213,24 @@ def test_class_c_downlink_is_sent_immediately_on_a_synced_module(rig: Rig) -> No
     assert 80_000 <= (result.count_us or 0) - count0 <= 81_000
     (sent,) = rig.daemons[0].module.transmissions
     assert 80_000 <= sent.count_us - count0 <= 81_000
+
+
+def test_a_downlink_moves_between_drifting_module_counters(rig: Rig) -> None:
+    """Counters 80 ppm apart (8 ms per 100 s): each uplink re-syncs its board, so a moved downlink lands."""
+    g = rig.gateway
+    rig.daemons[0].module.drift_ppm, rig.daemons[1].module.drift_ppm = 40.0, -40.0
+    rig.clock.advance(100.0)
+    now = rig.clock.monotonic()
+    count0, count1 = rig.daemons[0].count_us(), rig.daemons[1].count_us()
+    ran0 = (count0 - rig.daemons[0].module.count_at(0)) & 0xFFFFFFFF
+    ran1 = (count1 - rig.daemons[1].module.count_at(0)) & 0xFFFFFFFF
+    assert ran0 - ran1 == round(now * 1e6 * 80e-6)  # they really drift apart (12 ms over 150 s)
+    g.handle(event(0, data(0x26000001, 1), count0), now=now)
+    g.handle(event(1, data(0x26000001, 2), count1), now=now)
+    request = TxRequest(b"\x60" + bytes(12), 869_525_000, 14, LoraModulation(9, 125_000),
+                        count_us=(count1 + 1_000_000) & 0xFFFFFFFF, board=1)
+    result = asyncio.run(g.send_downlink(request))
+    assert result.outcome is TxOutcome.OK and result.board == 0
+    (sent,) = rig.daemons[0].module.transmissions
+    # where board 0's counter really is one second later, within a µs of rounding
+    assert abs(((sent.count_us - rig.daemons[0].module.count_at(now + 1.0)) + 2**31) % 2**32 - 2**31) <= 2

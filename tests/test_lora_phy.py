@@ -268,3 +268,28 @@ def test_downlink_rfu_bit_round_trips() -> None:
     raw = b"`\x00\x00\x00\x00`\x00\x00\x00\x00\x00\x00"  # found by hypothesis: FCtrl 0x60 on a downlink
     frame = parse(raw)
     assert frame.to_bytes() == raw
+
+
+def test_a_join_accept_opens_with_the_app_key_and_yields_the_session_keys() -> None:
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    from wisgate.lora.errors import ParseError
+    from wisgate.lora.frames.crypto import derive_session_keys, encrypt_join_accept, open_join_accept
+
+    app_key = bytes(range(16))
+    plain = bytes([0x20]) + b"\x01\x02\x03" + b"\x13\x00\x00" + (0x26011BDA).to_bytes(4, "little") + b"\x00\x01"
+    accept = open_join_accept(app_key, encrypt_join_accept(app_key, plain))
+    assert (accept.app_nonce, accept.net_id, accept.dev_addr, accept.rx_delay) == (b"\x01\x02\x03", b"\x13\x00\x00",
+                                                                                  0x26011BDA, 1)
+    nwk, app = derive_session_keys(app_key, accept, 0xBEEF)
+
+    def aes(block: bytes) -> bytes:  # written out here, not taken from the module under test
+        encryptor = Cipher(algorithms.AES(app_key), modes.ECB()).encryptor()
+        return encryptor.update(block) + encryptor.finalize()
+
+    assert nwk == aes(b"\x01\x01\x02\x03\x13\x00\x00\xef\xbe" + bytes(7))
+    assert app == aes(b"\x02\x01\x02\x03\x13\x00\x00\xef\xbe" + bytes(7))
+    with pytest.raises(ParseError, match="MIC"):
+        open_join_accept(bytes(16), encrypt_join_accept(app_key, plain))
+    with pytest.raises(ParseError, match="17 or 33 bytes"):
+        open_join_accept(app_key, b"\x20" + bytes(10))

@@ -47,10 +47,18 @@ class SimModule:
     gateway_id: str
     board: int = 0
     counter_offset_us: int = 0
+    #: The module's crystal against host time (ppm): counters of two modules drift apart, as on hardware.
+    drift_ppm: float = 0.0
     tx_min_hz: int = 863_000_000
     tx_max_hz: int = 870_000_000
     tx_powers: tuple[int, ...] = (12, 14, 16, 20, 27)
     transmissions: list[Transmission] = field(default_factory=list)
+
+    def count_at(self, seconds: float) -> int:
+        """The 32-bit µs counter at host time ``seconds``."""
+        ticks = int(seconds * 1_000_000)
+        ticks += round(ticks * self.drift_ppm * 1e-6)
+        return (ticks + self.counter_offset_us) & 0xFFFFFFFF
 
 
 class SimConcentratord:
@@ -88,7 +96,7 @@ class SimConcentratord:
 
     def count_us(self) -> int:
         """The module's free-running 32-bit microsecond counter."""
-        return (int(self.clock.monotonic() * 1_000_000) + self.module.counter_offset_us) & 0xFFFFFFFF
+        return self.module.count_at(self.clock.monotonic())
 
     def start(self) -> SimConcentratord:
         self._thread.start()

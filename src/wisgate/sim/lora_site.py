@@ -20,6 +20,9 @@ from wisgate.lora.plans.channels import Channel, ChannelKind
 from wisgate.sim.concentratord import SimConcentratord, SimModule
 from wisgate.sim.radio import RadioEnvironment, Receiver, SimDevice
 
+#: Module crystals: counters drift up to this far from host time (and from each other).
+MAX_DRIFT_PPM = 10.0
+
 
 @dataclass
 class SiteModule:
@@ -47,6 +50,7 @@ class SimLoraSite:
             self.directory = Path(self._tmp.name)
         self.radio = RadioEnvironment(seed=self.seed)
         self._random = random.Random(self.seed)
+        self._drift = random.Random(self.seed + 2)  # its own stream: sites stay as seeded before
         for allocation in self.allocations:
             module = allocation.module
             board = module.board
@@ -56,6 +60,8 @@ class SimLoraSite:
                     gateway_id=f"0016c001ff1{board:05x}",
                     board=board,
                     counter_offset_us=self._random.randrange(1 << 32),
+                    # TCXO tolerance: each module's counter runs a few ppm fast or slow
+                    drift_ppm=self._drift.uniform(-MAX_DRIFT_PPM, MAX_DRIFT_PPM),
                     tx_min_hz=module.tx_freq_min_hz or 0,
                     tx_max_hz=module.tx_freq_max_hz or 0,
                 ),

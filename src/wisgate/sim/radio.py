@@ -9,6 +9,12 @@ least ``CAPTURE_DB`` above every other one (capture effect); otherwise the modul
 packet but its CRC fails. The same frame is heard by two modules whose channels overlap, which is
 what the gateway's dedup must merge.
 
+OTAA devices send join requests (a new DevNonce each time) until a network server answers: a
+join-accept that a module transmits JOIN_ACCEPT_DELAY1 or 2 (5 s / 6 s) after the join request, by that
+module's own counter, is decrypted with the device's AppKey, its MIC checked, and the session keys
+derived (LoRaWAN 1.0.x §6.2.5); the device then sends data frames with its new DevAddr and keys. The
+downlink is assumed to reach the device (no downlink propagation is modelled).
+
 Everything is driven by the simulated clock: :meth:`RadioEnvironment.run_until` delivers every
 reception that completed by then to its module's :class:`SimConcentratord`.
 """
@@ -23,8 +29,9 @@ from dataclasses import dataclass, field
 
 from chirpstack_api import gw
 
+from wisgate.lora.errors import ParseError
 from wisgate.lora.frames.airtime import lora_airtime, sx1280_airtime
-from wisgate.lora.frames.crypto import build_data_frame, build_join_request
+from wisgate.lora.frames.crypto import build_data_frame, build_join_request, derive_session_keys, open_join_accept
 from wisgate.lora.frames.phy import MType
 from wisgate.lora.plans.channels import Channel, ChannelKind
 from wisgate.sim.concentratord import SimConcentratord
@@ -33,6 +40,9 @@ CAPTURE_DB = 6.0
 #: LoRa modems report SNR up to about +13 dB however strong the signal (the estimator saturates).
 SNR_REPORT_MAX_DB = 13.5
 NOISE_FIGURE_DB = 6.0
+#: LoRaWAN 1.0.x join-accept windows after the end of the join request (RP002 defaults).
+JOIN_ACCEPT_DELAY1_US = 5_000_000
+JOIN_ACCEPT_DELAY2_US = 6_000_000
 #: Device crystal error (1 sigma, ppm): what the gateway measures as the frequency offset (foff).
 CRYSTAL_PPM_SIGMA = 4.0
 #: SX1302 modem ids for the single-SF LoRa channel and FSK; multi-SF channels use their IF chain (0-15).
@@ -73,10 +83,26 @@ class SimDevice:
     join_eui: int = 0
     app_key: bytes = bytes(16)
     joined: bool = True
+    #: join requests sent and join-accepts taken (OTAA)
+    join_requests: int = 0
+    join_accepts: int = 0
 
     def __post_init__(self) -> None:
         if self.dev_eui is not None:
             self.joined = False
+
+    def accept(self, phy_payload: bytes, dev_nonce: int) -> bool:
+        """Take a join-accept meant for the join request with ``dev_nonce``; False if it is not ours."""
+        try:
+            fields = open_join_accept(self.app_key, phy_payload)
+        except ParseError:
+            return False
+        self.nwk_skey, self.app_skey = derive_session_keys(self.app_key, fields, dev_nonce)
+        self.dev_addr = fields.dev_addr
+        self.fcnt = 0
+        self.joined = True
+        self.join_accepts += 1
+        return True
 
 
 @dataclass
@@ -109,6 +135,17 @@ class Transmission:
     start: float
     end: float
     delivered: bool = False
+    dev_nonce: int | None = None  # a join request's
+
+
+@dataclass
+class _Join:
+    """A join request waiting for its accept: the counter at its end on each module that heard it."""
+
+    device: SimDevice
+    dev_nonce: int
+    end: float
+    heard: dict[int, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -135,30 +172,33 @@ class RadioEnvironment:
         self._ppm: dict[int, float] = {}
         self._crystals = random.Random(self.seed + 1)  # its own stream: the traffic stays as seeded before
         self._time = 0.0
+        self._awaiting: dict[int, _Join] = {}
+        self._downlinks_seen: dict[int, int] = {}
 
     def add_device(self, device: SimDevice, *, first_at: float | None = None) -> None:
         self.devices.append(device)
         start = self._time + self._random.uniform(0, device.mean_interval_s) if first_at is None else first_at
         heapq.heappush(self._next, (start, id(device), device))
 
-    def _frame(self, device: SimDevice) -> bytes:
+    def _frame(self, device: SimDevice) -> tuple[bytes, int | None]:
         if not device.joined and device.dev_eui is not None:
-            device.joined = True  # the simulated network always accepts
             nonce = self._random.randrange(0x10000)
-            return build_join_request(
+            device.join_requests += 1
+            request = build_join_request(
                 join_eui=device.join_eui, dev_eui=device.dev_eui, dev_nonce=nonce, app_key=device.app_key
-            ).to_bytes()
+            )
+            return request.to_bytes(), nonce
         payload = bytes(self._random.randrange(256) for _ in range(device.payload_size))
         frame = build_data_frame(
             mtype=MType.UNCONFIRMED_DATA_UP, dev_addr=device.dev_addr, fcnt32=device.fcnt,
             nwk_skey=device.nwk_skey, app_skey=device.app_skey, payload=payload, fport=1,
         )
         device.fcnt += 1
-        return frame.to_bytes()
+        return frame.to_bytes(), None
 
     def _transmit(self, device: SimDevice, start: float) -> Transmission:
         channel = self._random.choice(list(device.channels))
-        payload = self._frame(device)
+        payload, nonce = self._frame(device)
         if channel.kind is ChannelKind.LORA_2G4:
             sf = channel.spreading_factor or device.spreading_factor
             airtime = sx1280_airtime(len(payload), sf, channel.bandwidth_hz, code_rate="4/8LI")
@@ -166,7 +206,8 @@ class RadioEnvironment:
             sf = channel.spreading_factor or device.spreading_factor
             airtime = lora_airtime(len(payload), sf, channel.bandwidth_hz)
         self.stats.transmissions += 1
-        tx = Transmission(device, payload, channel.frequency_hz, channel.bandwidth_hz, sf, start, start + airtime)
+        tx = Transmission(device, payload, channel.frequency_hz, channel.bandwidth_hz, sf, start, start + airtime,
+                          dev_nonce=nonce)
         pause = max(self._random.expovariate(1 / device.mean_interval_s), airtime / device.duty_cycle - airtime)
         heapq.heappush(self._next, (tx.end + pause, id(device), device))
         return tx
@@ -179,6 +220,23 @@ class RadioEnvironment:
         dy = tx.device.position[1] - receiver.position[1]
         loss = path_loss_db(math.hypot(dx, dy), tx.frequency_hz)
         return tx.device.tx_power_dbm + receiver.antenna_gain_db - loss + self._shadow[key]
+
+    def _listen(self) -> None:
+        """Hand each join-accept the modules transmitted to the device whose RX1/RX2 window it hits."""
+        for receiver in self.receivers:
+            sent = receiver.daemon.module.transmissions
+            start = self._downlinks_seen.get(id(receiver), 0)
+            self._downlinks_seen[id(receiver)] = len(sent)
+            for downlink in sent[start:]:
+                payload = bytes(downlink.item.phy_payload)
+                if not payload or payload[0] >> 5 != MType.JOIN_ACCEPT:
+                    continue
+                for key, join in list(self._awaiting.items()):
+                    heard = join.heard.get(id(receiver))
+                    if heard is not None and _join_window(heard, downlink.count_us) \
+                            and join.device.accept(payload, join.dev_nonce):
+                        del self._awaiting[key]
+                        break
 
     def _crystal_ppm(self, device: SimDevice) -> float:
         ppm = self._ppm.get(id(device))
@@ -197,6 +255,7 @@ class RadioEnvironment:
         for tx in sorted((t for t in self._in_air if t.end <= now and not t.delivered), key=lambda t: t.end):
             delivered += self._deliver(tx)
             tx.delivered = True
+        self._listen()
         horizon = min((t.start for t in self._in_air if not t.delivered), default=now)
         self._in_air = [t for t in self._in_air if not t.delivered or t.end > horizon]
         return delivered
@@ -222,7 +281,12 @@ class RadioEnvironment:
             if not captured:
                 self.stats.collisions += 1
             module = receiver.daemon.module
-            count_us = (int(tx.end * 1_000_000) + module.counter_offset_us) & 0xFFFFFFFF
+            count_us = module.count_at(tx.end)
+            if tx.dev_nonce is not None and captured:
+                join = self._awaiting.get(id(tx.device))
+                if join is None or join.dev_nonce != tx.dev_nonce:
+                    join = self._awaiting[id(tx.device)] = _Join(tx.device, tx.dev_nonce, tx.end)
+                join.heard[id(receiver)] = count_us
             channel = receiver.channels[index]
             # the channel RSSI is everything in the channel (signal plus noise); the signal RSSI is the signal alone
             noise = noise_floor_dbm(tx.bandwidth_hz)
@@ -241,6 +305,11 @@ class RadioEnvironment:
             self.stats.receptions += 1
             delivered += 1
         return delivered
+
+
+def _join_window(heard_count: int, sent_count: int) -> bool:
+    delay = (sent_count - heard_count) & 0xFFFFFFFF
+    return delay in (JOIN_ACCEPT_DELAY1_US, JOIN_ACCEPT_DELAY2_US)
 
 
 def _garble(payload: bytes) -> bytes:

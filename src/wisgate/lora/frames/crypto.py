@@ -1,16 +1,18 @@
 """LoRaWAN 1.0.x frame security: MIC (AES-CMAC) and FRMPayload encryption (LoRaWAN 1.0.4 §4.3.3, §4.4, §6.2).
 
 A gateway never holds session keys; these exist to verify our parser against published vectors
-and to build realistic frames for simulated devices and tests.
+and to build realistic frames for simulated devices and tests (a simulated OTAA device opens its
+join-accept and derives its session keys here).
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.cmac import CMAC
 
+from wisgate.lora.errors import ParseError
 from wisgate.lora.frames.phy import DataFrame, FCtrl, JoinRequest, MType
 
 KEY_LEN = 16
@@ -76,6 +78,39 @@ def encrypt_join_accept(key: bytes, mhdr_and_plain_body: bytes) -> bytes:
 def decrypt_join_accept(key: bytes, phy_payload: bytes) -> bytes:
     """Inverse of :func:`encrypt_join_accept`: MHDR | plaintext body | MIC."""
     return phy_payload[:1] + _aes_ecb(key, phy_payload[1:])
+
+
+@dataclass(frozen=True, slots=True)
+class JoinAcceptFields:
+    """A decrypted, MIC-checked join-accept (LoRaWAN 1.0.4 §6.2.6); multi-byte fields as on air."""
+
+    app_nonce: bytes
+    net_id: bytes
+    dev_addr: int
+    dl_settings: int
+    rx_delay: int
+    cf_list: bytes
+
+
+def open_join_accept(app_key: bytes, phy_payload: bytes) -> JoinAcceptFields:
+    """Decrypt a join-accept with AppKey and check its MIC; :class:`ParseError` says what is wrong."""
+    if len(phy_payload) not in (17, 33) or phy_payload[0] >> 5 != MType.JOIN_ACCEPT:
+        raise ParseError(f"a join-accept is 17 or 33 bytes with MType 1, got {len(phy_payload)} bytes")
+    plain = decrypt_join_accept(app_key, phy_payload)
+    body, mic = plain[:-4], plain[-4:]
+    if join_accept_mic(app_key, body) != mic:
+        raise ParseError("join-accept MIC does not match (another device's, or a wrong AppKey)")
+    return JoinAcceptFields(
+        app_nonce=body[1:4], net_id=body[4:7], dev_addr=int.from_bytes(body[7:11], "little"),
+        dl_settings=body[11], rx_delay=body[12], cf_list=body[13:],
+    )
+
+
+def derive_session_keys(app_key: bytes, accept: JoinAcceptFields, dev_nonce: int) -> tuple[bytes, bytes]:
+    """(NwkSKey, AppSKey) = aes128_encrypt(AppKey, 0x01 | 0x02, AppNonce, NetID, DevNonce, pad) (1.0.x §6.2.5)."""
+    tail = accept.app_nonce + accept.net_id + dev_nonce.to_bytes(2, "little")
+    pad = bytes(16 - 1 - len(tail))
+    return _aes_ecb(app_key, b"\x01" + tail + pad), _aes_ecb(app_key, b"\x02" + tail + pad)
 
 
 def crypt_frm_payload(key: bytes, payload: bytes, *, dev_addr: int, fcnt32: int, uplink: bool) -> bytes:
