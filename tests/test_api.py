@@ -159,6 +159,16 @@ def test_health_lists_the_supervisor_services(board: Board) -> None:
     failing = board.client().get("/api/health").json()
     assert failing["ok"] is False
     board.state.services["flaky"] = ServiceHealth("flaky", "running", 2, None, "OSError: bus gone", 1.0, 2.0)
+    # a LoRa module whose Concentratord never answers makes the daemon unhealthy, naming the board
+    gateway, before = lora_gateway(), board.state.lora.gateway
+    gateway.module_problems[1] = "module does not answer: board 1: no answer from ipc:///x within 1.0 s"
+    board.state.lora.gateway = gateway
+    try:
+        silent = board.client().get("/api/health").json()
+        assert silent["ok"] is False and silent["lora_modules"] == [
+            {"board": 1, "problem": "module does not answer: board 1: no answer from ipc:///x within 1.0 s"}]
+    finally:
+        board.state.lora.gateway = before
 
 
 def test_state_changes_need_the_token(board: Board, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -94,3 +94,23 @@ def test_bad_files_name_the_problem(tmp_path: Path, content: str, message: str) 
         import_semtech(path)
     result = CliRunner().invoke(cli, ["lora", "import", str(path)])
     assert result.exit_code == 1
+
+
+def test_what_is_not_imported_is_named_and_the_stat_interval_is_kept(tmp_path: Path) -> None:
+    conf = json.loads(strip_comments(EU868))
+    sx = conf["SX130x_conf"]
+    sx["radio_0"].update(rssi_offset=-215.4, tx_gain_lut=[{"rf_power": 12, "pa_gain": 0}])
+    sx["radio_1"]["rssi_offset"] = -215.4
+    sx["sx1261_conf"] = {"spi_path": "/dev/spidev0.1", "lbt": {"enable": True, "rssi_target": -70}}
+    conf["gateway_conf"]["stat_interval"] = 60
+    global_conf = tmp_path / "global_conf.json"
+    global_conf.write_text(json.dumps(conf))
+    out = tmp_path / "wisgate.toml"
+    result = CliRunner().invoke(cli, ["lora", "import", str(global_conf), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert f"wrote {out}; run: wisgate run --config {out}" in result.output  # one line, not wrapped
+    for named in ("SX130x_conf.radio_0.rssi_offset (RSSI calibration)", "SX130x_conf.radio_1.rssi_offset",
+                  "SX130x_conf.radio_0.tx_gain_lut (TX gain table)", "SX130x_conf.sx1261_conf (listen-before-talk)"):
+        assert f"note: {named}" in result.output
+    config = parse_config(tomllib.loads(out.read_text()))
+    assert config.lora.udp[0].stat_interval_s == 60

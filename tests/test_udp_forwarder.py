@@ -83,9 +83,14 @@ class NsPeer(asyncio.DatagramProtocol):
         self.transport.sendto(gwmp.encode(gwmp.PullResp(token, txpk)), self.gateway_addr)
 
 
+_PEERS: list[NsPeer] = []
+
+
 async def start_peer(host: str = "127.0.0.1") -> NsPeer:
+    """A peer on loopback; :func:`run` closes it when the test's coroutine ends."""
     loop = asyncio.get_running_loop()
     _, peer = await loop.create_datagram_endpoint(NsPeer, local_addr=(host, 0))
+    _PEERS.append(peer)
     return peer
 
 
@@ -106,7 +111,17 @@ def server(name: str, peer: NsPeer, **options: Any) -> UdpServerConfig:
 
 
 def run(main: Coroutine[Any, Any, None]) -> None:
-    asyncio.run(main)
+    async def closing() -> None:
+        try:
+            await main
+        finally:
+            while _PEERS:
+                transport = _PEERS.pop().transport
+                if transport is not None:
+                    transport.close()
+            await asyncio.sleep(0)  # let the transports finish closing inside this loop
+
+    asyncio.run(closing())
 
 
 # ------------------------------------------------------------------------------------------- uplinks

@@ -6,6 +6,7 @@ import contextlib
 import importlib
 import pkgutil
 import sys
+from pathlib import Path
 
 import click
 from rich.markup import escape
@@ -56,8 +57,10 @@ def scan(target: Target) -> None:
 
 @cli.command()
 @bus_options
-def status(target: Target) -> None:
-    """Every sensor of the board, read once."""
+@click.option("--config", "config_path", type=click.Path(path_type=Path, exists=True, dir_okay=False),
+              help="Also ask the LoRa modules this configuration lists ([[lora.modules]]) whether they answer.")
+def status(target: Target, config_path: Path | None) -> None:
+    """Every sensor of the board, read once (and, with --config, each configured LoRa module)."""
     from wisgate.services.readings import format_value
     from wisgate.services.status import read_status
 
@@ -71,8 +74,37 @@ def status(target: Target) -> None:
         shown = format_value(row) if row.ok else f"[red]{escape(row.error or '')}[/]"
         table.add_row(row.source, row.label if row.ok else "error", shown)
     console.print(table)
+    if config_path is not None:
+        for label, answer, ok in _lora_modules(config_path):
+            failed |= not ok
+            shown = escape(answer) if ok else f"[red]{escape(answer)}[/]"
+            console.print(f"LoRa module {escape(label)}: {shown}", soft_wrap=True)
     if failed:
         sys.exit(1)
+
+
+def _lora_modules(config_path: Path) -> list[tuple[str, str, bool]]:
+    """(label, answer, ok) per configured Concentratord: a module that never answers is named."""
+    import asyncio
+
+    from wisgate.config import load_config
+    from wisgate.lora.backends.concentratord import ConcentratordBackend
+    from wisgate.lora.errors import BackendError
+
+    async def ask(board: int, event_url: str, command_url: str) -> tuple[str, bool]:
+        backend = ConcentratordBackend(board=board, event_url=event_url, command_url=command_url)
+        try:
+            return f"answers as {await backend.gateway_id()}", True
+        except BackendError as exc:
+            return f"does not answer: {exc}", False
+        finally:
+            backend.close()
+
+    rows = []
+    for m in load_config(config_path).lora.modules:
+        answer, ok = asyncio.run(ask(m.board, m.event_url, m.command_url))
+        rows.append((f"board {m.board} ({m.chip}, {m.command_url})", answer, ok))
+    return rows
 
 
 def _register_commands() -> None:

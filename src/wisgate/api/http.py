@@ -97,8 +97,13 @@ def create_app(context: Context, settings: ApiSection, *, stale_after_s: float =
     @app.get("/api/health", summary="The daemon's services now (with each one's last failure kept as history)")
     async def health() -> dict[str, Any]:
         listed = [board.service_dict(h) for h in state.services.values()]
-        # a degraded server link (its store failing, the server silent) is named, not a failed daemon
-        return {"ok": all(s["ok"] for s in listed), "services": listed, "backhaul": backhaul_problems(state)}
+        gateway = state.lora.gateway
+        problems = {} if gateway is None else gateway.module_problems
+        modules = [{"board": b, "problem": p} for b, p in sorted(problems.items())]
+        # a degraded server link (its store failing, the server silent) is named, not a failed daemon; a
+        # concentrator module that does not answer is a failed part of the gateway
+        return {"ok": all(s["ok"] for s in listed) and not modules, "services": listed,
+                "backhaul": backhaul_problems(state), "lora_modules": modules}
 
     @app.get("/api/events", summary="The latest events of this daemon, oldest first")
     async def events(after: Annotated[int, Query(ge=0, description="only events after this seq")] = 0,

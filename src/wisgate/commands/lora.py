@@ -55,37 +55,56 @@ def to_toml(data: dict[str, Any], prefix: str = "") -> str:
 @click.option("--modules", type=click.IntRange(1, 4), help="Concentrator modules to split over (default: fewest).")
 @click.option(
     "--format", "fmt", type=click.Choice(["text", "concentratord", "semtech"]), default="text", show_default=True,
-    help="Print the split, each module's Concentratord TOML, or Semtech global_conf.json sections.",
+    help="Print the split, each module's Concentratord TOML, or each module's Semtech global_conf.json section.",
 )
 def plan(region: str, modules: int | None, fmt: str) -> None:
-    """Split REGION's channel plan over the installed modules (EU868, EU868-16, US915-FSB1+2, ISM2400...)."""
+    """Split REGION's channel plan over the installed modules (EU868, EU868-16, US915-FSB1+2, ISM2400...).
+
+    A region named alone fills every module given: US915 --modules 2 is FSB1+2.
+    """
     from wisgate.lora.errors import PlanError
     from wisgate.lora.plans.allocation import allocate
-    from wisgate.lora.plans.module_conf import concentratord_section, semtech_global_conf
-    from wisgate.lora.plans.regions import modules_for, plan_named, smallest_split
+    from wisgate.lora.plans.module_conf import concentratord_section, describe_wiring, semtech_global_conf, wiring
+    from wisgate.lora.plans.regions import idle_modules, modules_for, plan_for_modules, plan_named, smallest_split
 
     try:
-        channel_plan = plan_named(region)
+        channel_plan = plan_named(region) if modules is None else plan_for_modules(region, modules)
         count = modules or smallest_split(channel_plan)
         allocations = allocate(channel_plan, modules_for(channel_plan, count))
     except PlanError as exc:
         raise click.ClickException(str(exc)) from None
+    for warning in idle_modules(channel_plan, allocations):
+        click.echo(f"note: {warning}", err=True)
     if fmt == "concentratord":
         for a in allocations:
-            click.echo(f"# module {a.module.board} ({a.module.spec.chip}): concentratord.toml")
+            where = describe_wiring(a.module)
+            click.echo(f"# module {a.module.board} ({a.module.spec.chip}, {where}): concentratord.toml")
             click.echo(to_toml(concentratord_section(a, channel_plan.region)) + "\n")
         return
     if fmt == "semtech":
-        click.echo(json.dumps({f"module_{a.module.board}": semtech_global_conf(a) for a in allocations}, indent=2))
+        for a in allocations:
+            w = wiring(a.module)
+            reset = f"; reset GPIO{w.reset_gpio} (reset_lgw.sh)" if w.reset_gpio is not None else ""
+            click.echo(f"// module {a.module.board} ({a.module.spec.chip}) in {w.slot}{reset}: global_conf.json")
+            click.echo(json.dumps(semtech_global_conf(a), indent=2) + "\n")
         return
     console.print(f"{channel_plan.name}: {len(channel_plan.channels)} channels over {count} module(s)")
     for a in allocations:
-        centres = ", ".join(f"radio {i} {_mhz(c)} MHz" for i, c in enumerate(a.radio_centres_hz))
-        console.print(f"module {a.module.board} ({a.module.spec.chip}){': ' + centres if centres else ''}")
+        radios = [f"radio {i} {_mhz(c)} MHz" for i, c in enumerate(a.radio_centres_hz) if c is not None]
+        used = ", ".join(radios) if radios or a.channels_2g4 else "no channels"
+        console.print(f"module {a.module.board} ({a.module.spec.chip}, {describe_wiring(a.module)}): {used}",
+                      soft_wrap=True)
         for placed in a.if_channels:
-            console.print(f"  {placed.channel}  radio {placed.radio} IF {placed.if_hz / 1000:+.0f} kHz")
-        for channel in a.channels_2g4:
-            console.print(f"  {channel}")
+            ch = placed.channel
+            console.print(f"  {_mhz(ch.frequency_hz):>9} MHz  {_kind(ch)}  radio {placed.radio} IF "
+                          f"{placed.if_hz / 1000:+5.0f} kHz", soft_wrap=True)
+        for ch in a.channels_2g4:
+            console.print(f"  {_mhz(ch.frequency_hz):>9} MHz  {_kind(ch)}", soft_wrap=True)
+
+
+def _kind(channel: Any) -> str:
+    sf = f" SF{channel.spreading_factor}" if channel.spreading_factor else ""
+    return f"{channel.kind.value:<12} {channel.bandwidth_hz // 1000:>4} kHz{sf}"
 
 
 @command.command("traffic")
@@ -130,7 +149,10 @@ def import_conf(global_conf: Path, local_conf: Path | None, output: Path | None,
     from wisgate.lora.plans.importer import import_semtech
     from wisgate.lora.plans.importer import to_toml as imported_toml
 
-    text = imported_toml(import_semtech(global_conf, local_conf))
+    imported = import_semtech(global_conf, local_conf)
+    text = imported_toml(imported)
+    for note in imported.notes:
+        click.echo(f"note: {note}", err=True)
     parse_config(tomllib.loads(text), source="imported configuration")  # what we write must load
     if output is None:
         click.echo(text, nl=False)
@@ -138,4 +160,4 @@ def import_conf(global_conf: Path, local_conf: Path | None, output: Path | None,
     if output.exists() and not force:
         raise click.ClickException(f"{output} exists; add --force to overwrite it")
     output.write_text(text, encoding="utf-8")
-    console.print(f"wrote {output}; run: wisgate run --config {output}")
+    click.echo(f"wrote {output}; run: wisgate run --config {output}")

@@ -42,6 +42,8 @@ SUBSCRIBER_QUEUE = 10_000
 #: An uplink leaves this long after its first copy, not after the whole airtime window: at SF12 the
 #: window (2.5 s) is longer than RX1 (1 s), and the network server must still be able to answer.
 DEDUP_HOLD_S = 0.2
+#: A module with no event for this long is asked who it is; no answer makes it a reported problem.
+QUIET_PROBE_S = 30.0
 
 
 @dataclass
@@ -75,6 +77,10 @@ class Gateway:
         self._wake = asyncio.Event()
         self._downlink_id = 0
         self._problems: set[str] = set()
+        #: board -> why it is not working (a module that never answers); shown in logs and /api/health
+        self.module_problems: dict[int, str] = {}
+        self._last_event: dict[int, float] = {}
+        self.quiet_probe_s = QUIET_PROBE_S
 
     @property
     def boards(self) -> Collection[int]:
@@ -131,6 +137,10 @@ class Gateway:
 
     async def _pump(self, link: ModuleLink) -> None:
         async for event in link.backend.events():
+            self._last_event[link.board] = self.clock.monotonic()
+            if link.board in self.module_problems:
+                log.info("board %d: its module answers again", link.board)
+                del self.module_problems[link.board]
             if isinstance(event, Malformed):
                 self.malformed(event)
             else:
@@ -152,8 +162,36 @@ class Gateway:
                 for link in self.links.values():
                     group.create_task(self._pump(link), name=f"lora-board-{link.board}")
                 group.create_task(self._flush(), name="lora-dedup")
+                group.create_task(self._watch(), name="lora-modules")
         finally:
             self.emit_due(float("inf"))
+
+    async def check_modules(self) -> dict[int, str]:
+        """Ask every module that has been quiet for ``quiet_probe_s`` who it is; returns the problems now."""
+        now = self.clock.monotonic()
+        for board, link in self.links.items():
+            last = self._last_event.get(board)
+            if last is not None and now - last < self.quiet_probe_s:
+                continue
+            try:
+                await link.backend.gateway_id()
+            except BackendError as exc:
+                if board not in self.module_problems:
+                    log.warning("board %d: its module does not answer (%s); no uplinks from it", board, exc)
+                self.module_problems[board] = f"module does not answer: {exc}"
+            else:
+                if board in self.module_problems:
+                    log.info("board %d: its module answers again", board)
+                self.module_problems.pop(board, None)
+        return dict(self.module_problems)
+
+    async def _watch(self) -> None:
+        started = self.clock.monotonic()
+        for board in self.links:
+            self._last_event.setdefault(board, started - self.quiet_probe_s)  # ask each one at start
+        while True:
+            await self.check_modules()
+            await asyncio.sleep(self.quiet_probe_s)
 
     # downlinks
 

@@ -223,6 +223,10 @@ class ModuleBackend(Protocol):
         """
         ...
 
+    async def gateway_id(self) -> str:
+        """Ask the module who it is: raises :class:`~wisgate.lora.errors.BackendError` when it does not answer."""
+        ...
+
     def close(self) -> None: ...
 
 

@@ -65,7 +65,8 @@ class Module:
     band_max_hz: int = 870_000_000
     tx_freq_min_hz: int | None = None
     tx_freq_max_hz: int | None = None
-    com_path: str = "/dev/spidev0.0"
+    #: Empty: the slot's own (see ``module_conf.wiring``).
+    com_path: str = ""
     model: str = ""
 
     @classmethod

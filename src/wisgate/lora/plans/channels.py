@@ -71,7 +71,8 @@ def eu868(channels: int = 8, *, second_block_hz: int = 863_100_000) -> ChannelPl
     freqs = list(EU868_COMMON)
     if channels == 16:
         freqs += _grid(second_block_hz, 200_000, 8)
-    return ChannelPlan(f"EU868-{channels}", "EU868", (*_multi(freqs), EU868_STD, EU868_FSK))
+    name = "EU868" if channels == 8 else f"EU868-{channels}"
+    return ChannelPlan(name, "EU868", (*_multi(freqs), EU868_STD, EU868_FSK))
 
 
 def _fsb_plan(region: str, first_125_hz: int, first_500_hz: int, fsbs: Sequence[int]) -> ChannelPlan:

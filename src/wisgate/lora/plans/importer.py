@@ -88,6 +88,7 @@ class Imported:
     servers: list[ImportedServer] = field(default_factory=list)
     keepalive_s: float = 10.0
     push_timeout_ms: int = 100
+    stat_interval_s: float = 30.0
     forward_crc_bad: bool = False
     notes: list[str] = field(default_factory=list)
 
@@ -149,11 +150,32 @@ def import_semtech(global_conf: Path, local_conf: Path | None = None) -> Importe
             ))
     imported.keepalive_s = float(gateway.get("keepalive_interval", 10))
     imported.push_timeout_ms = int(gateway.get("push_timeout_ms", 100))
+    imported.stat_interval_s = float(gateway.get("stat_interval", 30))
     imported.forward_crc_bad = bool(gateway.get("forward_crc_error", False))
     for key in ("gps_tty_path", "beacon_period", "fake_gps"):
         if gateway.get(key):
             imported.notes.append(f"gateway_conf.{key} is not imported (no GPS / class B yet)")
+    imported.notes += _board_values_left_out(conf)
     return imported
+
+
+def _board_values_left_out(conf: dict[str, Any]) -> list[str]:
+    """Calibration and radio options wisgate does not take from this file, each named with where it was."""
+    sx = conf.get("SX130x_conf") or conf.get("SX1301_conf") or conf.get("radio_conf")
+    if not isinstance(sx, dict):
+        return []
+    name = next(k for k in ("SX130x_conf", "SX1301_conf", "radio_conf") if conf.get(k) is sx)
+    notes = []
+    for key, value in sx.items():
+        if key in ("lbt", "sx1261_conf") and isinstance(value, dict) and (value.get("enable") or "lbt" in value):
+            notes.append(f"{name}.{key} (listen-before-talk) is not imported: set it in the module's Concentratord")
+        if not isinstance(value, dict) or not key.startswith(("radio_", "chan_")):
+            continue
+        for item in ("rssi_offset", "rssi_tcomp", "tx_gain_lut"):
+            if item in value:
+                what = "TX gain table" if item == "tx_gain_lut" else "RSSI calibration"
+                notes.append(f"{name}.{key}.{item} ({what}) is not imported: it belongs to the module's Concentratord")
+    return notes
 
 
 def to_toml(imported: Imported) -> str:
@@ -176,6 +198,7 @@ def to_toml(imported: Imported) -> str:
             f"port_down = {server.port_down}",
             f"keepalive_s = {imported.keepalive_s:g}",
             f"push_timeout_s = {imported.push_timeout_ms / 1000:g}",
+            f"stat_interval_s = {imported.stat_interval_s:g}",
         ]
     lines += [f"# note: {note}" for note in imported.notes]
     return "\n".join(lines) + "\n"

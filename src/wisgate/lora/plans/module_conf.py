@@ -5,15 +5,57 @@
 * ChirpStack Concentratord TOML, as a dict: ``[gateway]`` region/model and
   ``[gateway.concentrator]`` multi_sf_channels / lora_std / fsk, or ``channels`` for the 2g4 binary.
 Board-specific calibration (RSSI offsets, TX gain tables) belongs to the board profile and is left out.
+
+Each module's interface is its slot's on the RAK7391 (reference rak7391-board.md "Concentrators", RAK's
+examples): board 0 in mPCIe #1 on ``/dev/spidev0.0`` with reset GPIO17, board 1 in mPCIe #2 on
+``/dev/spidev0.1`` with reset GPIO6; further modules are USB variants (``/dev/ttyACM*``). An SX1280
+(2.4 GHz) module is a tty: ``/dev/ttyAMA0`` in mPCIe #2 (RAK's dual-band example), else USB.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from wisgate.lora.plans.allocation import IfChannel, ModuleAllocation
+from wisgate.lora.plans.allocation import IfChannel, Module, ModuleAllocation
 
 MULTI_SF_SPREADING_FACTORS = [7, 8, 9, 10, 11, 12]
+GPIO_CHIP = "/dev/gpiochip0"
+
+
+@dataclass(frozen=True, slots=True)
+class Wiring:
+    """How the host reaches a module: bus, device path, reset line, and the slot it sits in."""
+
+    slot: str
+    com_type: str  # "SPI" or "USB" (lora_pkt_fwd's com_type); the 2.4 GHz board is always a tty
+    com_path: str
+    reset_gpio: int | None
+
+
+def wiring(module: Module) -> Wiring:
+    """The slot wiring of ``module`` (its ``com_path`` wins when set explicitly)."""
+    board = module.board
+    if module.spec.is_2g4:
+        if board == 1:
+            found = Wiring("mPCIe #2", "UART", "/dev/ttyAMA0", None)
+        else:
+            found = Wiring("USB", "USB", f"/dev/ttyACM{max(board - 2, 0)}", None)
+    elif board == 0:
+        found = Wiring("mPCIe #1", "SPI", "/dev/spidev0.0", 17)
+    elif board == 1:
+        found = Wiring("mPCIe #2", "SPI", "/dev/spidev0.1", 6)
+    else:
+        found = Wiring("USB", "USB", f"/dev/ttyACM{board - 2}", None)
+    if module.com_path:
+        found = Wiring(found.slot, found.com_type, module.com_path, found.reset_gpio)
+    return found
+
+
+def describe_wiring(module: Module) -> str:
+    w = wiring(module)
+    reset = f", reset GPIO{w.reset_gpio}" if w.reset_gpio is not None else ""
+    return f"{w.slot}: {w.com_path}{reset}"
 RADIO_TYPE = "SX1250"
 
 
@@ -46,7 +88,7 @@ def semtech_global_conf(alloc: ModuleAllocation) -> dict[str, Any]:
     """The board section of a lora_pkt_fwd ``global_conf.json`` for this module."""
     module = alloc.module
     if module.spec.is_2g4:
-        radio_conf: dict[str, Any] = {"tty_path": module.com_path, "lorawan_public": True}
+        radio_conf: dict[str, Any] = {"tty_path": wiring(module).com_path, "lorawan_public": True}
         for i in range(module.spec.channels_2g4):
             if i < len(alloc.channels_2g4):
                 ch = alloc.channels_2g4[i]
@@ -64,9 +106,10 @@ def semtech_global_conf(alloc: ModuleAllocation) -> dict[str, Any]:
             "tx_freq_max": module.tx_freq_max_hz or module.band_max_hz,
         }
         return {"radio_conf": radio_conf}
+    w = wiring(module)
     conf: dict[str, Any] = {
-        "com_type": "SPI",
-        "com_path": module.com_path,
+        "com_type": w.com_type,
+        "com_path": w.com_path,
         "lorawan_public": True,
         "clksrc": 0,
         "full_duplex": False,
@@ -118,7 +161,11 @@ def concentratord_section(alloc: ModuleAllocation, region: str) -> dict[str, Any
                 "bandwidth": ch.bandwidth_hz,
                 "datarate": ch.datarate_bps,
             }
-    gateway: dict[str, Any] = {"region": region, "concentrator": concentrator}
+    w = wiring(module)
+    gateway: dict[str, Any] = {"region": region, "com_dev_path": w.com_path}
+    if w.reset_gpio is not None:
+        gateway.update(sx1302_reset_chip=GPIO_CHIP, sx1302_reset_pin=w.reset_gpio)
     if module.model:
         gateway["model"] = module.model
+    gateway["concentrator"] = concentrator
     return {"gateway": gateway}
