@@ -88,3 +88,59 @@ def test_analog_modules_and_relay_on_the_simulated_board() -> None:
     assert kinds.index((EventKind.ANALOG_OK, Severity.INFO)) > kinds.index((EventKind.ANALOG_LOOP_BROKEN,
                                                                               Severity.ALARM))
     assert (EventKind.WISBLOCK_OUTPUT, Severity.INFO) in kinds
+
+
+def test_debouncer_ignores_bounces_shorter_than_its_hold() -> None:
+    from wisgate.industrial.wisblock import Debouncer
+
+    debouncer = Debouncer(0.05)
+    samples = [(0.0, False), (0.02, True), (0.04, False), (0.06, True), (0.08, True), (0.10, True), (0.12, True),
+               (0.14, False), (0.16, True)]
+    changes = [(t, debouncer.sample(level, t)) for t, level in samples]
+    assert [(t, new) for t, new in changes if new is not None] == [(0.12, True)]
+    assert debouncer.level is True
+
+
+def test_opto_input_on_the_simulated_board_is_debounced_into_events() -> None:
+    from wisgate.sim.chips.tpt29555 import TPT29555Model
+
+    target = SimTarget.open()
+    model = target.board.models["expander2"]
+    assert isinstance(model, TPT29555Model)
+    config = IndustrialSection.model_validate({"wisblock": [
+        {"name": "door", "slot": 2, "module": "RAK13001", "input_line": 10, "debounce_s": 0.1}]})
+
+    async def main() -> tuple[list[Any], float | None]:
+        context = Context(target=target)
+        events = context.state.events.subscribe()
+        await target.worker.run(lambda: model.set_input(10, False))  # the undriven pin would float high
+        task = asyncio.create_task(IndustrialGateway(config, context).run())
+        await asyncio.sleep(0.2)
+        for level in (True, False, True, False, True):  # contact bounce, 20 ms each
+            await target.worker.run(lambda lv=level: model.set_input(10, lv))
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.3)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        seen = []
+        while (event := await events.get(0)) is not None:
+            if event.kind is EventKind.WISBLOCK_INPUT:
+                seen.append(event.data["level"])
+        return seen, context.state.value("wisblock.door.input")
+
+    try:
+        seen, value = asyncio.run(asyncio.wait_for(main(), 20))
+    finally:
+        target.close()
+    assert seen == [True]
+    assert value == 1.0
+
+
+def test_input_line_checks() -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="input_line 12 is the relay's line"):
+        WisblockSection.model_validate({"name": "a", "slot": 2, "module": "RAK13001", "input_line": 12})
+    with pytest.raises(ValidationError, match="input_line is for the RAK13001"):
+        WisblockSection.model_validate({"name": "a", "slot": 2, "module": "RAK13007", "input_line": 10})

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, Strict, ValidationError, field_validator, model_validator
 
+from wisgate.board.expander_lines import RELAY_LINE, SLOT_LINE_OFFSET
 from wisgate.industrial.modbus.codec import WIDTH, DataType, Encoding, Order
 from wisgate.settings import Host, Settings
 
@@ -264,6 +265,13 @@ class WisblockSection(Section):
     adc_channel: Annotated[int, Field(ge=0, le=3)] | None = None
     enable_line: Annotated[int, Field(ge=0, le=15)] | None = None
     relay_line: Annotated[int, Field(ge=0, le=15)] | None = None
+    #: RAK13001's opto-isolated input: the expander 0x26 line it reaches (no RAK example shows which, so no
+    #: default), read every 20 ms and debounced into events
+    input_line: Annotated[int, Field(ge=0, le=15)] | None = None
+    #: a change counts once the new level has held this long
+    debounce_s: Annotated[float, Field(ge=0, le=10)] = 0.05
+    #: the input reads 0 when its contact is closed
+    active_low: bool = False
 
     @field_validator("module", mode="before")
     @classmethod
@@ -276,6 +284,11 @@ class WisblockSection(Section):
             raise ValueError("range needs two different values (engineering value at the bottom and top)")
         if self.range is not None and self.module not in ("RAK5801", "RAK5811"):
             raise ValueError(f"range is for analog modules (RAK5801, RAK5811), not {self.module}")
+        if self.input_line is not None and self.module != "RAK13001":
+            raise ValueError(f"input_line is for the RAK13001's opto input, not {self.module}")
+        relay = self.relay_line if self.relay_line is not None else RELAY_LINE + SLOT_LINE_OFFSET[self.slot]
+        if self.input_line == relay:
+            raise ValueError(f"input_line {self.input_line} is the relay's line")
         return self
 
 

@@ -17,7 +17,16 @@ from functools import partial
 from wisgate.industrial.config import IndustrialSection, ModbusSection, PointSection, WisblockSection
 from wisgate.industrial.modbus.codec import CodecError
 from wisgate.industrial.modbus.poller import BusPoller, DeviceHealth, DevicePoller
-from wisgate.industrial.wisblock import ANALOG, EXPANDER, Signal, condition_text, readings_of, signal_of, wiring
+from wisgate.industrial.wisblock import (
+    ANALOG,
+    EXPANDER,
+    Debouncer,
+    Signal,
+    condition_text,
+    readings_of,
+    signal_of,
+    wiring,
+)
 from wisgate.services.events import EventKind, Severity
 from wisgate.services.readings import Reading
 from wisgate.services.supervisor import Context, ServiceFn
@@ -25,6 +34,10 @@ from wisgate.target import FieldDevices
 
 log = logging.getLogger("wisgate.industrial")
 
+#: how often the WisBlock digital inputs are sampled (each sample is one read of the expander's inputs)
+INPUT_POLL_S = 0.02
+#: an unchanged input's reading is refreshed this often
+INPUT_REFRESH_S = 1.0
 #: gain for the analog inputs: ±4.096 V holds 20.5 mA × 149.9 Ω and 5.1 V × 0.6
 ADC_GAIN = 4.096
 
@@ -167,6 +180,43 @@ class IndustrialGateway:
             self.context.publish(EventKind.ANALOG_OK, source, message, module=module.name, signal=signal,
                                  unit=unit)
 
+    async def run_inputs(self) -> None:
+        """Sample the modules' digital inputs, debounced; a change is a reading and an event."""
+        inputs = [m for m in self.modules if m.input_line is not None]
+        expander = self.context.target.expander(EXPANDER)
+        for module in inputs:
+            assert module.input_line is not None
+            await self.context.bus.run(partial(expander.set_direction, module.input_line, output=False))
+        debouncers = {m.name: Debouncer(m.debounce_s) for m in inputs}
+        refreshed = 0.0
+        while True:
+            pins = await self.context.bus.run(expander.read_pins)
+            now = time.monotonic()
+            changed: list[Reading] = []
+            for module in inputs:
+                assert module.input_line is not None
+                raw = bool(pins >> module.input_line & 1) != module.active_low
+                debouncer = debouncers[module.name]
+                first = debouncer.level is None
+                new = debouncer.sample(raw, now)
+                if new is not None or first:
+                    changed.append(self._input_reading(module, raw if first else bool(new)))
+                if new is not None:
+                    self.context.publish(EventKind.WISBLOCK_INPUT, f"wisblock{module.slot}",
+                                         f"{module.name} input {'on' if new else 'off'}", module=module.name,
+                                         level=new)
+            if now - refreshed >= INPUT_REFRESH_S:
+                refreshed = now
+                changed = [self._input_reading(m, bool(debouncers[m.name].level)) for m in inputs]
+            if changed:
+                self.context.state.put_readings(changed)
+            await asyncio.sleep(INPUT_POLL_S)
+
+    @staticmethod
+    def _input_reading(module: WisblockSection, on: bool) -> Reading:
+        return Reading(f"wisblock.{module.name}.input", f"{module.name} input", float(on), "",
+                       f"wisblock{module.slot}", time.time(), digits=0)
+
     # -- all -----------------------------------------------------------------------------------------
 
     async def run(self) -> None:
@@ -175,6 +225,8 @@ class IndustrialGateway:
                 group.create_task(bus.run(), name=f"modbus {bus.bus.name}")
             if self.modules:
                 group.create_task(self.run_wisblock(), name="wisblock")
+            if any(m.input_line is not None for m in self.modules):
+                group.create_task(self.run_inputs(), name="wisblock inputs")
 
 
 def field_bus(devices: FieldDevices, port: int) -> ModbusSection:

@@ -80,6 +80,31 @@ def signal_of(module: WisblockSection, adc_volts: float) -> Signal:
     return Signal(signal, unit, value, condition)
 
 
+@dataclass
+class Debouncer:
+    """A level that changes only once a new value has held ``hold_s`` (contact bounce, noise)."""
+
+    hold_s: float
+    level: bool | None = None
+    _candidate: bool | None = None
+    _since: float = 0.0
+
+    def sample(self, raw: bool, now: float) -> bool | None:
+        """The new stable level when it changes with this sample, else None (the first sample sets it)."""
+        if self.level is None:
+            self.level = raw
+            return None
+        if raw == self.level:
+            self._candidate = None
+            return None
+        if self._candidate != raw:
+            self._candidate, self._since = raw, now
+        if now - self._since >= self.hold_s:
+            self.level, self._candidate = raw, None
+            return raw
+        return None
+
+
 def readings_of(module: WisblockSection, measured: Signal) -> list[Reading]:
     now = time.time()
     base = f"wisblock.{module.name}"

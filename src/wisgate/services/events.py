@@ -51,6 +51,7 @@ class EventKind(StrEnum):
     ANALOG_OUT_OF_RANGE = "wisblock.out_of_range"
     ANALOG_OK = "wisblock.in_range"
     WISBLOCK_OUTPUT = "wisblock.output"
+    WISBLOCK_INPUT = "wisblock.input"
 
 
 class Severity(StrEnum):
