@@ -88,9 +88,10 @@ def free_port() -> int:
 
 
 @contextlib.asynccontextmanager
-async def tcp_server(devices: list[FieldDevice], *, dead: set[int] | None = None) -> AsyncIterator[int]:
-    """A ModBUS TCP server on a free loopback port, serving ``devices``; yields the port."""
-    port = free_port()
+async def tcp_server(devices: list[FieldDevice], *, dead: set[int] | None = None,
+                     port: int | None = None) -> AsyncIterator[int]:
+    """A ModBUS TCP server on a free loopback port (or ``port``), serving ``devices``; yields the port."""
+    port = port or free_port()
     server = ModbusTcpServer([d.sim for d in devices], address=("127.0.0.1", port),
                              trace_packet=partial(_dropper, dead or set(), set(), 6))
     task = asyncio.create_task(server.serve_forever())

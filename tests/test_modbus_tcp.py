@@ -205,3 +205,30 @@ def test_no_server_is_a_connection_failure() -> None:
     health = run(main())
     assert health.status == "failing"
     assert health.reason is not None and health.reason.startswith("cannot connect to 127.0.0.1:")
+
+
+def test_a_restarted_server_is_polled_again() -> None:
+    device = FieldDevice(1, inputs={0: 9})
+
+    async def main() -> tuple[list[str | None], float | None]:
+        state = BoardState()
+        async with tcp_server([device]) as port:
+            poller = BusPoller(bus(port, [{"name": "m", "timeout_s": 0.3, "interval_s": 0.1, "max_failures": 100,
+                                           "points": [{"name": "v", "table": "input", "address": 0}]}]), state)
+            task = asyncio.create_task(poller.run())
+            await asyncio.sleep(0.3)
+        await asyncio.sleep(0.5)  # the server is gone
+        reasons = [poller.devices[0].reason]
+        device.set_input(0, 10)
+        async with tcp_server([device], port=port):
+            await asyncio.sleep(1.5)
+            reasons.append(poller.devices[0].reason)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+        return reasons, state.value("modbus.m.v")
+
+    reasons, value = run(main())
+    assert reasons[0] is not None and reasons[0] != ""
+    assert reasons[1] is None
+    assert value == 10
