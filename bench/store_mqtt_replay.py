@@ -35,6 +35,7 @@ from wisgate.lora.core.types import (
     Uplink,
     UplinkFrame,
 )
+from wisgate.lora.plans.channels import ChannelPlan
 
 
 class IdleGateway:
@@ -43,12 +44,18 @@ class IdleGateway:
     clock = SimClock()
     boards = (0,)
 
+    plans: list[tuple[str, ChannelPlan]]
+
     def __init__(self) -> None:
         self.stats = GatewayStats()
+        self.plans = []
 
     async def uplinks(self) -> AsyncIterator[ReceivedUplink]:
         await asyncio.Event().wait()
         yield  # type: ignore[misc]
+
+    async def apply_plan(self, plan: ChannelPlan, *, version: str) -> None:
+        self.plans.append((version, plan))
 
     async def send_downlink(self, request: TxRequest) -> TxResult:
         return TxResult(TxOutcome.OK)

@@ -31,6 +31,8 @@ from wisgate.lora.core.types import (
     TxResult,
     UplinkFrame,
 )
+from wisgate.lora.errors import BackendError
+from wisgate.lora.plans.channels import ChannelPlan
 
 FUZZ = int(os.environ.get("WISGATE_FUZZ_EXAMPLES", "300"))
 GATEWAY_ID = "0016c001ff10a235"
@@ -44,14 +46,20 @@ class FakeGateway:
     clock = SimClock()
     boards = (0,)
 
+    plans: list[tuple[str, ChannelPlan]]
+
     def __init__(self, outcomes: list[TxOutcome] | None = None) -> None:
         self.stats = GatewayStats()
+        self.plans = []
         self.outcomes = list(outcomes or [])
         self.requests: list[TxRequest] = []
 
     async def uplinks(self) -> AsyncIterator[ReceivedUplink]:
         await asyncio.Event().wait()
         yield  # type: ignore[misc]
+
+    async def apply_plan(self, plan: ChannelPlan, *, version: str) -> None:
+        self.plans.append((version, plan))
 
     async def send_downlink(self, request: TxRequest) -> TxResult:
         self.requests.append(request)
@@ -220,3 +228,36 @@ def test_uplink_message_round_trips_both_encodings() -> None:
         gateway_id=GATEWAY_ID, uplink_id=1, gw_time=0.0,
     )
     assert fsk.tx_info.modulation.fsk.datarate == 50_000 and fsk.tx_info.modulation.fsk.frequency_deviation == 25_000
+
+
+class BrokenModules(FakeGateway):
+    async def apply_plan(self, plan: ChannelPlan, *, version: str) -> None:
+        raise BackendError("board 1: no answer from ipc:///x within 1.0 s")
+
+
+def test_command_config_in_json_reaches_the_gateway_and_a_module_failure_is_failed(tmp_path: Path) -> None:
+    message = gw.GatewayConfiguration(version="7")
+    item = message.channels.add(frequency=868_100_000)
+    item.lora_modulation_config.bandwidth = 125_000
+    item.lora_modulation_config.spreading_factors.extend([7, 8, 9, 10, 11, 12])
+    fsk = message.channels.add(frequency=868_800_000)
+    fsk.fsk_modulation_config.bandwidth, fsk.fsk_modulation_config.bitrate = 125_000, 50_000
+    fake = FakeGateway()
+    f = forwarder(tmp_path, fake, "json")
+    try:
+        outcome = asyncio.run(f.handle_config(json_format.MessageToJson(message).encode()))
+        assert outcome is not None and outcome["status"] == "OK" and outcome["version"] == "7"
+        ((version, plan),) = fake.plans
+        assert version == "7" and [(c.frequency_hz, c.kind.value) for c in plan.channels] == [
+            (868_100_000, "multi-SF"), (868_800_000, "FSK")]
+        (tmp_path / "b").mkdir()
+        broken = forwarder(tmp_path / "b", BrokenModules(), "json")
+        failed = asyncio.run(broken.handle_config(json_format.MessageToJson(message).encode()))
+        assert failed is not None and failed["status"] == "FAILED" and "no answer" in failed["error"]
+        broken.store.close()
+        # several spreading factors on a 500 kHz channel is no channel any module has
+        item.lora_modulation_config.bandwidth = 500_000
+        assert asyncio.run(f.handle_config(json_format.MessageToJson(message).encode())) is None
+        assert f.stats.bad_commands == {"config": 1}
+    finally:
+        f.store.close()

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import datetime
 import ipaddress
+import json
 import os
 import random
 import shutil
@@ -44,6 +45,7 @@ from wisgate.lora.core.jit import JitQueue
 from wisgate.lora.core.types import LoraModulation, ReceivedUplink, RxInfo, Uplink, UplinkFrame
 from wisgate.lora.frames.crypto import build_data_frame
 from wisgate.lora.frames.phy import MType
+from wisgate.lora.plans.allocation import Module
 from wisgate.sim.concentratord import SimConcentratord, SimModule
 
 GATEWAY_ID = "aa555a0000000001"
@@ -200,6 +202,7 @@ class Rig:
         link = ModuleLink(
             0, ConcentratordBackend(board=0, event_url=events, command_url=commands),
             JitQueue(board=0, tx_freq_min_hz=863_000_000, tx_freq_max_hz=870_000_000, power_lut=(14, 20, 27)),
+            Module.for_region(0, "EU868"),
         )
         self.gateway = Gateway(GATEWAY_ID, [link], clock=self.clock)
         self.store_path = tmp_path / "mqtt.db"
@@ -635,3 +638,47 @@ def test_settings_are_checked() -> None:
     with pytest.raises(ConfigError, match="TLS files"):
         MqttSettings(ca_file=Path("/nonexistent/ca.pem")).ssl_context()
     assert MqttSettings().ssl_context() is None
+
+
+def _configuration(version: str, frequencies: list[int], *, gateway_id: str = GATEWAY_ID) -> gw.GatewayConfiguration:
+    message = gw.GatewayConfiguration(gateway_id=gateway_id, version=version)
+    for frequency in frequencies:
+        item = message.channels.add(frequency=frequency)
+        item.lora_modulation_config.bandwidth = 125_000
+        item.lora_modulation_config.spreading_factors.extend([7, 8, 9, 10, 11, 12])
+    std = message.channels.add(frequency=868_300_000)
+    std.lora_modulation_config.bandwidth = 250_000
+    std.lora_modulation_config.spreading_factors.append(7)
+    return message
+
+
+def test_command_config_retunes_the_module_without_a_restart_and_acks(tmp_path: Path, broker: Broker) -> None:
+    plan = [867_100_000 + 200_000 * n for n in range(5)] + [868_100_000, 868_300_000, 868_500_000]
+    too_many = [863_100_000 + 200_000 * n for n in range(9)]  # nine multi-SF channels for one SX1302
+
+    async def body(rig: Rig) -> None:
+        async with peer(broker) as ns, running(rig.forwarder):
+            topic = f"gateway/{GATEWAY_ID}/command/config"
+            await ns.client.publish(topic, _configuration("v2", plan).SerializeToString(), qos=1)
+            await ns.wait_for(lambda: len(ns.on("/event/config")) == 1)
+            outcome = json.loads(ns.on("/event/config")[0])
+            assert outcome == {"gatewayId": GATEWAY_ID, "version": "v2", "status": "OK", "error": ""}
+            assert rig.daemon.config_version == "v2" and rig.gateway.plan_version == "v2"
+            assert rig.daemon.channels is not None
+            heard = sorted(c.frequency_hz for c in rig.daemon.channels)
+            assert heard == sorted([*plan, 868_300_000])  # the 8 multi-SF and the single-SF channel
+            # a plan the radios cannot hold is refused, naming why; the module keeps what it had
+            await ns.client.publish(topic, _configuration("v3", too_many).SerializeToString(), qos=1)
+            await ns.wait_for(lambda: len(ns.on("/event/config")) == 2)
+            refused = json.loads(ns.on("/event/config")[1])
+            assert refused["status"] == "REFUSED" and "does not fit" in refused["error"]
+            assert rig.daemon.config_version == "v2" and rig.gateway.plan_version == "v2"
+            # another gateway's configuration and garbage are bad commands, not outcomes
+            await ns.client.publish(topic, _configuration("v4", plan, gateway_id="0102030405060708")
+                                    .SerializeToString(), qos=1)
+            await ns.client.publish(topic, b"\xff\xff", qos=1)
+            await ns.wait_for(lambda: sum(rig.forwarder.stats.bad_commands.values()) == 2)
+            assert dict(rig.forwarder.stats.configs) == {"OK": 1, "REFUSED": 1}
+            assert len(ns.on("/event/config")) == 2
+
+    run(tmp_path, broker, body)

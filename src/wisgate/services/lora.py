@@ -69,7 +69,9 @@ def lora_service(config: LoraSection) -> ServiceFn:
         if not concentrators.modules:
             log.warning("no LoRa modules configured ([[lora.modules]]): the gateway is not started")
             return
-        links = [ModuleLink(module.board, backend, _jit(module)) for module, backend in concentrators.modules]
+        links = [
+            ModuleLink(module.board, backend, _jit(module), module) for module, backend in concentrators.modules
+        ]
         gateway = Gateway(config.gateway_id, links, clock=context.target.clock, uplink_filter=uplink_filter(config))
         context.state.lora.gateway = gateway
         publisher = zmq.asyncio.Context.instance().socket(zmq.PUB)

@@ -23,10 +23,12 @@ from wisgate.lora.backends.concentratord.wire import (
     META_MODEM_ID,
     META_RSSI_SIGNAL,
     TX_STATUS,
+    channels_from_configuration,
     downlink_from_proto,
 )
 from wisgate.lora.core.jit import JitQueue
 from wisgate.lora.errors import ParseError
+from wisgate.lora.plans.channels import Channel
 
 #: (status, departure count_us) for one downlink item at the module's counter ``now_us``.
 TxCheckResult = tuple["gw.TxAckStatus.ValueType", int | None]
@@ -93,6 +95,10 @@ class SimConcentratord:
         self.commands_served = 0
         #: The last uplinks published, for tests and the dashboard.
         self.heard: deque[gw.UplinkFrame] = deque(maxlen=1000)
+        #: the channels of the last set_gateway_configuration, and who to tell (the radio environment)
+        self.channels: list[Channel] | None = None
+        self.config_version = ""
+        self.on_configure: Callable[[list[Channel]], None] | None = None
 
     def count_us(self) -> int:
         """The module's free-running 32-bit microsecond counter."""
@@ -199,7 +205,20 @@ class SimConcentratord:
             return bytes(gw.GetGatewayIdResponse(gateway_id=self.module.gateway_id).SerializeToString())
         if kind == "send_downlink_frame":
             return bytes(self._downlink(command.send_downlink_frame).SerializeToString())
+        if kind == "set_gateway_configuration":
+            self._configure(command.set_gateway_configuration)
         return b""
+
+    def _configure(self, message: gw.GatewayConfiguration) -> None:
+        """Retune to the channels given (what the radio hears from now on); a bad one leaves them as they were."""
+        try:
+            channels = channels_from_configuration(message)
+        except ParseError:
+            return
+        self.channels = channels
+        self.config_version = message.version
+        if self.on_configure is not None:
+            self.on_configure(channels)
 
     def _serve(self) -> None:
         while not self._stop.is_set():

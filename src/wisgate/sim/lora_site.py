@@ -8,6 +8,7 @@ ones on the SX1280 module's channels.
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 import tempfile
@@ -68,7 +69,9 @@ class SimLoraSite:
                 clock=self.clock, event_url=events, command_url=commands,
             )
             self.modules.append(SiteModule(board, daemon, events, commands))
-            self.radio.receivers.append(Receiver(daemon, allocation.channels))
+            receiver = Receiver(daemon, allocation.channels)
+            daemon.on_configure = functools.partial(_retune, receiver)  # remote configuration
+            self.radio.receivers.append(receiver)
         self._populate()
 
     def _populate(self) -> None:
@@ -108,3 +111,7 @@ class SimLoraSite:
             module.daemon.stop()
         if self._tmp is not None:
             self._tmp.cleanup()
+
+
+def _retune(receiver: Receiver, channels: list[Channel]) -> None:
+    receiver.channels = channels  # one assignment: the radio thread sees the old list or the new one

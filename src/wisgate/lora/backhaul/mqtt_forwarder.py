@@ -9,7 +9,11 @@ Topics, as chirpstack-mqtt-forwarder uses them (``[prefix/]gateway/<gateway_id>/
 - ``event/ack``: ``gw.DownlinkTxAck``, one status per downlink item;
 - ``state/conn``: retained ``gw.ConnState`` ONLINE after connecting; OFFLINE as the last will
   and on a clean stop;
-- subscribed: ``command/down`` (``gw.DownlinkFrame``).
+- subscribed: ``command/down`` (``gw.DownlinkFrame``) and ``command/config`` (``gw.GatewayConfiguration``:
+  a channel plan, split over the installed modules and applied without a restart);
+- ``event/config``: the outcome of a ``command/config``, always JSON (ChirpStack has no message for it):
+  ``{"gatewayId", "version", "status": "OK" | "REFUSED" | "FAILED", "error"}``; REFUSED when the plan
+  does not fit the installed radios (nothing changed), FAILED when a module did not take its share.
 
 Payloads are protobuf, or protobuf's canonical JSON (``json_format``: camelCase, enums by name,
 bytes in base64), as ChirpStack's ``json`` option.
@@ -31,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import random
 import socket
@@ -46,12 +51,13 @@ from google.protobuf import json_format
 from google.protobuf.message import DecodeError, Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from wisgate.lora.backends.concentratord.wire import CRC, TX_STATUS, downlink_from_proto
+from wisgate.lora.backends.concentratord.wire import CRC, TX_STATUS, channels_from_configuration, downlink_from_proto
 from wisgate.lora.backhaul.mqtt_settings import Encoding, MqttSettings
 from wisgate.lora.backhaul.store import StoredUplink, StoreError
 from wisgate.lora.backhaul.uplink_queue import QueueStore, UplinkQueue
 from wisgate.lora.core.types import FskModulation, GatewayPort, ReceivedUplink, UplinkFrame
-from wisgate.lora.errors import ParseError
+from wisgate.lora.errors import BackendError, ParseError, PlanError
+from wisgate.lora.plans.channels import ChannelPlan
 
 log = logging.getLogger("wisgate.lora.mqtt")
 
@@ -76,6 +82,8 @@ class MqttStats:
     connects: int = 0
     connect_failures: int = 0
     downlinks: Counter[str] = field(default_factory=Counter)
+    """command/config outcomes: OK, REFUSED, FAILED."""
+    configs: Counter[str] = field(default_factory=Counter)
     """Downlink frames by outcome (OK, or the last item's refusal)."""
     bad_commands: Counter[str] = field(default_factory=Counter)
 
@@ -263,6 +271,7 @@ class MqttForwarder:
             try:
                 await client.publish(self.topic("state/conn"), self.conn_state(True), qos=1, retain=True)
                 await client.subscribe(self.topic("command/down"), qos=1)
+                await client.subscribe(self.topic("command/config"), qos=1)
                 self.connected.set()
                 log.info("MQTT broker %s:%d connected", self.settings.host, self.settings.port)
                 async with asyncio.TaskGroup() as group:
@@ -357,11 +366,44 @@ class MqttForwarder:
     # -- downlinks ----------------------------------------------------------
 
     async def _receiver(self, client: aiomqtt.Client) -> None:
-        down = self.topic("command/down")
+        down, config = self.topic("command/down"), self.topic("command/config")
         async with asyncio.TaskGroup() as group:
             async for message in client.messages:
-                if str(message.topic) == down and isinstance(message.payload, bytes | bytearray):
+                if not isinstance(message.payload, bytes | bytearray):
+                    continue
+                if str(message.topic) == down:
                     group.create_task(self._downlink(client, bytes(message.payload)))
+                elif str(message.topic) == config:
+                    group.create_task(self._configure(client, bytes(message.payload)))
+
+    async def _configure(self, client: aiomqtt.Client, payload: bytes) -> None:
+        outcome = await self.handle_config(payload)
+        if outcome is not None:
+            await client.publish(self.topic("event/config"), json.dumps(outcome).encode(), qos=1)
+
+    async def handle_config(self, payload: bytes) -> dict[str, str] | None:
+        """Apply a ``command/config`` channel plan; the ``event/config`` outcome, or None for a bad command."""
+        try:
+            message = decode(payload, gw.GatewayConfiguration(), self.settings.encoding)
+            channels = channels_from_configuration(message)
+        except (ValueError, ParseError) as exc:
+            self._bad("config", str(exc))
+            return None
+        if message.gateway_id and message.gateway_id.lower() != self._gateway_id:
+            self._bad("gateway-id", f"configuration {message.version!r} is for gateway {message.gateway_id}")
+            return None
+        outcome = {"gatewayId": self._gateway_id, "version": message.version, "status": "OK", "error": ""}
+        plan = ChannelPlan(f"remote configuration {message.version!r}", "remote", tuple(channels))
+        try:
+            await self.gateway.apply_plan(plan, version=message.version)
+        except PlanError as exc:
+            outcome.update(status="REFUSED", error=str(exc))
+        except BackendError as exc:
+            outcome.update(status="FAILED", error=str(exc))
+        if outcome["status"] != "OK":
+            log.warning("command/config %r %s: %s", message.version, outcome["status"].lower(), outcome["error"])
+        self.stats.configs[outcome["status"]] += 1
+        return outcome
 
     async def _downlink(self, client: aiomqtt.Client, payload: bytes) -> None:
         ack = await self.handle_downlink(payload)
@@ -412,7 +454,8 @@ class MqttForwarder:
 
     def _bad(self, reason: str, detail: str) -> None:
         self.stats.bad_commands[reason] += 1
-        self._problem(f"bad command/down ({reason}): {detail}", key=f"bad:{reason}")
+        command = "command/config" if reason == "config" else "command/down"
+        self._problem(f"bad {command} ({reason}): {detail}", key=f"bad:{reason}")
 
     # -- stats --------------------------------------------------------------
 

@@ -34,7 +34,9 @@ from wisgate.lora.core.types import (
     TxResult,
     UplinkFrame,
 )
-from wisgate.lora.errors import BackendError
+from wisgate.lora.errors import BackendError, PlanError
+from wisgate.lora.plans.allocation import Module, allocate
+from wisgate.lora.plans.channels import ChannelPlan
 
 log = logging.getLogger("wisgate.lora.core.gateway")
 
@@ -51,6 +53,8 @@ class ModuleLink:
     board: int
     backend: ModuleBackend
     jit: JitQueue
+    #: what the module's radios can do, for placing a plan on it (remote configuration)
+    module: Module | None = None
 
 
 class Gateway:
@@ -81,6 +85,8 @@ class Gateway:
         self.module_problems: dict[int, str] = {}
         self._last_event: dict[int, float] = {}
         self.quiet_probe_s = QUIET_PROBE_S
+        #: the version of the last remote configuration applied ("" until one is)
+        self.plan_version = ""
 
     @property
     def boards(self) -> Collection[int]:
@@ -192,6 +198,27 @@ class Gateway:
         while True:
             await self.check_modules()
             await asyncio.sleep(self.quiet_probe_s)
+
+    # remote configuration
+
+    async def apply_plan(self, plan: ChannelPlan, *, version: str) -> None:
+        """Split ``plan`` over the modules and hand each its share; nothing changes if it does not fit."""
+        unknown = [b for b, link in self.links.items() if link.module is None]
+        if unknown:
+            raise PlanError(f"{plan.name}: the radios of board(s) {unknown} are not described; cannot place a plan")
+        links = list(self.links.values())
+        allocations = allocate(plan, [link.module for link in links if link.module is not None])
+        failed = []
+        for link, allocation in zip(links, allocations, strict=True):
+            try:
+                await link.backend.configure(allocation.channels, version=version)
+            except BackendError as exc:
+                failed.append(str(exc))
+        if failed:
+            raise BackendError(f"plan {version!r} not taken by every module: {'; '.join(failed)}")
+        self.plan_version = version
+        log.info("LoRa channel plan %s (%s) applied: %s", version, plan.name, ", ".join(
+            f"board {a.module.board} {len(a.channels)} channels" for a in allocations))
 
     # downlinks
 

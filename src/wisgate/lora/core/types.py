@@ -14,7 +14,7 @@ and ``context`` (the 4-byte big-endian ``count_us`` the SX1302 build puts there)
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterator, Collection
+from collections.abc import AsyncIterator, Collection, Sequence
 from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Protocol
@@ -23,6 +23,7 @@ from wisgate.clock import Clock
 from wisgate.lora.core.stats import GatewayStats
 from wisgate.lora.frames.airtime import LI_FEC, lora_airtime, sx1280_airtime
 from wisgate.lora.frames.phy import Frame
+from wisgate.lora.plans.channels import Channel, ChannelPlan
 
 # bandwidths a sub-GHz LoRa modem offers; the SX1280 uses 203/406/812/1625 kHz instead
 SUB_GHZ_BANDWIDTHS_HZ = frozenset({7_800, 10_400, 15_600, 20_800, 31_250, 41_700, 62_500, 125_000, 250_000, 500_000})
@@ -227,6 +228,13 @@ class ModuleBackend(Protocol):
         """Ask the module who it is: raises :class:`~wisgate.lora.errors.BackendError` when it does not answer."""
         ...
 
+    async def configure(self, channels: Sequence[Channel], *, version: str) -> None:
+        """Make the module listen on ``channels`` (its share of a plan) without a restart.
+
+        Raises :class:`~wisgate.lora.errors.BackendError` when the module does not take it.
+        """
+        ...
+
     def close(self) -> None: ...
 
 
@@ -247,3 +255,11 @@ class GatewayPort(Protocol):
         ...
 
     async def send_downlink(self, request: TxRequest) -> TxResult: ...
+
+    async def apply_plan(self, plan: ChannelPlan, *, version: str) -> None:
+        """Listen on ``plan`` from now on, split over the installed modules (remote configuration).
+
+        Raises :class:`~wisgate.lora.errors.PlanError` (nothing changed) when it does not fit the radios, or
+        :class:`~wisgate.lora.errors.BackendError` naming the modules that did not take their share.
+        """
+        ...

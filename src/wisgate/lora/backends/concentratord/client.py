@@ -16,7 +16,7 @@ Protobufs stop here (:mod:`.wire` translates them): :meth:`ConcentratordBackend.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
 import zmq
@@ -24,9 +24,15 @@ import zmq.asyncio
 from chirpstack_api import gw
 from google.protobuf.message import DecodeError
 
-from wisgate.lora.backends.concentratord.wire import TX_OUTCOME, downlink_to_proto, uplink_from_proto
+from wisgate.lora.backends.concentratord.wire import (
+    TX_OUTCOME,
+    configuration_to_proto,
+    downlink_to_proto,
+    uplink_from_proto,
+)
 from wisgate.lora.core.types import Malformed, TxOutcome, TxRequest, TxResult, UplinkFrame
 from wisgate.lora.errors import BackendError, ParseError
+from wisgate.lora.plans.channels import Channel
 
 COMMAND_TIMEOUT_S = 1.0
 
@@ -114,6 +120,11 @@ class ConcentratordBackend:
             return TxResult(outcome, self.board, request.count_us, request.power_dbm)
         name = gw.TxAckStatus.Name(status) if status in gw.TxAckStatus.values() else str(status)
         return TxResult(outcome or TxOutcome.COLLISION_PACKET, self.board, detail=f"module said {name}")
+
+    async def configure(self, channels: Sequence[Channel], *, version: str) -> None:
+        """``set_gateway_configuration`` with this module's channels; the daemon answers with an empty reply."""
+        message = configuration_to_proto(channels, board=self.board, version=version)
+        await self._request(gw.Command(set_gateway_configuration=message))
 
     async def send_frame(self, frame: gw.DownlinkFrame) -> gw.DownlinkTxAck:
         """The ``send_downlink_frame`` command as is: one status per item."""

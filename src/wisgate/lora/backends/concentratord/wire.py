@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from chirpstack_api import gw
 
 from wisgate.lora.core.types import (
@@ -16,6 +18,7 @@ from wisgate.lora.core.types import (
     UplinkFrame,
 )
 from wisgate.lora.errors import ParseError
+from wisgate.lora.plans.channels import Channel, ChannelKind
 
 CODE_RATES = {
     gw.CR_4_5: "4/5", gw.CR_4_6: "4/6", gw.CR_4_7: "4/7", gw.CR_4_8: "4/8",
@@ -29,6 +32,7 @@ TX_STATUS = {
     TxOutcome.TX_FREQ: gw.TX_FREQ, TxOutcome.TX_POWER: gw.TX_POWER, TxOutcome.DUTY_CYCLE: gw.DUTY_CYCLE_OVERFLOW,
 }
 TX_OUTCOME = {status: outcome for outcome, status in TX_STATUS.items()}
+MULTI_SF = [7, 8, 9, 10, 11, 12]
 #: ``rx_info.metadata`` keys for what the SX1302 measures and ``gw.UplinkRxInfo`` has no field for:
 #: signal RSSI (dBm), frequency offset (Hz) and modem id. wisgate's simulated daemon writes them; a
 #: daemon that does not leaves the GWMP forwarder to derive them (see ``gwmp.rxpk_from_frame``).
@@ -120,6 +124,58 @@ def downlink_to_proto(request: TxRequest, count_us: int, *, gateway_id: str, dow
     info.context = (count_us & 0xFFFFFFFF).to_bytes(4, "big")
     info.timing.delay.delay.seconds = 0
     return frame
+
+
+def configuration_to_proto(channels: Sequence[Channel], *, board: int, version: str) -> gw.GatewayConfiguration:
+    """One module's share of a plan as Concentratord's ``set_gateway_configuration``."""
+    message = gw.GatewayConfiguration(version=version)
+    for channel in channels:
+        item = message.channels.add(frequency=channel.frequency_hz, board=board)
+        if channel.kind is ChannelKind.FSK:
+            item.fsk_modulation_config.bandwidth = channel.bandwidth_hz
+            item.fsk_modulation_config.bitrate = channel.datarate_bps or 50_000
+        else:
+            item.lora_modulation_config.bandwidth = channel.bandwidth_hz
+            sfs = MULTI_SF if channel.spreading_factor is None else [channel.spreading_factor]
+            item.lora_modulation_config.spreading_factors.extend(sfs)
+    return message
+
+
+def channels_from_configuration(message: gw.GatewayConfiguration) -> list[Channel]:
+    """The channels of a ChirpStack ``GatewayConfiguration``; :class:`ParseError` names the bad one.
+
+    125 kHz LoRa with several spreading factors is a multi-SF channel; one spreading factor on a wider
+    bandwidth the single-SF (LoRa std) channel; FSK by its bit rate. 2.4 GHz channels (one SF each).
+    """
+    channels: list[Channel] = []
+    for n, item in enumerate(message.channels):
+        where = f"channel {n} ({item.frequency} Hz)"
+        if not 100_000_000 <= item.frequency <= 3_000_000_000:
+            raise ParseError(f"{where}: frequency out of 100 MHz..3 GHz")
+        kind = item.WhichOneof("modulation_config")
+        if kind == "fsk_modulation_config":
+            fsk = item.fsk_modulation_config
+            if not fsk.bitrate:
+                raise ParseError(f"{where}: FSK without a bit rate")
+            bandwidth = fsk.bandwidth or 125_000
+            channels.append(Channel(item.frequency, ChannelKind.FSK, bandwidth, datarate_bps=fsk.bitrate))
+            continue
+        if kind != "lora_modulation_config":
+            raise ParseError(f"{where}: no LoRa or FSK modulation")
+        lora = item.lora_modulation_config
+        bandwidth = lora.bandwidth or lora.bandwidth_legacy * 1000
+        sfs = sorted(set(lora.spreading_factors))
+        if not sfs or any(not 5 <= sf <= 12 for sf in sfs):
+            raise ParseError(f"{where}: spreading factors {sfs} not within SF5..SF12")
+        if item.frequency >= 2_400_000_000:
+            channels.append(Channel(item.frequency, ChannelKind.LORA_2G4, bandwidth, spreading_factor=sfs[0]))
+        elif len(sfs) > 1:
+            if bandwidth != 125_000:
+                raise ParseError(f"{where}: several spreading factors need 125 kHz, not {bandwidth} Hz")
+            channels.append(Channel(item.frequency, ChannelKind.MULTI_SF, bandwidth))
+        else:
+            channels.append(Channel(item.frequency, ChannelKind.LORA_STD, bandwidth, spreading_factor=sfs[0]))
+    return channels
 
 
 def downlink_from_proto(item: gw.DownlinkFrameItem, *, board: int) -> TxRequest:
