@@ -80,6 +80,7 @@ def test_industrial_endpoints() -> None:
                 out["relay"] = (relay.status_code, relay.json())
                 out["status"] = {r["name"]: r for r in (await http.get("/status")).json()["readings"]}
                 out["events"] = [e["kind"] for e in (await http.get("/events")).json()["events"]]
+                out["metrics"] = (await http.get(f"http://127.0.0.1:{api_port}/metrics")).text
             stop.set()
             await daemon
         return out
@@ -108,3 +109,7 @@ def test_industrial_endpoints() -> None:
     assert out["status"]["modbus.boiler.setpoint"]["number"] == 61.5
     assert out["status"]["wisblock.pump.relay"]["number"] == 1.0
     assert "modbus.device_down" in out["events"] and "modbus.write" in out["events"]
+    metrics = out["metrics"].splitlines()
+    assert 'wisgate_modbus_device_ok{bus="plc",device="boiler"} 1.0' in metrics
+    assert 'wisgate_modbus_device_disabled{bus="plc",device="gone"} 1.0' in metrics
+    assert any(line.startswith("wisgate_reading{") and 'name="modbus.boiler.setpoint"' in line for line in metrics)

@@ -10,6 +10,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from wisgate.api.backhaul import BackhaulCollector
+from wisgate.api.industrial import IndustrialCollector
 from wisgate.services.state import BoardState
 
 _UNIT_NAMES = {"°C": "celsius", "%RH": "percent_rh", "%": "percent", "V": "volts", "RPM": "rpm"}
@@ -114,4 +115,5 @@ def registry_for(state: BoardState) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(StateCollector(state))
     registry.register(BackhaulCollector(state))
+    registry.register(IndustrialCollector(state))
     return registry

@@ -222,7 +222,7 @@ class BusPoller:
         source = f"modbus.{device.name}"
         if device.status in ("unknown", "ok"):
             log.warning("%s: %s", device.name, failure)
-            self.publish(EventKind.MODBUS_DEVICE_DOWN, source, f"{device.name} not answering: {failure}",
+            self.publish(EventKind.MODBUS_DEVICE_DOWN, source, f"{device.name} fails: {failure}",
                          Severity.WARNING, bus=self.bus.name, device_id=device.config.device_id,
                          reason=failure.kind, error=str(failure))
             device.status = "failing"
