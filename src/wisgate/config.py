@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, Strict, ValidationError, field_validator, model_validator
 
+from wisgate.api.mqtt.settings import TelemetrySettings
 from wisgate.board.rak7391 import ONBOARD_ADDRESSES
 from wisgate.errors import ConfigError
 from wisgate.industrial.config import IndustrialSection
@@ -206,6 +207,12 @@ class ApiSection(Section):
     request_timeout_s: Annotated[float, Field(gt=0, le=300, allow_inf_nan=False)] = 10.0
 
 
+class TelemetrySection(TelemetrySettings):
+    """Readings, states and events on an MQTT broker, with Home Assistant discovery (docs/mqtt.md)."""
+
+    enabled: bool = False
+
+
 class SimSection(Section):
     """A scenario for the simulated board, so the daemon's reactions can be watched on a laptop."""
 
@@ -258,6 +265,7 @@ class Config(Section):
     power: PowerSection = PowerSection()
     buzzer: BuzzerSection = BuzzerSection()
     api: ApiSection = ApiSection()
+    mqtt: TelemetrySection = TelemetrySection()
     history: HistorySection = HistorySection()
     apps: AppsSection = AppsSection()
     industrial: IndustrialSection = IndustrialSection()

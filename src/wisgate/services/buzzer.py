@@ -1,4 +1,5 @@
-"""The buzzer service: a start-up beep if configured, and the alarm when the supply is lost.
+"""The buzzer service: a start-up beep if configured, the alarm when the supply is lost, and a beep when one
+is asked for (a ``control.beep`` event, e.g. Home Assistant's button).
 
 It subscribes to the event stream and plays the alarm on a ``supply.lost`` event (no polling). The
 target runs the tone where its lines keep time (a thread of its own on hardware, the simulation's
@@ -46,6 +47,8 @@ def buzzer_service(*, frequency_hz: float = 440.0, startup_beep: bool = False, l
                 power = context.state.power
                 if event.kind is EventKind.SUPPLY_LOST and (power is None or power.beep_on_loss):
                     await play(alarm_pattern(frequency_hz))
+                elif event.kind is EventKind.BEEP:
+                    await play(startup_pattern(frequency_hz))
         finally:
             events.close()
             buzzer.line.write(False)

@@ -48,6 +48,11 @@ def build_supervisor(target: Target, config: Config, history: History | None = N
         from wisgate.industrial.service import industrial_service  # pymodbus only where ModBUS is used
 
         supervisor.add("industrial", industrial_service(config.industrial))
+    if config.mqtt.enabled:
+        from wisgate.api.mqtt.service import telemetry_service  # aiomqtt only where telemetry is used
+
+        supervisor.add("telemetry", telemetry_service(config.mqtt, override_s=config.api.override_s,
+                                                      gateway_id=config.lora.gateway_id))
     if config.api.enabled:
         set_running_config(config)  # the apps endpoints keep installs off the gateway's slots and ports
         supervisor.add("api", api_service(config.api, stale_after_s=3 * config.monitor.interval_s))

@@ -43,6 +43,8 @@ class EventKind(StrEnum):
     LORA_MODULE_UP = "lora.module_up"
     LORA_MODULE_DOWN = "lora.module_down"
     OVERRIDE = "control.override"
+    #: a beep asked for (Home Assistant's button, the API); the buzzer service plays it
+    BEEP = "control.beep"
     MODBUS_DEVICE_DOWN = "modbus.device_down"
     MODBUS_DEVICE_DISABLED = "modbus.device_disabled"
     MODBUS_DEVICE_UP = "modbus.device_up"

@@ -1,4 +1,5 @@
-"""The MQTT link's settings (``[lora.mqtt]``): the broker, TLS, pacing and the store of unacknowledged uplinks."""
+"""MQTT settings: the broker connection (shared by the LoRa link ``[lora.mqtt]`` and the telemetry ``[mqtt]``),
+and the LoRa link's own topics, pacing and store of unacknowledged uplinks."""
 
 from __future__ import annotations
 
@@ -13,11 +14,11 @@ from wisgate.settings import Host, PathSetting, Settings
 Encoding = Literal["protobuf", "json"]
 
 
-class MqttSettings(Settings):
+class BrokerSettings(Settings):
+    """Where the broker is and how to log in: TLS, credentials, keep-alive and reconnect back-off."""
+
     host: Host = "127.0.0.1"
     port: Annotated[int, Field(ge=1, le=65535)] = 1883
-    topic_prefix: Annotated[str, Field(max_length=200, pattern=r"^[^#+\x00]*$")] = ""
-    encoding: Encoding = "protobuf"
     username: Annotated[str, Field(min_length=1)] | None = None
     #: Kept out of logs and reprs.
     password: SecretStr | None = None
@@ -32,17 +33,9 @@ class MqttSettings(Settings):
     timeout_s: Annotated[float, Field(ge=0.05, le=300)] = 10.0
     reconnect_min_s: Annotated[float, Field(ge=0.01, le=3600)] = 1.0
     reconnect_max_s: Annotated[float, Field(ge=0.01, le=3600)] = 60.0
-    stats_interval_s: Annotated[float, Field(ge=0.1, le=86_400)] = 30.0
-    #: Uplinks in flight at once (unacknowledged QoS 1 publishes).
-    window: Annotated[int, Field(ge=1, le=10_000)] = 100
-    #: Uplinks per second while replaying a backlog; 0: as fast as the broker acknowledges.
-    replay_rate: Annotated[float, Field(ge=0, le=100_000)] = 0.0
-    #: Uplinks kept on disk while the broker does not acknowledge; at the cap drop the oldest or the newest.
-    store_max: Annotated[int, Field(ge=1, le=10_000_000)] = 100_000
-    store_policy: Literal["drop-oldest", "drop-newest"] = "drop-oldest"
 
     @model_validator(mode="after")
-    def _consistent(self) -> MqttSettings:
+    def _consistent(self) -> BrokerSettings:
         if self.reconnect_min_s > self.reconnect_max_s:
             raise ValueError("reconnect_min_s must not exceed reconnect_max_s")
         if self.key_file is not None and self.cert_file is None:
@@ -65,3 +58,16 @@ class MqttSettings(Settings):
         except (OSError, ssl.SSLError) as exc:
             raise ConfigError(f"mqtt TLS files ({self.ca_file}, {self.cert_file}, {self.key_file}): {exc}") from exc
         return context
+
+
+class MqttSettings(BrokerSettings):
+    topic_prefix: Annotated[str, Field(max_length=200, pattern=r"^[^#+\x00]*$")] = ""
+    encoding: Encoding = "protobuf"
+    stats_interval_s: Annotated[float, Field(ge=0.1, le=86_400)] = 30.0
+    #: Uplinks in flight at once (unacknowledged QoS 1 publishes).
+    window: Annotated[int, Field(ge=1, le=10_000)] = 100
+    #: Uplinks per second while replaying a backlog; 0: as fast as the broker acknowledges.
+    replay_rate: Annotated[float, Field(ge=0, le=100_000)] = 0.0
+    #: Uplinks kept on disk while the broker does not acknowledge; at the cap drop the oldest or the newest.
+    store_max: Annotated[int, Field(ge=1, le=10_000_000)] = 100_000
+    store_policy: Literal["drop-oldest", "drop-newest"] = "drop-oldest"
