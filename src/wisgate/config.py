@@ -177,6 +177,26 @@ class PowerSection(PowerSettings):
         return renamed(data, "debounce_ms", "debounce_s", lambda ms: ms / 1000, where="power")
 
 
+class EnvironmentSection(Section):
+    """Limits on the board's climate: an event when a value reaches its limit, another when it is back."""
+
+    enabled: bool = True
+    pcb_high_c: Annotated[float, Field(ge=0, le=125)] = 70.0
+    humidity_high_rh: Annotated[float, Field(ge=0, le=100)] = 85.0
+    cpu_high_c: Annotated[float, Field(ge=0, le=125)] = 80.0
+    #: back below the limit by this much before the alarm clears
+    hysteresis: Annotated[float, Field(ge=0, le=20)] = 2.0
+
+
+class LedsSection(Section):
+    """The LEDs on expander 0x27 pins 6 and 7 (active low): what each one shows."""
+
+    enabled: bool = True
+    #: heartbeat, alarm, lora (a flash per uplink) or off; pin 6 first
+    roles: Annotated[list[Literal["heartbeat", "alarm", "lora", "off"]], Field(min_length=1, max_length=2)] = [
+        "heartbeat", "alarm"]
+
+
 class BuzzerSection(Section):
     """The passive buzzer on GPIO13 (sounds only with jumper J39 11-12 fitted)."""
 
@@ -257,6 +277,8 @@ class AppsSection(Section):
 class Config(Section):
     board: BoardSection = BoardSection()
     monitor: MonitorSection = MonitorSection()
+    environment: EnvironmentSection = EnvironmentSection()
+    leds: LedsSection = LedsSection()
     display: DisplaySection = DisplaySection()
     lora: LoraSection = LoraSection()
     rtc: RtcSection = RtcSection()

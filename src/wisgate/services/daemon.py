@@ -7,8 +7,10 @@ from wisgate.apps.running import set_running_config
 from wisgate.config import Config
 from wisgate.services.buzzer import buzzer_service
 from wisgate.services.display import display_service
+from wisgate.services.environment import environment_service, limits
 from wisgate.services.fan import FanCurve, fan_service
 from wisgate.services.history import History
+from wisgate.services.leds import leds_service
 from wisgate.services.lora import lora_service
 from wisgate.services.monitor import monitor_service
 from wisgate.services.power import power_service
@@ -28,6 +30,12 @@ def build_supervisor(target: Target, config: Config, history: History | None = N
     supervisor.add("monitor", monitor_service(config.monitor.interval_s, skip=skip))
     if config.fan.enabled:
         supervisor.add("fan", fan_service(FanCurve(config.fan.curve), config.fan.interval_s))
+    if config.environment.enabled:
+        env = config.environment
+        checks = limits(env.pcb_high_c, env.humidity_high_rh, env.cpu_high_c, env.hysteresis)
+        supervisor.add("environment", environment_service(checks, config.monitor.interval_s))
+    if config.leds.enabled:
+        supervisor.add("leds", leds_service(config.leds.roles))
     if config.rtc.enabled:
         supervisor.add("rtc", rtc_service(config.rtc.watchdog_s))
     if config.lora.enabled:

@@ -42,6 +42,7 @@ class EventKind(StrEnum):
     SERVICE_RESTARTED = "service.restarted"
     LORA_MODULE_UP = "lora.module_up"
     LORA_MODULE_DOWN = "lora.module_down"
+    WAKE_ALARM_SET = "power.wake_alarm_set"
     OVERRIDE = "control.override"
     #: a beep asked for (Home Assistant's button, the API); the buzzer service plays it
     BEEP = "control.beep"

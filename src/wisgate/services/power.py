@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 import json
 import logging
 import os
@@ -24,8 +25,10 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from wisgate.aio import wait_event
+from wisgate.chips.rtc_kernel import KernelRTC
 from wisgate.clock import Clock
 from wisgate.errors import WisgateError
 from wisgate.services.events import EventKind, Severity
@@ -33,6 +36,9 @@ from wisgate.services.readings import Reading, text
 from wisgate.services.settings import PowerSettings
 from wisgate.services.state import PowerState, ShutdownRecord
 from wisgate.services.supervisor import Context, ServiceFn
+
+if TYPE_CHECKING:
+    from wisgate.target import Rtc
 
 log = logging.getLogger("wisgate.power")
 
@@ -409,7 +415,7 @@ def power_service(settings: PowerSettings) -> ServiceFn:
                 context.state.power = watch.state()
                 publish_events(context, watch, events)
                 if any(isinstance(e, ShutdownDue) for e in events):
-                    await _before_shutdown(context)
+                    await _before_shutdown(context, settings)
                     if not watch.simulated:
                         watch.ran_shutdown(*await run_shutdown(settings.shutdown_command))
                     context.publish(EventKind.SHUTDOWN_RUN, "power", f"shutdown command: "
@@ -431,11 +437,33 @@ def supply_reading(state: PowerState) -> Reading:
     return text("supply", "supply", value, "power", state.time)
 
 
-async def _before_shutdown(context: Context) -> None:
-    """Everything reported so far goes to disk before the board halts."""
+async def _before_shutdown(context: Context, settings: PowerSettings) -> None:
+    """Everything reported so far goes to disk, and the wake alarm is armed, before the board halts."""
     history = context.state.history
     if history is not None:
         history.flush()
+    if settings.wake_after_s is None:
+        return
+    target = context.target
+    after = settings.wake_after_s
+    try:
+        when = await context.bus.run(lambda: arm_wake_alarm(target.rtc(), after))
+    except (WisgateError, OSError) as exc:
+        log.error("wake alarm not armed (%s): the board stays off until power is cycled", exc)
+        return
+    log.warning("wake alarm armed for %s UTC (in %g s)", f"{when:%Y-%m-%d %H:%M:%S}", after)
+    context.publish(EventKind.WAKE_ALARM_SET, "power", f"RTC wake alarm set for {when:%Y-%m-%d %H:%M:%S} UTC",
+                    after_s=after)
+
+
+def arm_wake_alarm(rtc: Rtc, after_s: float) -> datetime.datetime:
+    """Arm the RTC alarm ``after_s`` from the RTC's own time (UTC); the chip matches day, hour, minute, second."""
+    when = rtc.read_time() + datetime.timedelta(seconds=after_s)
+    if isinstance(rtc, KernelRTC):
+        rtc.set_wake_alarm(when)
+    else:
+        rtc.set_alarm(second=when.second, minute=when.minute, hour=when.hour, day=when.day, interrupt=True)
+    return when
 
 
 def _voltage_reader(context: Context, settings: PowerSettings) -> Callable[[], Awaitable[float | None]] | None:

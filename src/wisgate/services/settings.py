@@ -58,6 +58,9 @@ class PowerSettings(Settings):
     #: Input volts per volt at the ADC pin (e.g. 11 for a 100k/10k divider).
     divider_ratio: Annotated[float, Field(gt=0, le=1000)] = 1.0
     voltage_interval_s: Annotated[float, Field(ge=0.1, le=3600)] = 5.0
+    #: Before the shutdown command runs, arm the RTC to wake the board this long after (needs the RTC's INT
+    #: wired to the CM4's wake input, as on the RAK7391); None = no wake alarm.
+    wake_after_s: Annotated[float, Field(ge=60, le=28 * 86_400)] | None = None
     #: Write the running outage here twice a second: after the board died on its ultracapacitors the
     #: next start reports how long it lasted (the hold-up time). Off by default.
     outage_record: PathSetting | None = None
