@@ -8,9 +8,11 @@ import datetime as dt
 from PIL import ImageChops
 
 from wisgate.chips.ssd1306 import render_text
-from wisgate.services.display import display_service, page_lines, row_text
+from wisgate.services.display import display_service, page_lines
 from wisgate.services.monitor import monitor_service
+from wisgate.services.oled_pages import ipv4_addresses, pages, row, row_text
 from wisgate.services.readings import Reading, failed, number
+from wisgate.services.state import BoardState, EnvironmentState, FanState
 from wisgate.services.status import read_status
 from wisgate.services.supervisor import Supervisor
 from wisgate.sim.chips.ssd1306 import SSD1306Model
@@ -22,16 +24,34 @@ def rows(n: int) -> list[Reading]:
     return [number(f"dev.r{i}", f"reading {i}", i, "V", "dev", 0.0, digits=0) for i in range(n)]
 
 
-def test_pages_of_four_rows_with_a_clock_header() -> None:
+def test_pages_like_rak_s_oled_service_with_a_clock_header() -> None:
     now = dt.datetime(2026, 11, 25, 12, 34, 56)
-    first = page_lines(rows(6), 0, now)
-    assert first[0] == "wisgate 12:34:56  1/2"
-    assert first[1:] == [f"{f'reading {i}':<17} {i} V" for i in range(4)]
-    assert all(len(line) <= 21 for line in first)
-    assert page_lines(rows(6), 1, now)[1:] == [f"{f'reading {i}':<17} {i} V" for i in (4, 5)]
-    assert page_lines(rows(6), 2, now) == first  # pages wrap
-    lost = [failed("adc.error", "adc", "adc", 0.0, "no acknowledge")]
-    assert page_lines(lost, 0, now)[1] == f"adc{'':12}{'ERROR':>6}"
+    state = BoardState()
+    state.put_readings([*rows(6), number("cpu.temperature", "CPU temperature", 51.26, "°C", "cpu", 0.0,
+                                         short="CPU temp")])
+    state.fan = FanState(51.26, 30.0, 1500.0, "closed-loop", None, 0.0)
+    made = pages(state, host=lambda: ["gw-lab", row("eth0", "192.0.2.7")])
+    assert made[0] == ["gw-lab", "eth0        192.0.2.7"]
+    assert made[1] == ["CPU temp      51.3 °C", "fan       30% 1500rpm"]  # the short label: the long one won't fit
+    assert made[2] == [f"{f'reading {i}':<17} {i} V" for i in range(4)]
+    assert made[3] == [f"{f'reading {i}':<17} {i} V" for i in (4, 5)]
+    first = page_lines(made, 0, now)
+    assert first[0] == "wisgate 12:34:56  1/4" and page_lines(made, 4, now) == first  # pages wrap
+    assert all(len(line) <= 21 for page in made for line in page)
+    lost = failed("adc.error", "adc", "adc", 0.0, "no acknowledge")
+    assert row_text(lost) == f"adc{'':12}{'ERROR':>6}"
+
+
+def test_alarms_come_first() -> None:
+    state = BoardState()
+    state.fan = FanState(70.0, 100.0, 0.0, "closed-loop", "stalled or unplugged", 0.0)
+    state.environment = EnvironmentState(71.0, 40.0, ("pcb.temperature",), 0.0)
+    made = pages(state, host=lambda: ["gw"])
+    assert made[0] == ["ALARM", "fan stalled or unplugg"[:21], "high pcb.temperature"]
+
+
+def test_ipv4_addresses_of_this_machine_leave_loopback_out() -> None:
+    assert all(name != "lo" and address.count(".") == 3 for name, address in ipv4_addresses())
 
 
 def test_rows_use_the_short_labels_made_for_21_columns() -> None:

@@ -17,59 +17,55 @@ from pathlib import Path
 
 from wisgate.chips.ssd1306 import SSD1306, render_text
 from wisgate.errors import WisgateError
+from wisgate.services.oled_pages import Page, pages
 from wisgate.services.power import power_screen
-from wisgate.services.readings import Reading, format_value
 from wisgate.services.supervisor import Context, ServiceFn
 from wisgate.target import Target
 
 log = logging.getLogger("wisgate.display")
 
-ROWS_PER_PAGE = 4
-COLUMNS = 21
 
 
-def row_text(reading: Reading) -> str:
-    """One 21-column row: the label left, the value right; a failed device as ``name ERROR``."""
-    if not reading.ok:
-        return f"{reading.source[:15]:<15}{'ERROR':>6}"
-    value = format_value(reading)
-    if reading.unit == "" and isinstance(reading.value, str) and len(value) > 12:
-        value = value.removesuffix(" UTC")[-(COLUMNS - 4):]  # a date or serial: its end says most
-    label = reading.label if len(reading.label) + len(value) < COLUMNS else (reading.short or reading.label)
-    width = max(0, COLUMNS - len(value) - 1)
-    return f"{label[:width]:<{width}} {value}"[-COLUMNS:]
+def page_lines(page_list: list[Page], index: int, now: dt.datetime) -> list[str]:
+    """Header with the time and the page number, then page ``index`` (wrapping)."""
+    index %= len(page_list)
+    return [f"wisgate {now:%H:%M:%S}  {index + 1}/{len(page_list)}", *page_list[index]]
 
 
-def page_lines(readings: list[Reading], page: int, now: dt.datetime) -> list[str]:
-    """Header with the time, then page ``page`` of the readings."""
-    shown = [row_text(r) for r in readings]
-    pages = max(1, -(-len(shown) // ROWS_PER_PAGE))
-    index = page % pages
-    header = f"wisgate {now:%H:%M:%S}  {index + 1}/{pages}"
-    return [header, *shown[index * ROWS_PER_PAGE : (index + 1) * ROWS_PER_PAGE]]
+def display_service(interval_s: float, *, page_s: float = 5.0, png: Path | None = None,
+                    blank_after_s: float = 0.0) -> ServiceFn:
+    """``blank_after_s`` > 0: the panel sleeps after that long without an event (OLEDs burn in) and an
+    event wakes it, no button needed."""
 
-
-def display_service(interval_s: float, *, page_s: float = 5.0, png: Path | None = None) -> ServiceFn:
     async def run(context: Context) -> None:
         target = context.target
         oled = SSD1306(target.bus, target.addresses["oled"], clock=target.clock)
         await context.bus.run(oled.init)
         picture = png
-        started = time.monotonic()
+        started = last_event = time.monotonic()
+        asleep = False
         events = context.state.events.subscribe(maxsize=16)
         try:
             while True:
                 state = context.state
-                page = int((time.monotonic() - started) // page_s)
-                # a lost supply takes the whole screen (RAK's OLED service does the same)
-                lines = (power_screen(state.power)
-                         or state.overrides.oled_lines(target.clock.monotonic())
-                         or page_lines(list(state.readings.values()), page, dt.datetime.now()))
-                image = render_text(lines)
-                await context.bus.run(functools.partial(oled.show, image))
-                if picture is not None:
-                    await context.bus.run(functools.partial(_save, target, picture))
-                await events.get(timeout=interval_s)  # an event redraws at once
+                now = time.monotonic()
+                if blank_after_s > 0 and not asleep and now - last_event >= blank_after_s:
+                    await context.bus.run(oled.sleep)
+                    asleep = True
+                if not asleep:
+                    page = int((now - started) // page_s)
+                    # a lost supply takes the whole screen (RAK's OLED service does the same)
+                    lines = (power_screen(state.power)
+                             or state.overrides.oled_lines(target.clock.monotonic())
+                             or page_lines(pages(state), page, dt.datetime.now()))
+                    await context.bus.run(functools.partial(oled.show, render_text(lines)))
+                    if picture is not None:
+                        await context.bus.run(functools.partial(_save, target, picture))
+                if await events.get(timeout=interval_s) is not None:  # an event redraws at once
+                    last_event = time.monotonic()
+                    if asleep:
+                        await context.bus.run(oled.wake)
+                        asleep = False
         except asyncio.CancelledError:
             with contextlib.suppress(WisgateError, OSError):
                 await context.bus.run(lambda: _goodbye(oled))
