@@ -9,6 +9,7 @@ from PIL import ImageChops
 
 from wisgate.chips.ssd1306 import render_text
 from wisgate.services.display import display_service, page_lines
+from wisgate.services.events import EventKind
 from wisgate.services.monitor import monitor_service
 from wisgate.services.oled_pages import ipv4_addresses, pages, row, row_text
 from wisgate.services.readings import Reading, failed, number
@@ -91,3 +92,26 @@ def test_service_draws_readings_then_says_goodbye_and_sleeps() -> None:
     goodbye = render_text(["", "  SYSTEM SHUTDOWN"]).convert("1")
     assert ImageChops.difference(model.framebuffer().convert("1"), goodbye).getbbox() is None
     assert all(s.restarts == 0 for s in supervisor.services)
+
+
+def test_the_panel_blanks_when_idle_and_an_event_wakes_it() -> None:
+    target = open_target("sim")
+    assert isinstance(target, SimTarget)
+    model = target.board.models["oled"]
+    assert isinstance(model, SSD1306Model)
+    supervisor = Supervisor(target)
+    supervisor.add("display", display_service(0.05, blank_after_s=0.3))
+    looks: list[bool] = []
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        loop.call_later(0.15, lambda: looks.append(model.display_on))
+        loop.call_later(0.6, lambda: looks.append(model.display_on))
+        loop.call_later(0.7, lambda: supervisor.context.publish(EventKind.SUPPLY_LOST, "power", "test"))
+        loop.call_later(0.9, lambda: looks.append(model.display_on))
+        loop.call_later(1.0, stop.set)
+        await supervisor.run(stop)
+
+    asyncio.run(main())
+    assert looks == [True, False, True]

@@ -72,6 +72,10 @@ class DisplaySection(Section):
     interval_s: Annotated[float, Field(ge=MIN_INTERVAL_S, le=3600)] = 1.0
     #: On the simulated board, save what the OLED shows to this PNG after each update.
     png: PathSetting | None = None
+    #: Seconds each page shows before the next.
+    page_s: Annotated[float, Field(ge=1, le=3600)] = 5.0
+    #: The panel sleeps after this long without an event (OLEDs burn in); an event wakes it. 0 = never.
+    blank_after_s: Annotated[float, Field(ge=0, le=86_400)] = 0.0
 
 
 class LoraModuleSection(Section):

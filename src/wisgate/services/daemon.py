@@ -49,7 +49,9 @@ def build_supervisor(target: Target, config: Config, history: History | None = N
         ))
     if config.display.enabled:
         png = config.display.png or target.display_path()
-        supervisor.add("display", display_service(config.display.interval_s, png=png))
+        supervisor.add("display", display_service(
+            config.display.interval_s, page_s=config.display.page_s, png=png,
+            blank_after_s=config.display.blank_after_s))
     industrial = config.industrial
     if industrial.enabled and (industrial.configured or (industrial.sim_field_devices
                                                          and target.field_devices() is not None)):
