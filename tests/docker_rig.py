@@ -7,6 +7,7 @@ Debian's docker.io needed); only when dockerd cannot run at all are the tests sk
 
 from __future__ import annotations
 
+import fcntl
 import io
 import os
 import shutil
@@ -53,6 +54,30 @@ def _start_dockerd() -> str:
     return f"dockerd did not answer within 60 s; its log ends: {' '.join(tail.split())}"
 
 
+#: one test run at a time uses the engine: runs on one machine share it, and an install in one run is
+#: (rightly) a conflict for the other's
+ENGINE_LOCK = Path("/tmp/wisgate-tests-docker.lock")
+_held: list[int] = []
+
+
+def _own_the_engine(client: docker.DockerClient) -> None:
+    """Wait for other test runs on this machine to finish with the engine, then clear what a killed run left."""
+    if _held:
+        return
+    fd = os.open(ENGINE_LOCK, os.O_CREAT | os.O_RDWR, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # released when this process ends
+    _held.append(fd)
+    for container in client.containers.list(all=True, filters={"label": "io.wisgate.instance"}):
+        if str(container.labels.get("io.wisgate.instance", "")).startswith("wgt"):
+            container.remove(force=True)
+    for network in client.networks.list():
+        if str(network.name).startswith("wgt"):
+            network.remove()
+    for volume in client.volumes.list(filters={"label": "io.wisgate.instance"}):
+        if str(volume.name).startswith("wgt"):
+            volume.remove(force=True)
+
+
 def engine_client() -> docker.DockerClient:
     client = _ping()
     if client is None:
@@ -60,6 +85,7 @@ def engine_client() -> docker.DockerClient:
         client = _ping()
         if client is None:
             pytest.skip(f"DOCKER ENGINE CANNOT RUN ON THIS MACHINE, app deployment tests skipped: {reason}")
+    _own_the_engine(client)
     return client
 
 
