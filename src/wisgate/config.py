@@ -162,8 +162,22 @@ class FanSection(Section):
     enabled: bool = True
     #: Under the EMC2301's 4 s watchdog, which would otherwise drive the fan at 100 %.
     interval_s: Annotated[float, Field(ge=MIN_INTERVAL_S, le=3.5)] = 2.0
-    #: (CPU °C, duty %) points, rising temperatures; interpolated between them.
+    #: "closed-loop" holds the CPU near target_c with as little airflow as that needs; "curve" follows curve.
+    mode: Literal["closed-loop", "curve"] = "closed-loop"
+    #: The CPU temperature the closed loop holds.
+    target_c: Annotated[float, Field(ge=30, le=80)] = 60.0
+    #: At or above this the fan runs at full speed, in either mode.
+    critical_c: Annotated[float, Field(ge=40, le=90)] = 75.0
+    #: The lowest duty at which your fan keeps turning once started (the EMC2301 spins it up itself).
+    min_duty_percent: Annotated[float, Field(gt=0, le=100)] = 16.0
+    #: (CPU °C, duty %) points, rising temperatures; interpolated between them (mode = "curve").
     curve: CurvePoints = list(DEFAULT_CURVE)
+
+    @model_validator(mode="after")
+    def _critical_above_target(self) -> FanSection:
+        if self.critical_c <= self.target_c:
+            raise ValueError(f"critical_c ({self.critical_c:g}) must be above target_c ({self.target_c:g})")
+        return self
 
 
 class RtcSection(Section):

@@ -8,7 +8,8 @@ from wisgate.config import Config
 from wisgate.services.buzzer import buzzer_service
 from wisgate.services.display import display_service
 from wisgate.services.environment import environment_service, limits
-from wisgate.services.fan import FanCurve, fan_service
+from wisgate.services.fan import fan_service
+from wisgate.services.fan_control import FanCurve, FanPolicy, PiController
 from wisgate.services.history import History
 from wisgate.services.leds import leds_service
 from wisgate.services.lora import lora_service
@@ -20,6 +21,13 @@ from wisgate.services.supervisor import Supervisor
 from wisgate.target import Target
 
 
+def fan_policy(config: Config) -> FanPolicy:
+    fan = config.fan
+    if fan.mode == "curve":
+        return FanCurve(fan.curve)
+    return PiController(target_c=fan.target_c, critical_c=fan.critical_c, min_duty=fan.min_duty_percent)
+
+
 def build_supervisor(target: Target, config: Config, history: History | None = None) -> Supervisor:
     state = BoardState(history=history)
     if history is not None:
@@ -29,7 +37,7 @@ def build_supervisor(target: Target, config: Config, history: History | None = N
     skip = ("power",) if config.power.enabled else ()
     supervisor.add("monitor", monitor_service(config.monitor.interval_s, skip=skip))
     if config.fan.enabled:
-        supervisor.add("fan", fan_service(FanCurve(config.fan.curve), config.fan.interval_s))
+        supervisor.add("fan", fan_service(fan_policy(config), config.fan.interval_s))
     if config.environment.enabled:
         env = config.environment
         checks = limits(env.pcb_high_c, env.humidity_high_rh, env.cpu_high_c, env.hysteresis)

@@ -1,4 +1,4 @@
-"""Fan control from CPU temperature: a curve of (°C, duty %) points, interpolated, with hysteresis.
+"""The fan service: the CPU temperature through a fan policy (closed loop by default, or a curve) to the EMC2301.
 
 The duty is rewritten every interval even when unchanged, which also feeds the EMC2301's 4 s
 watchdog (it would otherwise drive the fan at 100 %). A stalled or failing fan is an event once per
@@ -8,53 +8,22 @@ episode; a CPU temperature that cannot be read drives the fan at full speed unti
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
 
 from wisgate.chips.emc2301 import FanStatus
 from wisgate.errors import WisgateError
 from wisgate.services.events import EventKind, Severity
-from wisgate.services.settings import DEFAULT_CURVE, check_curve
+from wisgate.services.fan_control import FanCurve, FanPolicy, PiController
 from wisgate.services.state import FanState
 from wisgate.services.supervisor import Context, ServiceFn
 
 log = logging.getLogger("wisgate.fan")
 
-#: Below the curve's first point the fan stops only this far below it (no start/stop chatter).
-HYSTERESIS_C = 3.0
+#: whatever the policy says, a CPU this hot gets full airflow (the CM4 throttles at 80-85 °C)
+CRITICAL_FALLBACK_C = 80.0
 
-
-@dataclass
-class FanCurve:
-    points: Sequence[tuple[float, float]] = DEFAULT_CURVE
-    #: A fan does not start below about a quarter of full drive: any non-zero duty is at least this.
-    min_duty: float = 30.0
-
-    def __post_init__(self) -> None:
-        check_curve(self.points)
-
-    def duty(self, celsius: float) -> float:
-        points = self.points
-        duty = points[-1][1]
-        if celsius <= points[0][0]:
-            duty = points[0][1]
-        else:
-            for (t0, d0), (t1, d1) in itertools.pairwise(points):
-                if celsius <= t1:
-                    duty = d0 + (d1 - d0) * (celsius - t0) / (t1 - t0)
-                    break
-        return max(duty, self.min_duty) if duty > 0 else 0.0
-
-    def next_duty(self, celsius: float, running: bool) -> float:
-        """The duty to drive, keeping a running fan on until HYSTERESIS_C below the first step."""
-        duty = self.duty(celsius)
-        if duty == 0 and running and celsius > self.points[0][0] - HYSTERESIS_C:
-            return self.min_duty
-        return duty
-
+__all__ = ["FanCurve", "PiController", "fan_service"]
 
 def fan_fault(status: FanStatus) -> str | None:
     if status.drive_failed:
@@ -66,7 +35,7 @@ def fan_fault(status: FanStatus) -> str | None:
     return None
 
 
-def fan_service(curve: FanCurve, interval_s: float) -> ServiceFn:
+def fan_service(policy: FanPolicy, interval_s: float) -> ServiceFn:
     async def run(context: Context) -> None:
         from wisgate.chips.emc2301 import EMC2301
 
@@ -77,7 +46,7 @@ def fan_service(curve: FanCurve, interval_s: float) -> ServiceFn:
         fault: str | None = None
         sensor_error: str | None = None
         while True:
-            mode = "curve"
+            mode = policy.name
             try:
                 celsius: float | None = await asyncio.to_thread(sensor.read_celsius)
                 sensor_error = None
@@ -88,10 +57,10 @@ def fan_service(curve: FanCurve, interval_s: float) -> ServiceFn:
             manual = context.state.overrides.fan_duty(target.clock.monotonic())
             if manual is not None:
                 duty, mode = manual, "manual"
-            elif celsius is None:
+            elif celsius is None or celsius >= CRITICAL_FALLBACK_C:
                 duty = 100.0
             else:
-                duty = curve.next_duty(celsius, running=duty > 0)
+                duty = policy.duty(celsius, target.clock.monotonic())
 
             def apply(level: float = duty) -> tuple[float, str | None]:
                 fan.set_duty(level)
