@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 import pytest
 
@@ -85,7 +86,7 @@ def test_closed_loop_holds_the_target_with_little_airflow_and_few_changes() -> N
     trace = simulate(PiController(target_c=60), [1.0, 0.3, 0.8, 0.1, 1.0, 0.5])
     assert max(c for c, _ in trace) <= 62  # never above the target + 2 °C
     duties = [d for _, d in trace]
-    changes = sum(1 for a, b in zip(duties, duties[1:], strict=False) if a != b)
+    changes = sum(1 for a, b in itertools.pairwise(duties) if a != b)
     assert changes <= 4
     assert sum(duties) / len(duties) < 16  # the step curve 50/60/70 -> 30/60/100 % averages 18.5 % here
 
