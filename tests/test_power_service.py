@@ -208,7 +208,7 @@ def test_daemon_runs_power_and_buzzer_from_the_config() -> None:
     target = SimTarget(board)
     config = parse_config({"power": {"debounce_s": 0.005, "shutdown_after_s": 0}, "lora": {"enabled": False}})
     assert [s.name for s in build_supervisor(target, config).services] == [
-        "monitor", "fan", "rtc", "power", "buzzer", "display", "industrial", "api"
+        "monitor", "fan", "environment", "leds", "rtc", "power", "buzzer", "display", "industrial", "api"
     ]
     off = parse_config({"power": {"enabled": False}, "buzzer": {"enabled": False}, "lora": {"enabled": False}})
     assert "power" not in [s.name for s in build_supervisor(target, off).services]
