@@ -151,7 +151,7 @@ def lora_table(state: BoardState) -> Table | Text:
     gateway = state.lora.gateway
     if gateway is None:
         return Text("LoRa gateway not running", "dim")
-    table = Table(box=None, padding=(0, 2), title_justify="left", show_edge=False,
+    table = Table(box=None, padding=(0, 1), title_justify="left", show_edge=False,
                   title=f"LoRa gateway {gateway.gateway_id}: {gateway.stats.uplinks} uplinks")
     for name in ("module", "received", "CRC ok", "CRC bad", "forwarded", "duplicates", "dropped", "TX"):
         table.add_column(name, justify="left" if name == "module" else "right")
