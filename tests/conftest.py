@@ -22,6 +22,14 @@ def state_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monk
     return path
 
 
+@pytest.fixture(autouse=True)
+def runtime_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test's daemons lock the board in a folder of their own (tests run in parallel across checkouts)."""
+    path = tmp_path_factory.mktemp("run")
+    monkeypatch.setenv("WISGATE_RUNTIME_DIR", str(path))
+    return path
+
+
 @pytest.fixture
 def board() -> SimBoard:
     return SimBoard()

@@ -125,3 +125,65 @@ def test_sighup_stops_the_daemon_cleanly(tmp_path: Path) -> None:
             proc.wait()
     assert proc.returncode == 0, output
     assert "wisgate stopped" in output and "Traceback" not in output
+
+
+def test_a_second_daemon_on_the_same_board_refuses_at_start_naming_the_first(tmp_path: Path) -> None:
+    config = tmp_path / "wisgate.toml"
+    config.write_text("[lora]\nenabled = false\n[api]\nenabled = false\n[display]\nenabled = false\n")
+    first = subprocess.Popen(
+        [sys.executable, "-m", "wisgate", "run", "--sim", "--config", str(config), "--duration", "60"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        assert first.stdout is not None and "wisgate running" in first.stdout.readline()
+        second = subprocess.run(
+            [sys.executable, "-m", "wisgate", "run", "--sim", "--config", str(config), "--duration", "5"],
+            capture_output=True, text=True, timeout=30,
+        )
+        assert second.returncode == 1
+        assert second.stderr.strip() == (
+            f"Error: another wisgate run (PID {first.pid}, no API) is using the simulated board; "
+            f"stop it first (lock {os.environ['WISGATE_RUNTIME_DIR']}/run-sim.lock)"
+        )
+        first.send_signal(signal.SIGTERM)
+        assert first.wait(timeout=20) == 0
+        # the lock goes with its owner: the board is free again
+        again = subprocess.run(
+            [sys.executable, "-m", "wisgate", "run", "--sim", "--config", str(config), "--duration", "0.5"],
+            capture_output=True, text=True, timeout=30,
+        )
+        assert again.returncode == 0, again.stderr
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait()
+
+
+def test_oled_refuses_what_the_panel_cannot_show() -> None:
+    from click.testing import CliRunner
+
+    from wisgate.cli import cli
+
+    six = CliRunner().invoke(cli, ["oled", "--sim", *[a for n in range(6) for a in ("--text", str(n))]])
+    assert six.exit_code == 2 and "6 lines given; the panel shows 5" in six.output
+    long = CliRunner().invoke(cli, ["oled", "--sim", "--text", "x" * 22])
+    assert long.exit_code == 2 and "line 1 has 22 characters; a line shows 21" in long.output
+    fits = CliRunner().invoke(cli, ["oled", "--sim", *[a for _ in range(5) for a in ("--text", "y" * 21)]])
+    assert fits.exit_code == 0 and "5 line(s)" in fits.output
+
+
+def test_fan_rtc_and_traffic_say_what_they_did_or_wait_for() -> None:
+    from click.testing import CliRunner
+
+    from wisgate.cli import cli
+
+    fan = CliRunner().invoke(cli, ["fan", "--sim", "--duty", "50"])
+    assert fan.exit_code == 0 and "spin-up kick; it settles to 50 %" in fan.output
+    settled = CliRunner().invoke(cli, ["fan", "--sim", "--duty", "50", "--wait", "2"])
+    assert "spin-up" not in settled.output
+    rtc = CliRunner().invoke(cli, ["rtc", "--sim", "--set-from-system"])
+    assert rtc.exit_code == 0 and "set the RTC to " in rtc.output and "from this computer's clock" in rtc.output
+    traffic = CliRunner().invoke(cli, ["lora", "traffic", "--url", "tcp://127.0.0.1:9", "--timeout", "0.2"])
+    assert traffic.exit_code == 1
+    assert "waiting for uplinks from the gateway of `wisgate run` on tcp://127.0.0.1:9" in traffic.output
+    assert "no uplink from tcp://127.0.0.1:9 within 0.2 s" in traffic.output

@@ -124,7 +124,7 @@ def test_traffic_follows_a_running_gateway(tmp_path: Path) -> None:
         time.sleep(1.0)
         result = CliRunner().invoke(cli, ["lora", "traffic", "--url", url, "--count", "3", "--json", "--timeout", "15"])
         assert result.exit_code == 0, result.output
-        records = [json.loads(line) for line in result.output.splitlines()]
+        records = [json.loads(line) for line in result.stdout.splitlines()]  # stderr says what it waits for
         assert len(records) == 3
         for record in records:
             assert record["mtype"] in ("UNCONFIRMED_DATA_UP", "JOIN_REQUEST")

@@ -75,6 +75,11 @@ def pack(image: Image.Image) -> bytes:
     return bytes(out)
 
 
+#: What fits on the 128x64 panel in Pillow's default font: five lines of about 21 characters.
+TEXT_LINES = 5
+TEXT_COLUMNS = 21
+
+
 def render_text(lines: Sequence[str], *, size: tuple[int, int] = (WIDTH, HEIGHT)) -> Image.Image:
     """Lines of text in Pillow's default font on a 1-bit image; lines that do not fit are dropped."""
     from PIL import Image, ImageDraw, ImageFont

@@ -40,5 +40,9 @@ def command(target: Target, duty: float | None, rpm: float | None, wait: float) 
     if reading.fsc:
         target_text = "off" if reading.target_rpm is None else f"{reading.target_rpm:.0f} RPM"
         console.print(f"  target  {target_text}")
+    if duty is not None and not wait and duty > 0 and reading.duty_percent > duty:
+        # the EMC2301 kicks a starting fan at full drive for its spin-up time before it settles
+        console.print(f"  note    {reading.duty_percent:.0f} % is the spin-up kick; it settles to {duty:g} % "
+                      "within about a second (add --wait 2 to see it)", soft_wrap=True)
     problems = status.problems()
     console.print("  status  " + ("[green]ok[/]" if not problems else "[red]" + ", ".join(problems) + "[/]"))

@@ -111,8 +111,9 @@ def _kind(channel: Any) -> str:
 @click.option("--url", default=DEFAULT_TRAFFIC_URL, show_default=True, help="The gateway's traffic socket.")
 @click.option("--count", type=int, help="Stop after this many uplinks.")
 @click.option("--json", "as_json", is_flag=True, help="Print each uplink as a JSON line.")
-@click.option("--timeout", type=float, help="Give up after this many seconds without an uplink.")
-def traffic(url: str, count: int | None, as_json: bool, timeout: float | None) -> None:
+@click.option("--timeout", type=click.FloatRange(min=0), default=30.0, show_default=True, metavar="SECONDS",
+              help="Give up after this many seconds without an uplink; 0 waits forever.")
+def traffic(url: str, count: int | None, as_json: bool, timeout: float) -> None:
     """Follow the live uplinks (decoded headers) of a running gateway (wisgate run)."""
     import zmq
 
@@ -123,9 +124,11 @@ def traffic(url: str, count: int | None, as_json: bool, timeout: float | None) -
     socket.setsockopt(zmq.SUBSCRIBE, b"")
     socket.connect(url)
     seen = 0
+    limit = f"giving up after {timeout:g} s without one" if timeout else "until Ctrl-C"
+    click.echo(f"waiting for uplinks from the gateway of `wisgate run` on {url} ({limit})", err=True)
     try:
         while count is None or seen < count:
-            if not socket.poll(None if timeout is None else int(timeout * 1000)):
+            if not socket.poll(int(timeout * 1000) if timeout else None):
                 raise click.ClickException(f"no uplink from {url} within {timeout} s (is `wisgate run` running?)")
             raw = socket.recv()
             try:

@@ -14,8 +14,21 @@ if TYPE_CHECKING:
     from PIL import Image
 
 
+def _fitting_lines(_ctx: click.Context, _param: click.Parameter, texts: tuple[str, ...]) -> tuple[str, ...]:
+    """Refuse what the panel cannot show, as the API does (422), rather than drop or clip it silently."""
+    from wisgate.chips.ssd1306 import TEXT_COLUMNS, TEXT_LINES
+
+    if len(texts) > TEXT_LINES:
+        raise click.BadParameter(f"{len(texts)} lines given; the panel shows {TEXT_LINES}")
+    for n, line in enumerate(texts, 1):
+        if len(line) > TEXT_COLUMNS:
+            raise click.BadParameter(f"line {n} has {len(line)} characters; a line shows {TEXT_COLUMNS}: {line!r}")
+    return texts
+
+
 @click.command("oled")
-@click.option("--text", "texts", multiple=True, metavar="LINE", help="A line of text (repeat for more lines).")
+@click.option("--text", "texts", multiple=True, metavar="LINE", callback=_fitting_lines,
+              help="A line of text (repeat for more lines; up to 5 lines of 21 characters).")
 @click.option("--contrast", type=click.IntRange(0, 255), default=None, help="Contrast 0-255 (default 207).")
 @click.option("--off", is_flag=True, help="Switch the display off (sleep) after uploading.")
 @click.option(

@@ -114,7 +114,9 @@ def _chip(target: Target, rtc: PCF85063A, set_from_system: bool, alarm_text: str
     from wisgate.chips.pcf85063a import ClkoutFrequency, OscillatorStoppedError
 
     if set_from_system:
-        rtc.set_time(_system_now())
+        now_set = _system_now()
+        rtc.set_time(now_set)
+        console.print(f"set the RTC to {now_set:%Y-%m-%d %H:%M:%S} UTC from this computer's clock")
     if clkout:
         rtc.set_clkout(ClkoutFrequency.OFF if clkout == "off" else ClkoutFrequency.from_hz(int(clkout)))
     if clear_alarm:
@@ -158,7 +160,9 @@ def _kernel(rtc: KernelRTC, set_from_system: bool, alarm_text: str | None, clear
             "CLKOUT needs raw access to 0x51, which the kernel's rtc-pcf85063 owns (it turns an unused CLKOUT off)"
         )
     if set_from_system:
-        rtc.set_time(_system_now())
+        now_set = _system_now()
+        rtc.set_time(now_set)
+        console.print(f"set the RTC to {now_set:%Y-%m-%d %H:%M:%S} UTC from this computer's clock")
     if clear_alarm:
         rtc.clear_wake_alarm()
     now = rtc.read_time()

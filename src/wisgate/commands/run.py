@@ -6,10 +6,14 @@ import asyncio
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from wisgate.commands._options import console
+
+if TYPE_CHECKING:
+    from wisgate.config import Config
 
 
 @click.command("run")
@@ -24,8 +28,26 @@ def command(config_path: Path | None, use_sim: bool, bus_path: str | None, durat
 
     In a terminal it shows a live view of the board, the fan and supply, the LoRa counters and the latest
     events; under systemd, piped or with --plain it writes plain log lines."""
+    from wisgate.bus.open import default_bus_spec
     from wisgate.commands._options import checked_bus
     from wisgate.config import load_config
+    from wisgate.runlock import RunLock
+
+    config = load_config(config_path)
+    if use_sim and bus_path:
+        raise click.UsageError("give --sim or --bus, not both")
+    spec = "sim" if use_sim else checked_bus(bus_path) or (None if config.board.bus == "auto" else config.board.bus)
+    board = spec or default_bus_spec()
+    api = f"{config.api.host}:{config.api.port}" if config.api.enabled else None
+    lock = RunLock("simulated board" if board == "sim" else f"board on {board}", key=board, api=api)
+    lock.acquire()  # before the preflight: "PID 123 has the board" says more than "port 8391 is in use"
+    try:
+        _run(config, config_path, spec, duration, plain)
+    finally:
+        lock.release()
+
+
+def _run(config: Config, config_path: Path | None, spec: str | None, duration: float | None, plain: bool) -> None:
     from wisgate.preflight import check_config
     from wisgate.services.daemon import build_supervisor
     from wisgate.services.history import History, default_history_path
@@ -33,13 +55,9 @@ def command(config_path: Path | None, use_sim: bool, bus_path: str | None, durat
     from wisgate.services.notify import Notifier, report_to_systemd, stop_requester, watchdog_interval_s
     from wisgate.target import open_target
 
-    config = load_config(config_path)
     check_config(config, source=str(config_path or "default configuration"))
     plain_logging(config.log_level)
     live = wants_live_view(sys.stdout, plain=plain)
-    if use_sim and bus_path:
-        raise click.UsageError("give --sim or --bus, not both")
-    spec = "sim" if use_sim else checked_bus(bus_path) or (None if config.board.bus == "auto" else config.board.bus)
     target = open_target(spec, realtime=True, addresses=config.board.addresses)
     target.apply_scenario(config.sim)
     console.print(f"wisgate running on the {target.description}; Ctrl-C stops it")
