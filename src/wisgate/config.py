@@ -18,6 +18,7 @@ from wisgate.board.rak7391 import ONBOARD_ADDRESSES
 from wisgate.errors import ConfigError
 from wisgate.industrial.config import IndustrialSection
 from wisgate.lora.backhaul.mqtt_settings import MqttSettings
+from wisgate.lora.backhaul.station import StationSettings
 from wisgate.lora.backhaul.udp_link import UdpServerConfig
 from wisgate.lora.core.filters import FilterSettings
 from wisgate.services.settings import DEFAULT_CURVE, CurvePoints, PowerSettings
@@ -128,6 +129,8 @@ class LoraSection(Section):
     #: Semtech UDP network servers (several at once).
     udp: list[UdpServerConfig] = []
     mqtt: MqttSection = MqttSection()
+    #: LoRa Basics Station toward an LNS (The Things Stack, AWS IoT Core for LoRaWAN, ChirpStack).
+    station: StationSettings = StationSettings()
     #: Where the store-and-forward queues live (one SQLite file per server).
     store_dir: PathSetting = Path.home() / ".local/share/wisgate/store"
 

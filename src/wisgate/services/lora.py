@@ -13,6 +13,7 @@ import logging
 
 from wisgate.config import LoraSection
 from wisgate.lora.backhaul.mqtt_forwarder import MqttForwarder
+from wisgate.lora.backhaul.station import StationForwarder
 from wisgate.lora.backhaul.store import UplinkStore
 from wisgate.lora.backhaul.udp_forwarder import MEMORY_MAX_ITEMS, UdpForwarder, UdpServerConfig
 from wisgate.lora.backhaul.uplink_queue import UplinkQueue
@@ -53,7 +54,7 @@ async def _hold(forwarder: UdpForwarder) -> None:
         await asyncio.Event().wait()  # until cancelled; closing flushes and closes the stores
 
 
-async def _run_closing(forwarder: MqttForwarder, store: UplinkQueue) -> None:
+async def _run_closing(forwarder: MqttForwarder | StationForwarder, store: UplinkQueue) -> None:
     try:
         await forwarder.run()
     finally:
@@ -98,8 +99,9 @@ def lora_service(config: LoraSection) -> ServiceFn:
 
         async def backhaul() -> None:
             """Semtech UDP servers and the MQTT broker, each with its own store-and-forward queue."""
-            if not config.udp and not config.mqtt.enabled:
-                log.info("no network server configured ([[lora.udp]] or [lora.mqtt]): uplinks go to traffic only")
+            if not config.udp and not config.mqtt.enabled and not config.station.enabled:
+                log.info("no network server configured ([[lora.udp]], [lora.mqtt] or [lora.station]): "
+                         "uplinks go to traffic only")
                 return
             try:
                 config.store_dir.mkdir(parents=True, exist_ok=True)
@@ -121,6 +123,14 @@ def lora_service(config: LoraSection) -> ServiceFn:
                     mqtt = MqttForwarder(gateway, config.mqtt, store)
                     context.state.lora.mqtt = mqtt
                     group.create_task(_run_closing(mqtt, store), name="lora-mqtt")
+                if config.station.enabled:
+                    s, station_path = config.station, config.store_dir / "station.sqlite"
+                    station_store = UplinkQueue(opener=lambda: UplinkStore.recover(
+                        station_path, server="station", max_items=s.store_max, policy=s.store_policy,
+                    ), server="station", policy=s.store_policy, memory_max=min(s.store_max, MEMORY_MAX_ITEMS))
+                    station = StationForwarder(gateway, s, station_store)
+                    context.state.lora.station = station
+                    group.create_task(_run_closing(station, station_store), name="lora-station")
 
         try:
             async with asyncio.TaskGroup() as group:

@@ -17,6 +17,7 @@ from wisgate.services.readings import Reading
 if TYPE_CHECKING:
     from wisgate.industrial.service import IndustrialGateway
     from wisgate.lora.backhaul.mqtt_forwarder import MqttForwarder
+    from wisgate.lora.backhaul.station import StationForwarder
     from wisgate.lora.backhaul.udp_forwarder import UdpForwarder
     from wisgate.lora.core.gateway import Gateway
     from wisgate.services.history import History
@@ -133,6 +134,7 @@ class LoraLinks:
     gateway: Gateway | None = None
     udp: UdpForwarder | None = None
     mqtt: MqttForwarder | None = None
+    station: StationForwarder | None = None
 
 
 @dataclass
