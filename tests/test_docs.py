@@ -18,7 +18,7 @@ def toml_blocks(path: Path) -> list[str]:
 
 
 @pytest.mark.parametrize("name", ["README.md", "docs/backhaul.md", "docs/services.md", "docs/hardware.md",
-                                  "docs/industrial.md"])
+                                  "docs/industrial.md", "docs/mqtt.md"])
 def test_config_examples_load(name: str) -> None:
     blocks = toml_blocks(ROOT / name)
     assert blocks, f"{name} has no TOML example"

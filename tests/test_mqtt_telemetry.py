@@ -16,7 +16,7 @@ from typing import Any
 
 import aiomqtt
 import pytest
-from test_mqtt_forwarder import Broker  # the real Mosquitto, started by the tests
+from test_mqtt_forwarder import Broker, make_pki  # the real Mosquitto, started by the tests
 
 from wisgate.api.mqtt.service import Telemetry
 from wisgate.api.mqtt.settings import TelemetrySettings
@@ -351,5 +351,50 @@ def test_stale_configs_are_cleared_and_the_will_says_offline(broker: Broker) -> 
             assert ha.latest[other] == b'{"name": "gone"}'  # another board's config is left alone
         async with watching(broker, f"{BASE}/availability") as ha:
             await ha.wait_for(lambda: ha.latest.get(f"{BASE}/availability") == b"offline")
+
+    asyncio.run(body())
+
+
+def test_credentials_and_tls_with_a_client_certificate(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    (tmp_path / "secured").mkdir()
+    pki = make_pki(tmp_path)
+    secured = Broker(tmp_path / "secured", users={"wisgate": "right-password"}, tls=pki).start()
+    state = board_state()
+
+    async def body() -> None:
+        refused = telemetry(secured, state, port=secured.auth_port, username="wisgate", password="wrong-password")
+        task = asyncio.create_task(refused.run())
+        await asyncio.sleep(0.8)
+        assert not refused.connected.is_set()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        for port, extra in ((secured.auth_port, {"username": "wisgate", "password": "right-password"}),
+                            (secured.tls_port, {"ca_file": pki.ca, "cert_file": pki.client_cert,
+                                                "key_file": pki.client_key})):
+            async with running(telemetry(secured, state, port=port, **extra)):
+                pass
+
+    try:
+        asyncio.run(body())
+    finally:
+        secured.stop()
+    warnings = [r.getMessage() for r in caplog.records if r.name == "wisgate.mqtt" and r.levelname == "WARNING"]
+    assert len(warnings) == 1 and f"{secured.auth_port}" in warnings[0], warnings
+    assert "wrong-password" not in caplog.text and "right-password" not in caplog.text
+
+
+def test_turning_discovery_off_removes_the_boards_entities(broker: Broker) -> None:
+    state = board_state()
+
+    async def body() -> None:
+        async with running(telemetry(broker, state)), watching(broker, "homeassistant/#") as ha:
+            await ha.wait_for(lambda: len(ha.configs()) > 30)
+        async with watching(broker, "homeassistant/#") as ha, \
+                running(telemetry(broker, state, discovery=False, stale_grace_s=0.2)):
+            await ha.wait_for(lambda: len(ha.configs()) > 30 and not any(ha.configs().values()))
+        async with watching(broker, "homeassistant/#", f"{BASE}/reading/#") as ha:
+            await ha.wait_for(lambda: f"{BASE}/reading/cpu_temperature" in ha.latest)
+            assert ha.configs() == {}  # nothing retained is left
 
     asyncio.run(body())

@@ -47,6 +47,11 @@ def check_config(config: Config, *, source: str = "config") -> None:
                 if path is not None:
                     check(f"lora.mqtt.{name}", readable_file(path))
         check("lora.traffic_url", endpoint_free(lora.traffic_url))
+    if config.mqtt.enabled:
+        for name in ("ca_file", "cert_file", "key_file"):
+            path = getattr(config.mqtt, name)
+            if path is not None:
+                check(f"mqtt.{name}", readable_file(path))
     if config.display.enabled and config.display.png is not None:
         check("display.png", writable_file(config.display.png))
     if config.power.enabled and config.power.outage_record is not None:

@@ -162,7 +162,8 @@ class Telemetry:
         self._retained = {}
         self._synced.clear()
         self._sync_nonce = secrets.token_hex(8).encode()
-        patterns = [(identity.sync, 1)] + ([(identity.configs, 1)] if s.discovery else [])
+        # with discovery off the configs are still read back: what an earlier run left is cleared
+        patterns = [(identity.sync, 1), (identity.configs, 1)]
         await client.subscribe(patterns)
         await client.publish(identity.sync, self._sync_nonce, qos=1)
         async with asyncio.timeout(s.timeout_s):
@@ -187,19 +188,18 @@ class Telemetry:
     async def _publish_changes(self, client: aiomqtt.Client, identity: Identity) -> None:
         if not self._states:
             self._refreshed = time.monotonic()
-        if self.settings.discovery:
-            wanted = discovery_configs(self.state, identity, events=self.settings.events)
-            settled = time.monotonic() - self._started >= self.stale_grace_s
-            gone = [t for t in self._configs if t not in wanted and (settled or t not in self._orphans)]
-            if settled:
-                self._orphans.clear()
-            for topic in gone:
-                await client.publish(topic, b"", qos=1, retain=True)
-                del self._configs[topic]
-            for topic, payload in wanted.items():
-                if self._configs.get(topic) != payload:
-                    await client.publish(topic, payload, qos=1, retain=True)
-                    self._configs[topic] = payload
+        wanted = discovery_configs(self.state, identity, events=self.settings.events) if self.settings.discovery else {}
+        settled = time.monotonic() - self._started >= self.stale_grace_s
+        gone = [t for t in self._configs if t not in wanted and (settled or t not in self._orphans)]
+        if settled:
+            self._orphans.clear()
+        for topic in gone:
+            await client.publish(topic, b"", qos=1, retain=True)
+            del self._configs[topic]
+        for topic, payload in wanted.items():
+            if self._configs.get(topic) != payload:
+                await client.publish(topic, payload, qos=1, retain=True)
+                self._configs[topic] = payload
         for topic, payload in state_payloads(self.state, identity, self.clock.monotonic()).items():
             if self._states.get(topic) != payload:
                 await client.publish(topic, payload, qos=1, retain=True)
