@@ -73,8 +73,11 @@ class Telemetry:
         self._logged: set[str] = set()
         self._refusals_logged: dict[str, float] = {}
         self.connects = 0
+        #: commands refused and applied; discovery configs and state messages sent (clearings included)
         self.refused = 0
         self.applied = 0
+        self.configs_sent = 0
+        self.states_sent = 0
 
     # -- who we are ------------------------------------------------------------------------------
 
@@ -196,14 +199,17 @@ class Telemetry:
         for topic in gone:
             await client.publish(topic, b"", qos=1, retain=True)
             del self._configs[topic]
+            self.configs_sent += 1
         for topic, payload in wanted.items():
             if self._configs.get(topic) != payload:
                 await client.publish(topic, payload, qos=1, retain=True)
                 self._configs[topic] = payload
+                self.configs_sent += 1
         for topic, payload in state_payloads(self.state, identity, self.clock.monotonic()).items():
             if self._states.get(topic) != payload:
                 await client.publish(topic, payload, qos=1, retain=True)
                 self._states[topic] = payload
+                self.states_sent += 1
 
     async def _events(self, client: aiomqtt.Client, identity: Identity, events: Subscription) -> None:
         if not self.settings.events:
