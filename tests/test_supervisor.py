@@ -64,3 +64,36 @@ def test_run_with_bad_config_is_one_line(tmp_path: Path) -> None:
     assert proc.returncode == 1
     assert proc.stderr.strip().count("\n") == 0
     assert "board.bus" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_vanished_sensor_degrades_its_readings_not_the_daemon() -> None:
+    from wisgate.services.environment import environment_service, limits
+    from wisgate.services.fan import PiController, fan_service
+    from wisgate.sim.target import SimTarget
+
+    target = open_target("sim")
+    assert isinstance(target, SimTarget)
+    supervisor = Supervisor(target)
+    supervisor.add("monitor", monitor_service(0.05))
+    supervisor.add("environment", environment_service(limits(70, 85, 80, 2), 0.05))
+    supervisor.add("fan", fan_service(PiController(), 0.1))
+    address = target.addresses["temperature_sensor"]
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        loop.call_later(0.3, lambda: target.board.bus.faults.vanish(address))
+        loop.call_later(0.8, lambda: target.board.bus.faults.restore(address))
+        loop.call_later(1.3, stop.set)
+        await supervisor.run(stop)
+
+    asyncio.run(main())
+    state = supervisor.state
+    events = [(e.kind, e.source) for e in state.events.recent]
+    assert (EventKind.SENSOR_LOST, "temperature_sensor") in events
+    assert (EventKind.SENSOR_BACK, "temperature_sensor") in events
+    assert events.index((EventKind.SENSOR_LOST, "temperature_sensor")) < events.index(
+        (EventKind.SENSOR_BACK, "temperature_sensor"))
+    assert all(h.restarts == 0 for h in state.services.values())  # no service failed over it
+    assert state.readings["pcb.temperature"].ok and state.fan is not None and state.fan.fault is None
+    assert state.readings["cpu.temperature"].ok  # the other devices were read throughout
