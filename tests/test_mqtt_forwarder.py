@@ -682,3 +682,30 @@ def test_command_config_retunes_the_module_without_a_restart_and_acks(tmp_path: 
             assert len(ns.on("/event/config")) == 2
 
     run(tmp_path, broker, body)
+
+
+def test_a_cancellation_swallowed_inside_a_session_still_stops_the_forwarder(tmp_path: Path, broker: Broker) -> None:
+    """aiomqtt waits with asyncio.wait_for, which on Python 3.11 can swallow a cancellation racing what it
+    waits for; the forwarder must stop all the same (it used to reconnect forever: a hung shutdown)."""
+
+    async def body(rig: Rig) -> None:
+        sessions = 0
+
+        async def swallowing_session() -> None:
+            nonlocal sessions
+            sessions += 1
+            if sessions > 1:
+                await asyncio.Event().wait()  # a reconnect: the bug; cancellable, so the test can end
+            with contextlib.suppress(asyncio.CancelledError):  # what wait_for does in that race
+                await asyncio.Event().wait()
+
+        rig.forwarder._session = swallowing_session  # type: ignore[method-assign]
+        task = asyncio.create_task(rig.forwarder.run())
+        await asyncio.sleep(0.1)
+        task.cancel()
+        async with asyncio.timeout(3):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        assert sessions == 1
+
+    run(tmp_path, broker, body)

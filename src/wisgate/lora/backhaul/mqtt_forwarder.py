@@ -153,6 +153,8 @@ class MqttForwarder:
         self.store = store if isinstance(store, UplinkQueue) else UplinkQueue(store, server="mqtt")
         self.stats = MqttStats()
         self.connected = asyncio.Event()
+        #: set when run() is stopping: a session that ends then is not reconnected
+        self._stopping = False
         self._wall = wall
         self._rng = rng or random.Random()
         self._gateway_id = gateway.gateway_id.lower()
@@ -224,13 +226,20 @@ class MqttForwarder:
 
     async def run(self) -> None:
         """Take uplinks, keep the broker connection (reconnecting with back-off) until cancelled."""
+        self._stopping = False
+        tasks = [
+            asyncio.create_task(self._intake(), name="mqtt-intake"),
+            asyncio.create_task(self._writer(), name="mqtt-store"),
+            asyncio.create_task(self.store.upkeep(), name="mqtt-store-upkeep"),
+            asyncio.create_task(self._connection_loop(), name="mqtt-connection"),
+        ]
         try:
-            async with asyncio.TaskGroup() as group:
-                group.create_task(self._intake(), name="mqtt-intake")
-                group.create_task(self._writer(), name="mqtt-store")
-                group.create_task(self.store.upkeep(), name="mqtt-store-upkeep")
-                group.create_task(self._connection_loop(), name="mqtt-connection")
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            for task in done:
+                task.result()  # a part that failed fails the forwarder
         finally:
+            self._stopping = True
+            await _stop_all(tasks)
             self._flush_incoming()  # what was received is queued before we stop (closing the queue stores it)
 
     async def _connection_loop(self) -> None:
@@ -240,6 +249,8 @@ class MqttForwarder:
                 await self._session()
             except* (aiomqtt.MqttError, OSError) as group:
                 self._problem(f"broker {self.settings.host}:{self.settings.port}: {_first(group)}")
+            if self._stopping:
+                return  # a cancellation swallowed on the way out (see _stop_all): no reconnect
             if self._connected_at:
                 delay = self.settings.reconnect_min_s  # a session worked: start the back-off again
                 self._connected_at = 0.0
@@ -519,3 +530,20 @@ def _first(group: BaseExceptionGroup[BaseException]) -> BaseException:
     while isinstance(exc, BaseExceptionGroup):
         exc = exc.exceptions[0]
     return exc
+
+
+async def _stop_all(tasks: list[asyncio.Task[None]]) -> None:
+    """Cancel ``tasks`` until every one has ended.
+
+    aiomqtt waits with ``asyncio.wait_for``, which on Python 3.11 can swallow a cancellation that races what it
+    waits for (a disconnect): a task that swallowed one gets another, so a stopping forwarder never hangs.
+    """
+    pending = [t for t in tasks if not t.done()]
+    while pending:
+        for task in pending:
+            task.cancel()
+        await asyncio.wait(pending, timeout=0.5)
+        pending = [t for t in pending if not t.done()]
+    for task in tasks:
+        if not task.cancelled() and task.exception() is not None:
+            log.debug("MQTT forwarder part %s ended with %r", task.get_name(), task.exception())
