@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Annotated, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from wisgate.api.auth import TokenCheck, token_guard
-from wisgate.apps.engine import Installed
 from wisgate.apps.errors import (
     AppError,
     CatalogError,
@@ -26,10 +25,13 @@ from wisgate.apps.errors import (
     NotInstalledError,
     SettingError,
 )
-from wisgate.apps.manager import AppManager, build_manager
 from wisgate.apps.manifest import CatalogApp
 from wisgate.apps.running import running_config
 from wisgate.errors import WisgateError
+
+if TYPE_CHECKING:
+    from wisgate.apps.engine import Installed
+    from wisgate.apps.manager import AppManager
 
 T = TypeVar("T")
 
@@ -100,6 +102,9 @@ def apps_router(tokens: TokenCheck, make_manager: Callable[[], AppManager] | Non
 
     def manager() -> AppManager:
         if "manager" not in holder:
+            # the docker SDK is imported here, on first use: the daemon does not carry it otherwise
+            from wisgate.apps.manager import build_manager
+
             holder["manager"] = make_manager() if make_manager else build_manager(running_config())
         else:
             holder["manager"].reload_catalog()
