@@ -26,8 +26,8 @@ log = logging.getLogger("wisgate.sim")
 T = TypeVar("T")
 
 #: how often a running daemon's simulation catches up with wall time (edges on simulated lines are seen
-#: at most this late)
-TICK_S = 0.005
+#: at most this late; 20 ms is the power-fail debounce, and a 5 ms tick cost the idle daemon 2 % of a core)
+TICK_S = 0.02
 #: the radio environment delivers what was sent up to now this often
 RADIO_STEP_S = 0.02
 
