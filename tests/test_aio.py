@@ -69,3 +69,27 @@ def test_gateway_flush_loop_ends_when_cancelled_as_an_uplink_arrives(tmp_path: P
         assert asyncio.run(main()) == 50
     finally:
         rig.close()
+
+
+def test_a_task_that_swallows_one_cancellation_is_still_stopped() -> None:
+    from wisgate.aio import cancel_and_wait, run_child
+
+    async def stubborn() -> None:
+        with contextlib.suppress(asyncio.CancelledError):  # as asyncio.wait_for can on Python 3.11
+            await asyncio.Event().wait()
+        await asyncio.Event().wait()  # would run on forever after one cancel
+
+    async def main() -> None:
+        task = asyncio.create_task(stubborn())
+        await asyncio.sleep(0)
+        async with asyncio.timeout(3):
+            await cancel_and_wait([task])
+        assert task.cancelled()
+        parent = asyncio.create_task(run_child(stubborn()))
+        await asyncio.sleep(0.01)
+        parent.cancel()
+        async with asyncio.timeout(3):
+            with contextlib.suppress(asyncio.CancelledError):
+                await parent
+
+    asyncio.run(main())

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -41,3 +41,28 @@ class BusWorker:
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)
+
+
+async def cancel_and_wait(tasks: list[asyncio.Task[Any]], *, every_s: float = 0.5) -> None:
+    """Cancel ``tasks`` until every one has ended.
+
+    aiomqtt (and other libraries) wait with ``asyncio.wait_for``, which on Python 3.11 can swallow a
+    cancellation that races what it waits for: a task that swallowed one gets another, so a stop never hangs.
+    """
+    pending = [t for t in tasks if not t.done()]
+    while pending:
+        for task in pending:
+            task.cancel()
+        await asyncio.wait(pending, timeout=every_s)
+        pending = [t for t in pending if not t.done()]
+
+
+async def run_child(coro: Coroutine[Any, Any, T], name: str | None = None) -> T:
+    """Run ``coro`` as a task of its own and return its result; cancelling the caller cancels it until it ends
+    (see :func:`cancel_and_wait`), so a cancellation swallowed inside cannot keep it running."""
+    task = asyncio.create_task(coro, name=name)
+    try:
+        await asyncio.wait([task])
+    finally:
+        await cancel_and_wait([task])
+    return task.result()

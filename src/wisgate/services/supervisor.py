@@ -14,7 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from wisgate.aio import BusWorker
+from wisgate.aio import BusWorker, cancel_and_wait
 from wisgate.services.events import Event, EventKind, Severity
 from wisgate.services.state import BoardState, ServiceHealth
 from wisgate.target import Target
@@ -119,9 +119,8 @@ class Supervisor:
         try:
             await stop.wait()
         finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            # cancelled until ended: a service whose library swallowed one cancellation must not hang the stop
+            await cancel_and_wait(tasks)
             background.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await background

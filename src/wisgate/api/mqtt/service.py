@@ -24,6 +24,7 @@ import time
 
 import aiomqtt
 
+from wisgate.aio import run_child
 from wisgate.api.mqtt.commands import CommandError, parse_duty, parse_oled, parse_press
 from wisgate.api.mqtt.discovery import discovery_configs
 from wisgate.api.mqtt.payloads import event_payload, state_payloads
@@ -110,7 +111,8 @@ class Telemetry:
             self.identity = await self.resolve_identity()
             log.info("MQTT telemetry to %s:%d as %s (discovery %s)", self.settings.host, self.settings.port,
                      self.identity.base, self.settings.discovery_prefix if self.settings.discovery else "off")
-            await self._connection_loop(self.identity, events)
+            # a child task: a cancellation aiomqtt swallows (asyncio.wait_for on 3.11) still stops it
+            await run_child(self._connection_loop(self.identity, events), name="mqtt-telemetry-connection")
         finally:
             events.close()
 

@@ -51,6 +51,7 @@ from google.protobuf import json_format
 from google.protobuf.message import DecodeError, Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from wisgate.aio import cancel_and_wait
 from wisgate.lora.backends.concentratord.wire import CRC, TX_STATUS, channels_from_configuration, downlink_from_proto
 from wisgate.lora.backhaul.mqtt_settings import Encoding, MqttSettings
 from wisgate.lora.backhaul.store import StoredUplink, StoreError
@@ -239,7 +240,7 @@ class MqttForwarder:
                 task.result()  # a part that failed fails the forwarder
         finally:
             self._stopping = True
-            await _stop_all(tasks)
+            await cancel_and_wait(tasks)
             self._flush_incoming()  # what was received is queued before we stop (closing the queue stores it)
 
     async def _connection_loop(self) -> None:
@@ -531,19 +532,3 @@ def _first(group: BaseExceptionGroup[BaseException]) -> BaseException:
         exc = exc.exceptions[0]
     return exc
 
-
-async def _stop_all(tasks: list[asyncio.Task[None]]) -> None:
-    """Cancel ``tasks`` until every one has ended.
-
-    aiomqtt waits with ``asyncio.wait_for``, which on Python 3.11 can swallow a cancellation that races what it
-    waits for (a disconnect): a task that swallowed one gets another, so a stopping forwarder never hangs.
-    """
-    pending = [t for t in tasks if not t.done()]
-    while pending:
-        for task in pending:
-            task.cancel()
-        await asyncio.wait(pending, timeout=0.5)
-        pending = [t for t in pending if not t.done()]
-    for task in tasks:
-        if not task.cancelled() and task.exception() is not None:
-            log.debug("MQTT forwarder part %s ended with %r", task.get_name(), task.exception())
