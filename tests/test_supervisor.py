@@ -97,3 +97,4 @@ def test_a_vanished_sensor_degrades_its_readings_not_the_daemon() -> None:
     assert all(h.restarts == 0 for h in state.services.values())  # no service failed over it
     assert state.readings["pcb.temperature"].ok and state.fan is not None and state.fan.fault is None
     assert state.readings["cpu.temperature"].ok  # the other devices were read throughout
+    assert "temperature_sensor.error" not in state.readings  # its failure went with the answer

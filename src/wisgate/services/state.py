@@ -155,7 +155,10 @@ class BoardState:
     readings_time: float | None = None
 
     def put_readings(self, readings: list[Reading]) -> None:
-        self.readings = {**self.readings, **{r.name: r for r in readings}}
+        # a device that answers again drops the failure it had (its last values stay, with their times)
+        answered = {r.source for r in readings if r.ok}
+        kept = {name: r for name, r in self.readings.items() if r.ok or r.source not in answered}
+        self.readings = {**kept, **{r.name: r for r in readings}}
         self.readings_time = time.time()
         if self.history is not None:
             self.history.add_readings(readings)
