@@ -432,4 +432,5 @@ port = {port}
         output = daemon.communicate(timeout=20)[0]
     assert daemon.returncode == 0, output
     assert "wisgate stopped" in output and f"HTTP API on http://127.0.0.1:{port}" in output
+    assert f"dashboard: http://127.0.0.1:{port}/" in output  # the README's first command prints it
     assert TOKEN not in output  # never logged

@@ -109,11 +109,54 @@ class StateCollector(Collector):
                 dropped.add_metric([str(board), reason], count)
         yield from families.values()
         yield dropped
+        yield from self._channels()
+
+    def _channels(self) -> Iterator[Metric]:
+        gateway = self.state.lora.gateway
+        if gateway is None:
+            return
+        labels = ["board", "frequency_hz"]
+        received = CounterMetricFamily("wisgate_lora_channel_received", "Receptions on a channel", labels=labels)
+        bad = CounterMetricFamily("wisgate_lora_channel_crc_bad", "Receptions with a bad CRC on a channel",
+                                  labels=labels)
+        airtime = CounterMetricFamily("wisgate_lora_channel_airtime_seconds", "Air time of good receptions",
+                                      labels=labels)
+        rates = CounterMetricFamily("wisgate_lora_datarate_received", "Receptions per channel and data rate",
+                                    labels=[*labels, "datarate"])
+        downlinks = CounterMetricFamily("wisgate_lora_downlinks", "Downlink requests by outcome (OK, TOO_LATE...)",
+                                        labels=["board", "outcome"])
+        for board, module in sorted(gateway.stats.modules.items()):
+            for frequency, channel in sorted(module.channels.items()):
+                label = [str(board), str(frequency)]
+                received.add_metric(label, channel.received)
+                bad.add_metric(label, channel.crc_bad)
+                airtime.add_metric(label, channel.airtime_s)
+                for rate, count in sorted(channel.datarates.items()):
+                    rates.add_metric([*label, rate], count)
+            for outcome, count in sorted(module.tx_outcomes.items()):
+                downlinks.add_metric([str(board), outcome], count)
+        yield from (received, bad, airtime, rates, downlinks)
+
+
+class GatewayLabelled(Collector):
+    """Every series of ``collector`` with a ``gateway`` label (the board's identity), so a fleet's scrapes
+    can be federated without relabelling."""
+
+    def __init__(self, collector: Collector, state: BoardState) -> None:
+        self.collector = collector
+        self.state = state
+
+    def collect(self) -> Iterator[Metric]:
+        gateway = self.state.gateway_label
+        for metric in self.collector.collect():
+            if gateway:
+                metric.samples = [s._replace(labels={**s.labels, "gateway": gateway}) for s in metric.samples]
+            yield metric
 
 
 def registry_for(state: BoardState) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(StateCollector(state))
-    registry.register(BackhaulCollector(state))
-    registry.register(IndustrialCollector(state))
+    registry.register(GatewayLabelled(StateCollector(state), state))
+    registry.register(GatewayLabelled(BackhaulCollector(state), state))
+    registry.register(GatewayLabelled(IndustrialCollector(state), state))
     return registry

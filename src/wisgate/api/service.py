@@ -53,7 +53,7 @@ def api_service(settings: ApiSection, *, stale_after_s: float = 15.0) -> Service
 
         from wisgate.api.auth import resolve_token
         from wisgate.api.connections import bounded_protocol, connection_cap, raise_open_file_limit
-        from wisgate.api.http import create_app
+        from wisgate.api.http import close_streams, create_app
 
         class Server(uvicorn.Server):
             @contextlib.contextmanager
@@ -84,6 +84,7 @@ def api_service(settings: ApiSection, *, stale_after_s: float = 15.0) -> Service
         try:
             await asyncio.shield(serving)
         except asyncio.CancelledError:
+            close_streams(app)
             server.should_exit = True
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(serving, GRACEFUL_S + 1)

@@ -56,7 +56,7 @@ def counters(stats: ChannelStats) -> dict[str, Any]:
     return {
         "received": stats.received, "crc_ok": stats.crc_ok, "crc_bad": stats.crc_bad,
         "forwarded": stats.forwarded, "duplicates": stats.duplicates, "dropped": dict(stats.dropped),
-        "airtime_s": round(stats.airtime_s, 6),
+        "airtime_s": round(stats.airtime_s, 6), "datarates": dict(stats.datarates),
     }
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-from fastapi import Request
+from fastapi import HTTPException, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -35,3 +35,8 @@ async def validation_failed(request: Request, exc: Exception) -> JSONResponse:
     """FastAPI's own 422 shape (``detail``: a list of ``loc``, ``msg``, ``type``, ``input``), always writable."""
     assert isinstance(exc, RequestValidationError)
     return JSONResponse(status_code=422, content={"detail": json_safe(jsonable_encoder(exc.errors()))})
+
+
+def unprocessable(location: tuple[str, ...], message: str) -> HTTPException:
+    """A 422 for a check a model cannot express, in the shape of FastAPI's own (so the OpenAPI schema holds)."""
+    return HTTPException(422, [{"loc": list(location), "msg": message, "type": "value_error"}])

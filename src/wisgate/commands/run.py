@@ -70,6 +70,10 @@ def _run(config: Config, config_path: Path | None, spec: str | None, duration: f
     picture = config.display.png or target.display_path()
     if config.display.enabled and picture is not None:
         console.print(f"the OLED is drawn to {picture.resolve()}", soft_wrap=True)
+    if config.api.enabled:
+        host = f"[{config.api.host}]" if ":" in config.api.host else config.api.host
+        console.print(f"dashboard: http://{host}:{config.api.port}/ (API docs /docs, metrics /metrics)",
+                      soft_wrap=True)
     supervisor = build_supervisor(target, config, history)
     notifier = Notifier()
 

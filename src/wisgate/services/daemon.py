@@ -18,6 +18,7 @@ from wisgate.services.power import power_service
 from wisgate.services.rtc import rtc_service
 from wisgate.services.state import BoardState
 from wisgate.services.supervisor import Supervisor
+from wisgate.services.traffic import traffic_service
 from wisgate.target import Target
 
 
@@ -29,7 +30,7 @@ def fan_policy(config: Config) -> FanPolicy:
 
 
 def build_supervisor(target: Target, config: Config, history: History | None = None) -> Supervisor:
-    state = BoardState(history=history)
+    state = BoardState(history=history, gateway_label=config.lora.gateway_id)
     if history is not None:
         state.events.add_sink(history.add_event)
     supervisor = Supervisor(target, state)
@@ -48,6 +49,7 @@ def build_supervisor(target: Target, config: Config, history: History | None = N
         supervisor.add("rtc", rtc_service(config.rtc.watchdog_s))
     if config.lora.enabled:
         supervisor.add("lora", lora_service(config.lora))
+        supervisor.add("lora-traffic", traffic_service())
     if config.power.enabled:
         supervisor.add("power", power_service(config.power))
     if config.buzzer.enabled:

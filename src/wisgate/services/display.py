@@ -58,7 +58,9 @@ def display_service(interval_s: float, *, page_s: float = 5.0, png: Path | None 
                     lines = (power_screen(state.power)
                              or state.overrides.oled_lines(target.clock.monotonic())
                              or page_lines(pages(state), page, dt.datetime.now()))
-                    await context.bus.run(functools.partial(oled.show, render_text(lines)))
+                    image = render_text(lines)
+                    await context.bus.run(functools.partial(oled.show, image))
+                    state.display_image = image
                     if picture is not None:
                         await context.bus.run(functools.partial(_save, target, picture))
                 if await events.get(timeout=interval_s) is not None:  # an event redraws at once

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import secrets
 import threading
 import time
 from collections import deque
@@ -127,6 +128,8 @@ class EventBus:
         self._lock = threading.Lock()
         #: the latest events, newest last (for a late subscriber's first screen)
         self.recent: deque[Event] = deque(maxlen=recent)
+        #: tells this stream's numbering from a previous run's (a client resuming after a restart)
+        self.run_id = secrets.token_hex(4)
 
     def attach(self, loop: asyncio.AbstractEventLoop) -> None:
         """Deliver on ``loop`` (the daemon's); done by the first subscriber or the supervisor."""

@@ -25,6 +25,14 @@ CRITICAL_FALLBACK_C = 80.0
 
 __all__ = ["FanCurve", "PiController", "fan_service"]
 
+
+def held(controller: PiController | None, target_c: float) -> PiController:
+    """The closed loop for a temperature held through the API: the same one while the target stays."""
+    if controller is not None and controller.target_c == target_c:
+        return controller
+    return PiController(target_c=target_c, critical_c=max(CRITICAL_FALLBACK_C, target_c + 5))
+
+
 def fan_fault(status: FanStatus) -> str | None:
     if status.drive_failed:
         return "drive failure (the RPM loop cannot reach its target)"
@@ -45,6 +53,7 @@ def fan_service(policy: FanPolicy, interval_s: float) -> ServiceFn:
         duty = 0.0
         fault: str | None = None
         sensor_error: str | None = None
+        holding: PiController | None = None
         while True:
             mode = policy.name
             try:
@@ -54,13 +63,20 @@ def fan_service(policy: FanPolicy, interval_s: float) -> ServiceFn:
                 if sensor_error is None:
                     log.error("CPU temperature not read (%s): fan at full speed until it is", exc)
                 celsius, sensor_error, mode = None, str(exc), "failsafe"
-            manual = context.state.overrides.fan_duty(target.clock.monotonic())
+            now = target.clock.monotonic()
+            manual = context.state.overrides.fan_duty(now)
+            hold_c = context.state.overrides.fan_target(now)
             if manual is not None:
                 duty, mode = manual, "manual"
             elif celsius is None or celsius >= CRITICAL_FALLBACK_C:
                 duty = 100.0
+            elif hold_c is not None:
+                holding = held(holding, hold_c)
+                duty, mode = holding.duty(celsius, now), "closed-loop"
             else:
                 duty = policy.duty(celsius, target.clock.monotonic())
+            if hold_c is None:
+                holding = None
 
             def apply(level: float = duty) -> tuple[float, str | None]:
                 fan.set_duty(level)
@@ -72,7 +88,7 @@ def fan_service(policy: FanPolicy, interval_s: float) -> ServiceFn:
                 _report_fault(context, now_fault, duty, rpm)
             fault = now_fault
             context.state.fan = FanState(cpu_c=celsius, duty_percent=duty, rpm=rpm, mode=mode, fault=fault,
-                                         time=time.time())
+                                         time=time.time(), target_c=hold_c)
             await asyncio.sleep(interval_s)
 
     return run

@@ -11,10 +11,13 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
+from wisgate.lora.core.traffic import TrafficLog
 from wisgate.services.events import EventBus
 from wisgate.services.readings import Reading
 
 if TYPE_CHECKING:
+    from PIL.Image import Image
+
     from wisgate.industrial.service import IndustrialGateway
     from wisgate.lora.backhaul.mqtt_forwarder import MqttForwarder
     from wisgate.lora.backhaul.station import StationForwarder
@@ -104,6 +107,8 @@ class FanOverride:
     duty: float
     #: on the target's clock
     until: float
+    #: a CPU temperature to hold instead of a fixed duty (closed loop)
+    target_c: float | None = None
 
 
 @dataclass(frozen=True)
@@ -121,7 +126,13 @@ class Overrides:
         """The manual duty while it holds; an expired one is forgotten."""
         if self.fan is not None and now >= self.fan.until:
             self.fan = None
-        return None if self.fan is None else self.fan.duty
+        return None if self.fan is None or self.fan.target_c is not None else self.fan.duty
+
+    def fan_target(self, now: float) -> float | None:
+        """The CPU temperature to hold while such an override holds."""
+        if self.fan is not None and now >= self.fan.until:
+            self.fan = None
+        return None if self.fan is None else self.fan.target_c
 
     def oled_lines(self, now: float) -> list[str] | None:
         if self.oled is not None and now >= self.oled.until:
@@ -135,6 +146,8 @@ class LoraLinks:
     udp: UdpForwarder | None = None
     mqtt: MqttForwarder | None = None
     station: StationForwarder | None = None
+    #: the last hour's traffic and the live packet feed (filled by the lora-traffic service)
+    traffic: TrafficLog = field(default_factory=TrafficLog)
 
 
 @dataclass
@@ -153,6 +166,10 @@ class BoardState:
     industrial: IndustrialGateway | None = None
     #: when the monitor last finished a round (epoch s)
     readings_time: float | None = None
+    #: the image the display service last sent to the OLED (the API's picture where the panel cannot be read)
+    display_image: Image | None = None
+    #: the board's identity on fleet-wide interfaces (the LoRa gateway ID): the ``gateway`` metrics label
+    gateway_label: str | None = None
 
     def put_readings(self, readings: list[Reading]) -> None:
         # a device that answers again drops the failure it had (its last values stay, with their times)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Collection, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 
 from wisgate.aio import wait_event
@@ -33,6 +33,7 @@ from wisgate.lora.core.types import (
     TxRequest,
     TxResult,
     UplinkFrame,
+    datarate,
 )
 from wisgate.lora.errors import BackendError, PlanError
 from wisgate.lora.plans.allocation import Module, allocate
@@ -87,6 +88,7 @@ class Gateway:
         self.quiet_probe_s = QUIET_PROBE_S
         #: the version of the last remote configuration applied ("" until one is)
         self.plan_version = ""
+        self._downlink_listeners: list[Callable[[TxRequest, TxResult], None]] = []
 
     @property
     def boards(self) -> Collection[int]:
@@ -100,6 +102,7 @@ class Gateway:
         self.timebases[board].sync(frame.rx_info.count_us, int(now * 1_000_000))
         channel = self.stats.module(board).channel(frame.frequency_hz)
         channel.received += 1
+        channel.datarates[datarate(frame.modulation)] += 1
         if frame.rx_info.crc_status is CrcStatus.OK:
             channel.crc_ok += 1
             channel.airtime_s += frame.airtime()
@@ -227,6 +230,19 @@ class Gateway:
         host_us = int(self.clock.monotonic() * 1_000_000)
         return {b: tb.from_gateway(host_us) for b, tb in self.timebases.items() if tb.synced}
 
+    def on_downlink(self, listener: Callable[[TxRequest, TxResult], None]) -> Callable[[], None]:
+        """Call ``listener(request, result)`` after every downlink request, whatever its outcome (the traffic
+        log, the dashboard); returns what stops it."""
+        self._downlink_listeners.append(listener)
+        return lambda: self._downlink_listeners.remove(listener)
+
+    def _told(self, request: TxRequest, result: TxResult) -> TxResult:
+        self.stats.module(result.board if result.board is not None else request.board or 0).tx_outcomes[
+            result.outcome.value] += 1
+        for listener in list(self._downlink_listeners):
+            listener(request, result)
+        return result
+
     async def send_downlink(self, request: TxRequest) -> TxResult:
         counters = self.counters_now()
         for board, count in counters.items():
@@ -234,8 +250,7 @@ class Gateway:
             self.links[board].jit.expire(count)
         result = self.scheduler.schedule(request, counters)
         if not result.ok or result.board is None or result.count_us is None:
-            self.stats.module(request.board or 0).tx_outcomes[result.outcome.value] += 1
-            return result
+            return self._told(request, result)
         link = self.links[result.board]
         self._downlink_id += 1
         power = request.power_dbm if result.power_dbm is None else result.power_dbm
@@ -248,8 +263,7 @@ class Gateway:
         else:
             if not verdict.ok:
                 result = verdict
-        self.stats.module(result.board or 0).tx_outcomes[result.outcome.value] += 1
-        return result
+        return self._told(request, result)
 
     def _problem(self, message: str) -> None:
         if message not in self._problems:

@@ -15,6 +15,8 @@ class ChannelStats:
     dropped: Counter[str] = field(default_factory=Counter)
     duplicates: int = 0
     airtime_s: float = 0.0
+    #: receptions per data rate (``SF7BW125``; FSK as its bit rate, ``50000``), as GWMP writes them
+    datarates: Counter[str] = field(default_factory=Counter)
 
 
 @dataclass
@@ -39,6 +41,7 @@ class ModuleStats:
             total.dropped.update(c.dropped)
             total.duplicates += c.duplicates
             total.airtime_s += c.airtime_s
+            total.datarates.update(c.datarates)
         return total
 
 

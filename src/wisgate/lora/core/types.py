@@ -69,6 +69,11 @@ class FskModulation:
 Modulation = LoraModulation | FskModulation
 
 
+def datarate(modulation: Modulation) -> str:
+    """The data rate as GWMP's ``datr`` writes it: ``SF7BW125`` for LoRa, the bit rate (``50000``) for FSK."""
+    return str(modulation.datarate_bps) if isinstance(modulation, FskModulation) else modulation.datr
+
+
 class CrcStatus(Enum):
     OK = "ok"
     BAD = "bad"

@@ -1,0 +1,173 @@
+"""The dashboard in a real headless Chromium (Debian's ``chromium`` + ``chromium-driver``, driven by
+Selenium) against the whole daemon on a real-time simulated board: it loads with no console errors,
+its live values follow the board (a supply cut shows within a second), and its controls take effect.
+
+``WISGATE_DASHBOARD_PNG=docs/dashboard.png`` keeps the browser's screenshot (the README's picture).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from daemon_rig import LiveDaemon
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.ui import WebDriverWait
+
+TOKEN = "browser-token-42"
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+
+
+@pytest.fixture(scope="module")
+def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveDaemon]:
+    live = LiveDaemon(tmp_path_factory.mktemp("dashboard"), token=TOKEN, devices=40, interval_s=1.0)
+    yield live
+    live.stop()
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebDriver]:
+    for path, package in ((CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver")):
+        if not os.access(path, os.X_OK):
+            pytest.fail(f"{path} is missing: install Debian's {package} (apt-get install chromium chromium-driver)")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for argument in ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                     "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                     "--window-size=1400,2400", f"--user-data-dir={tmp_path_factory.mktemp('chromium')}"):
+        options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
+    yield driver
+    driver.quit()
+
+
+def wait(driver: WebDriver, check: Any, timeout: float = 15, poll: float = 0.05) -> Any:
+    return WebDriverWait(driver, timeout, poll_frequency=poll).until(lambda d: check(d) or None)
+
+
+def text(driver: WebDriver, element_id: str) -> str:
+    return str(driver.find_element(By.ID, element_id).text)
+
+
+def severe(driver: WebDriver) -> list[str]:
+    return [entry["message"] for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+
+
+@pytest.fixture(scope="module")
+def page(browser: WebDriver, daemon: LiveDaemon) -> WebDriver:
+    browser.get(daemon.base + "/")
+    wait(browser, lambda d: d.find_element(By.ID, "supply").get_attribute("data-state") == "ok")
+    wait(browser, lambda d: text(d, "link") == "live")
+    return browser
+
+
+def test_the_page_loads_live_with_no_console_errors(page: WebDriver, daemon: LiveDaemon) -> None:
+    assert len(page.find_elements(By.CSS_SELECTOR, ".uplot")) >= 5  # 3 board charts, traffic, airtime
+    wait(page, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#packets tbody tr")) >= 2, timeout=20)
+    wait(page, lambda d: "PCF85063A" not in text(d, "rtc") and text(d, "rtc").endswith("UTC"))
+    serial = daemon.supervisor.state.readings["secure_element.serial"].value
+    assert text(page, "serial") == serial
+    assert "°C" in text(page, "cpu") and "RPM" in text(page, "fan")
+    states = {g.get_attribute("id"): g.get_attribute("class") for g in page.find_elements(By.CSS_SELECTOR, "g.dev")}
+    for device in ("cpu", "fan", "rtc", "adc", "secure_element", "temperature_sensor", "power", "lora-0"):
+        assert states[f"dev-{device}"] == "dev ok", (device, states)
+    oled = page.find_element(By.ID, "oled")
+    wait(page, lambda d: d.execute_script("return arguments[0].naturalWidth", oled) == 128)
+    # the packet log's rows are the packets the daemon decoded
+    first_device = page.find_element(By.CSS_SELECTOR, "#packets tbody tr td:nth-child(3)").text
+    assert first_device in {r.get("dev_addr") or r.get("dev_eui") for r in _recent(daemon)}
+    assert severe(page) == []
+
+
+def _recent(daemon: LiveDaemon) -> list[dict[str, Any]]:
+    return list(daemon.request("GET", "/api/lora/packets?limit=500")[1])
+
+
+def test_a_supply_cut_shows_within_a_second(page: WebDriver, daemon: LiveDaemon) -> None:
+    supply = page.find_element(By.ID, "supply")
+    assert supply.get_attribute("data-state") == "ok"
+    cut = time.monotonic()
+    daemon.cut_supply()
+    try:
+        wait(page, lambda d: supply.get_attribute("data-state") == "lost", timeout=5, poll=0.02)
+        shown_after = time.monotonic() - cut
+        assert shown_after < 1.0, f"the cut showed after {shown_after:.2f} s"
+        assert "LOST" in supply.text
+        assert page.find_element(By.ID, "dev-power").get_attribute("class") == "dev err"
+        wait(page, lambda d: any("supply lost" in e.text for e in d.find_elements(By.CSS_SELECTOR, "#events li")))
+    finally:
+        daemon.restore_supply()
+    wait(page, lambda d: supply.get_attribute("data-state") == "ok", timeout=5)
+    assert severe(page) == []
+
+
+def test_controls_take_effect(page: WebDriver, daemon: LiveDaemon) -> None:
+    page.find_element(By.ID, "token").send_keys(TOKEN)
+    duty = page.find_element(By.ID, "fan-duty")
+    duty.clear()
+    duty.send_keys("77")
+    page.find_element(By.ID, "fan-set").click()
+    wait(page, lambda d: d.find_element(By.ID, "control-result").get_attribute("data-ok") == "true", timeout=5)
+    wait(page, lambda d: text(d, "fan").startswith("77 %") and "manual" in text(d, "fan"), timeout=5)
+    fan = daemon.supervisor.state.fan
+    assert fan is not None and fan.duty_percent == 77 and fan.mode == "manual"
+    before = page.execute_script("return document.getElementById('oled').src")
+    box = page.find_element(By.ID, "oled-text")
+    box.send_keys("HELLO BROWSER")
+    page.find_element(By.ID, "oled-send").click()
+    wait(page, lambda d: daemon.supervisor.state.overrides.oled is not None, timeout=5)
+    assert daemon.supervisor.state.overrides.oled is not None
+    assert daemon.supervisor.state.overrides.oled.lines == ("HELLO BROWSER",)
+    wait(page, lambda d: d.execute_script("return document.getElementById('oled').src") != before, timeout=5)
+    page.find_element(By.ID, "fan-auto").click()
+    wait(page, lambda d: "manual" not in text(d, "fan"), timeout=5)  # the fan's own control again
+    assert severe(page) == []
+    keep = os.environ.get("WISGATE_DASHBOARD_PNG")
+    shot = Path(page.capabilities.get("chrome", {}).get("userDataDir", "/tmp")) / "dashboard.png"
+    assert page.save_screenshot(str(shot))
+    if keep:
+        shutil.copy(shot, keep)
+
+
+def test_a_wrong_token_is_refused_and_said_so(page: WebDriver, daemon: LiveDaemon) -> None:
+    token = page.find_element(By.ID, "token")
+    token.clear()
+    token.send_keys("not-the-token")
+    page.find_element(By.ID, "fan-set").click()
+    wait(page, lambda d: text(d, "control-result").startswith("401"), timeout=5)
+    assert daemon.supervisor.state.overrides.fan is None
+    # the browser reports the refused request itself; nothing else went wrong
+    assert all("401" in message for message in severe(page))
+
+
+def test_the_page_reconnects_after_a_daemon_restart(browser: WebDriver, tmp_path: Path) -> None:
+    first = LiveDaemon(tmp_path / "first", token=TOKEN, devices=5)
+    try:
+        browser.get(first.base + "/")
+        wait(browser, lambda d: text(d, "link") == "live")
+    finally:
+        first.stop()
+    wait(browser, lambda d: text(d, "link") != "live", timeout=10)
+    second = LiveDaemon(tmp_path / "second", token=TOKEN, devices=5, port=first.port)
+    try:
+        wait(browser, lambda d: text(d, "link") == "live", timeout=15)
+        # the page follows the new run without a reload
+        second.cut_supply()
+        wait(browser, lambda d: d.find_element(By.ID, "supply").get_attribute("data-state") == "lost", timeout=5)
+        second.restore_supply()
+    finally:
+        second.stop()
+    # while the daemon was away the browser's reconnection attempts were refused; nothing else went wrong
+    errors = severe(browser)
+    odd = [m for m in errors if "ERR_CONNECTION_REFUSED" not in m and "ERR_EMPTY_RESPONSE" not in m]
+    assert not odd, odd
