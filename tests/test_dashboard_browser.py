@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from daemon_rig import LiveDaemon
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -52,7 +53,9 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebDriver]:
 
 
 def wait(driver: WebDriver, check: Any, timeout: float = 15, poll: float = 0.05) -> Any:
-    return WebDriverWait(driver, timeout, poll_frequency=poll).until(lambda d: check(d) or None)
+    # the page redraws as data arrives: an element found a moment ago may have been replaced
+    return WebDriverWait(driver, timeout, poll_frequency=poll,
+                         ignored_exceptions=(StaleElementReferenceException,)).until(lambda d: check(d) or None)
 
 
 def text(driver: WebDriver, element_id: str) -> str:
@@ -84,7 +87,9 @@ def test_the_page_loads_live_with_no_console_errors(page: WebDriver, daemon: Liv
     oled = page.find_element(By.ID, "oled")
     wait(page, lambda d: d.execute_script("return arguments[0].naturalWidth", oled) == 128)
     # the packet log's rows are the packets the daemon decoded
-    first_device = page.find_element(By.CSS_SELECTOR, "#packets tbody tr td:nth-child(3)").text
+    # read in one script: the log re-renders every 250 ms, and an element found first may be gone
+    first_device = page.execute_script(
+        "return document.querySelector('#packets tbody tr td:nth-child(3)').textContent")
     assert first_device in {r.get("dev_addr") or r.get("dev_eui") for r in _recent(daemon)}
     assert severe(page) == []
 
