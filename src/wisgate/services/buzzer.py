@@ -2,8 +2,9 @@
 is asked for (a ``control.beep`` event, e.g. Home Assistant's button).
 
 It subscribes to the event stream and plays the alarm on a ``supply.lost`` event (no polling), and on
-a ``control.beep`` event the tone it names (the API's beep) or a short beep. The target runs the tone where its lines keep time (a thread of its own on hardware, the simulation's
-thread on the simulated board). The buzzer only sounds with jumper J39 pins 11-12 fitted.
+a ``control.beep`` event the tone it names (the API's beep) or a short beep. The target runs the
+tone where its lines keep time (a thread of its own on hardware, the simulation's thread on the
+simulated board). The buzzer only sounds with jumper J39 pins 11-12 fitted.
 """
 
 from __future__ import annotations
