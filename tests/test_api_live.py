@@ -228,7 +228,7 @@ def test_fan_holds_a_target_temperature(daemon: LiveDaemon) -> None:
 
     def held() -> Any:
         fan = daemon.request("GET", "/api/status")[1]["fan"]
-        return fan if fan["mode"] == "closed-loop" else None
+        return fan if fan["mode"] == "closed-loop" and fan["target_c"] == 30 and fan["duty_percent"] > 0 else None
 
     fan = wait_for(held, 5)
     # a PI loop toward 30 °C with the CPU well above it: most of the airflow at once
