@@ -39,7 +39,7 @@ NOW = datetime(2026, 11, 25, 12, 0, 0)
 def sim_target(monkeypatch: pytest.MonkeyPatch, rtc_time: datetime | None = NOW) -> SimBoard:
     board = SimBoard(rtc_time=rtc_time)
     target = SimTarget(board)
-    monkeypatch.setattr("wisgate.commands._options.open_target", lambda _spec: target)
+    monkeypatch.setattr("wisgate.commands._options.open_target", lambda _spec, **_kw: target)
     return board
 
 
@@ -153,7 +153,7 @@ def test_rtc_vanished_is_one_line() -> None:
     board.bus.faults.vanish(0x51)
     target = SimTarget(board)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("wisgate.commands._options.open_target", lambda _spec: target)
+        patch.setattr("wisgate.commands._options.open_target", lambda _spec, **_kw: target)
         with pytest.raises(SystemExit) as exit_info:
             main(["rtc", "--sim"])
     assert exit_info.value.code == 1
@@ -290,7 +290,7 @@ class KernelOwnedBus(I2CBus):
 
 def kernel_target(monkeypatch: pytest.MonkeyPatch, rtc: KernelRTC) -> Target:
     target = HardwareTarget(KernelOwnedBus(), addresses=dict(ONBOARD_ADDRESSES))
-    monkeypatch.setattr("wisgate.commands._options.open_target", lambda _spec: target)
+    monkeypatch.setattr("wisgate.commands._options.open_target", lambda _spec, **_kw: target)
     monkeypatch.setattr(KernelRTC, "for_i2c", lambda *_args, **_kwargs: rtc)
     return target
 

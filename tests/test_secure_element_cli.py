@@ -14,8 +14,10 @@ from cryptography.hazmat.primitives.asymmetric.utils import Prehashed, encode_ds
 from tests.conftest import HardwareLikeTarget
 from wisgate.chips.atecc608a import ATECC608A
 from wisgate.cli import cli
+from wisgate.paths import sim_board_file
 from wisgate.services.status import read_status
 from wisgate.sim.board import SimBoard
+from wisgate.sim.identity import SimIdentity
 from wisgate.sim.target import SimTarget
 from wisgate.target import Target
 
@@ -31,7 +33,7 @@ def fields(output: str) -> dict[str, str]:
 
 
 def use_target(monkeypatch: pytest.MonkeyPatch, target: Target) -> None:
-    monkeypatch.setattr("wisgate.commands._options.open_target", lambda _spec: target)
+    monkeypatch.setattr("wisgate.commands._options.open_target", lambda _spec, **_kw: target)
 
 
 def sim_target(board: SimBoard, *, hardware: bool = False) -> Target:
@@ -41,8 +43,8 @@ def sim_target(board: SimBoard, *, hardware: bool = False) -> Target:
 def test_shows_identity_and_lock_state() -> None:
     result = CliRunner().invoke(cli, ["secure-element", "--sim"])
     assert result.exit_code == 0, result.output
-    board = SimBoard()
-    serial = ATECC608A(board.bus, clock=board.clock).serial_number().hex().upper()
+    # the simulated board's kept identity, made by this first run
+    serial = SimIdentity.load(sim_board_file()).serial.hex().upper()
     rows = fields(result.output)
     assert rows["serial number"] == serial
     assert rows["revision"] == "00"

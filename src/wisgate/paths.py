@@ -19,3 +19,8 @@ def state_dir() -> Path:
     if os.geteuid() == 0:
         return Path("/var/lib/wisgate")
     return Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state") / "wisgate"
+
+
+def sim_board_file() -> Path:
+    """Where the simulated board keeps its identity (secure element serial and keys) and RTC time."""
+    return state_dir() / "sim-board.json"

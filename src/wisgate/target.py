@@ -211,17 +211,18 @@ class Target(ABC):
 
 def open_target(
     bus: str | None = None, *, realtime: bool = False, addresses: Mapping[str, int] | None = None,
-    state_file: Path | None = None,
+    state_file: Path | None = None, fresh: bool = False,
 ) -> Target:
     """``bus``: ``sim``, a ``/dev/i2c-N`` path, or None for the default (hardware if present).
 
-    The simulator is imported only for ``sim``: on hardware it costs nothing.
+    ``state_file``: where the simulated board keeps its identity and RTC time (None: it forgets them);
+    ``fresh``: give it a new identity. The simulator is imported only for ``sim``: on hardware it costs nothing.
     """
     spec = bus or default_bus_spec()
     if spec == "sim":
         from wisgate.sim.target import SimTarget
 
-        return SimTarget.open(realtime=realtime, addresses=addresses, state_file=state_file)
+        return SimTarget.open(realtime=realtime, addresses=addresses, state_file=state_file, fresh=fresh)
     from wisgate.hardware import HardwareTarget
 
     return HardwareTarget(spec, addresses=addresses)

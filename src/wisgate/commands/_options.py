@@ -33,11 +33,15 @@ def bus_options(func: F) -> F:
 
     @click.option("--sim", "use_sim", is_flag=True, help="Use the simulated board.")
     @click.option("--bus", "bus_path", metavar="/dev/i2c-N", help="Use this Linux I2C bus.")
+    @click.option("--fresh", is_flag=True,
+                  help="Give the simulated board a new identity (secure element serial and keys, RTC time).")
     @functools.wraps(func)
-    def wrapper(*args: Any, use_sim: bool, bus_path: str | None, **kwargs: Any) -> Any:
+    def wrapper(*args: Any, use_sim: bool, bus_path: str | None, fresh: bool, **kwargs: Any) -> Any:
+        from wisgate.paths import sim_board_file
+
         if use_sim and bus_path:
             raise click.UsageError("give --sim or --bus, not both")
-        target = open_target("sim" if use_sim else checked_bus(bus_path))
+        target = open_target("sim" if use_sim else checked_bus(bus_path), state_file=sim_board_file(), fresh=fresh)
         try:
             return func(*args, target=target, **kwargs)
         finally:

@@ -22,8 +22,10 @@ if TYPE_CHECKING:
 @click.option("--bus", "bus_path", metavar="/dev/i2c-N", help="Use this Linux I2C bus (overrides the config).")
 @click.option("--duration", type=float, help="Stop after this many seconds (default: run until stopped).")
 @click.option("--plain", is_flag=True, help="Plain log lines, no live view (the default when not in a terminal).")
+@click.option("--fresh", is_flag=True,
+              help="Give the simulated board a new identity (secure element serial and keys, RTC time).")
 def command(config_path: Path | None, use_sim: bool, bus_path: str | None, duration: float | None,
-            plain: bool) -> None:
+            plain: bool, fresh: bool) -> None:
     """Run the board daemon on the simulated board or the real one.
 
     In a terminal it shows a live view of the board, the fan and supply, the LoRa counters and the latest
@@ -42,12 +44,14 @@ def command(config_path: Path | None, use_sim: bool, bus_path: str | None, durat
     lock = RunLock("simulated board" if board == "sim" else f"board on {board}", key=board, api=api)
     lock.acquire()  # before the preflight: "PID 123 has the board" says more than "port 8391 is in use"
     try:
-        _run(config, config_path, spec, duration, plain)
+        _run(config, config_path, spec, duration, plain, fresh)
     finally:
         lock.release()
 
 
-def _run(config: Config, config_path: Path | None, spec: str | None, duration: float | None, plain: bool) -> None:
+def _run(config: Config, config_path: Path | None, spec: str | None, duration: float | None, plain: bool,
+         fresh: bool) -> None:
+    from wisgate.paths import sim_board_file
     from wisgate.preflight import check_config
     from wisgate.services.daemon import build_supervisor
     from wisgate.services.history import History, default_history_path
@@ -58,7 +62,8 @@ def _run(config: Config, config_path: Path | None, spec: str | None, duration: f
     check_config(config, source=str(config_path or "default configuration"))
     plain_logging(config.log_level)
     live = wants_live_view(sys.stdout, plain=plain)
-    target = open_target(spec, realtime=True, addresses=config.board.addresses)
+    target = open_target(spec, realtime=True, addresses=config.board.addresses, state_file=sim_board_file(),
+                         fresh=fresh)
     target.apply_scenario(config.sim)
     console.print(f"wisgate running on the {target.description}; Ctrl-C stops it")
     history = None

@@ -21,6 +21,7 @@ from wisgate.sim.chips.ssd1306 import SSD1306Model
 from wisgate.sim.chips.tpt29555 import TPT29555Model
 from wisgate.sim.device import I2CModel
 from wisgate.sim.environment import Environment
+from wisgate.sim.identity import SimIdentity
 from wisgate.sim.lines import SimLines
 from wisgate.sim.loads import ExpanderLoads
 from wisgate.sim.thermal import Cooling, SimCpuTemperature
@@ -37,12 +38,17 @@ class SimBoard:
         addresses: dict[str, int] | None = None,
         rtc_time: datetime | Literal["host"] | None = "host",
         seed: int = 0,
+        identity: SimIdentity | None = None,
     ) -> None:
         """``rtc_time``: what the battery-backed RTC holds at start (UTC): the host's clock, a given
-        time, or None for a chip that just powered up without a battery (OS flag set)."""
+        time, or None for a chip that just powered up without a battery (OS flag set).
+
+        ``identity``: a kept serial number and keys for the secure element (instead of ones made from
+        ``seed``, which are the same on every run)."""
         self.rtc_time = rtc_time
         #: makes this board's own identity (the secure element's serial number and keys) reproducible
         self.seed = seed
+        self.identity = identity
         self.clock = clock or (RealtimeSimClock() if realtime else SimClock())
         self.env = Environment(self.clock.monotonic())
         self.bus = SimI2CBus(self.clock)
@@ -90,7 +96,15 @@ class SimBoard:
         ))
         self.add("oled", SSD1306Model(self.clock, a["oled"]))
         self._build_rtc()
-        secure_element = ATECC608AModel(self.clock, a["secure_element"], seed=self.seed)
+        if self.identity is None:
+            secure_element = ATECC608AModel(self.clock, a["secure_element"], seed=self.seed)
+        else:
+            # keys made later (GenKey) come from the OS's randomness, as on a real chip
+            secure_element = ATECC608AModel(self.clock, a["secure_element"], serial=self.identity.serial)
+            for slot, scalar in self.identity.keys.items():
+                secure_element.install_key(slot, scalar)
+        #: the secure element model (its keys are kept with the identity)
+        self.secure_element = secure_element
         self.add("secure_element", secure_element)
         # the chip wakes on SDA held low, which a host makes by addressing 0x00: the bus shows it that
         self.bus.listeners.append(secure_element.on_bus_activity)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
@@ -14,6 +15,7 @@ from wisgate.clock import SimClock
 from wisgate.paths import state_dir
 from wisgate.sim.board import SimBoard
 from wisgate.sim.chips.ssd1306 import SSD1306Model
+from wisgate.sim.identity import SimIdentity
 from wisgate.target import ConcentratorSet, FieldDevices, Target, concentratord_set
 
 if TYPE_CHECKING:
@@ -40,12 +42,50 @@ class SimTarget(Target):
         self.bus = board.bus
         self.clock: SimClock = board.clock
         self.addresses = dict(board.addresses)
+        #: host time (UTC) when the RTC was set from the kept offset
+        self._host_at_start = datetime.now(UTC).replace(tzinfo=None)
 
     @classmethod
     def open(
         cls, *, realtime: bool = False, addresses: Mapping[str, int] | None = None, state_file: Path | None = None,
+        fresh: bool = False,
     ) -> SimTarget:
-        return cls(SimBoard(realtime=realtime, addresses=dict(addresses or {})))
+        """A simulated board; with ``state_file`` it has the identity and RTC time kept there (a new identity,
+        written at once, where there is none or ``fresh``), saved again on :meth:`close`."""
+        if state_file is None:
+            return cls(SimBoard(realtime=realtime, addresses=dict(addresses or {})))
+        identity = SimIdentity.load_or_new(state_file, fresh=fresh)
+        identity.runs += 1
+        identity.save()
+        host_now = datetime.now(UTC).replace(tzinfo=None)
+        rtc_time = None if identity.rtc_offset_s is None else host_now + timedelta(seconds=identity.rtc_offset_s)
+        board = SimBoard(realtime=realtime, addresses=dict(addresses or {}), identity=identity, rtc_time=rtc_time)
+        target = cls(board)
+        target._host_at_start = host_now
+        return target
+
+    def _keep_identity(self) -> None:
+        """Write what a real board would still have after power-off: keys, the RTC's time, counters."""
+        identity = self.board.identity
+        if identity is None:
+            return
+        identity.keys = self.board.secure_element.private_keys()
+        rtc_now = self.board.rtc.now_precise()
+        # the RTC was set at simulated time 0; what it gained beyond the simulated time since is what someone
+        # set (a board opened only for a command lives milliseconds of simulated time, not the wall time)
+        host_then = self._host_at_start + timedelta(seconds=self.clock.monotonic())
+        identity.rtc_offset_s = None if rtc_now is None else round((rtc_now - host_then).total_seconds(), 3)
+        identity.uptime_s += self.clock.monotonic()
+        try:
+            identity.save()
+        except OSError as exc:
+            log.warning("cannot save the simulated board's state %s: %s", identity.path, exc.strerror or exc)
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self._keep_identity()
 
     @property
     def description(self) -> str:

@@ -448,6 +448,16 @@ class ATECC608AModel(I2CModel):
         scalar = int.from_bytes(self.slots[slot][4:36], "big")
         return scalar if 0 < scalar < P256_ORDER else None
 
+    def install_key(self, slot: int, scalar: int) -> None:
+        """Put a private key in ``slot`` as provisioning would (the simulated board's kept identity)."""
+        if not 0 < scalar < P256_ORDER:
+            raise ValueError(f"slot {slot}: not a P-256 private key")
+        self.slots[slot][0:36] = bytes(4) + scalar.to_bytes(32, "big")
+
+    def private_keys(self) -> dict[int, int]:
+        """slot -> private scalar of every slot holding a P-256 key (to keep the identity)."""
+        return {slot: scalar for slot in range(16) if (scalar := self._private_scalar(slot)) is not None}
+
     def _new_private_key(self) -> ec.EllipticCurvePrivateKey:
         while True:
             scalar = int.from_bytes(self._rng(32), "big")

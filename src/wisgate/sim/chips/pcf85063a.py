@@ -149,6 +149,14 @@ class PCF85063AModel(ByteRegisterModel):
         self._sync()
         return self._read_datetime()
 
+    def now_precise(self) -> datetime | None:
+        """:meth:`now` with the fraction of the second already counted (for keeping the time across runs)."""
+        when = self.now()
+        if when is None or self.regs[SECONDS] & OS:
+            return None
+        fraction = min(max(1.0 - (self._next_tick - self._tau), 0.0), 0.999999)
+        return when + timedelta(seconds=fraction)
+
     @property
     def clkout_hz(self) -> float:
         """Frequency on the CLKOUT pin (0 = off)."""
