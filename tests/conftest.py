@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,10 @@ from wisgate.sim.target import SimTarget
 # HYPOTHESIS_PROFILE=long for a bug hunt: many more cases for every property without its own count
 settings.register_profile("long", max_examples=20_000, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+# daemons of module-scoped fixtures start before any test's own folder is set: their sockets stay out of
+# /run/wisgate and of other checkouts' test runs too
+os.environ.setdefault("WISGATE_RUNTIME_DIR", tempfile.mkdtemp(prefix="wisgate-run-"))
 
 
 @pytest.fixture(autouse=True)

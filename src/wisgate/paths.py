@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 
@@ -19,6 +20,18 @@ def state_dir() -> Path:
     if os.geteuid() == 0:
         return Path("/var/lib/wisgate")
     return Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state") / "wisgate"
+
+
+def runtime_dir() -> Path:
+    """Sockets and locks of a running daemon: ``$WISGATE_RUNTIME_DIR``, else ``$XDG_RUNTIME_DIR/wisgate``,
+    /run/wisgate for root, or a per-user folder in the temporary directory."""
+    if explicit := os.environ.get("WISGATE_RUNTIME_DIR"):
+        return Path(explicit)
+    if xdg := os.environ.get("XDG_RUNTIME_DIR"):
+        return Path(xdg) / "wisgate"
+    if os.geteuid() == 0:
+        return Path("/run/wisgate")
+    return Path(tempfile.gettempdir()) / f"wisgate-{os.geteuid()}"
 
 
 def sim_board_file() -> Path:

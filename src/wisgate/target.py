@@ -17,6 +17,7 @@ gives a line back.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 from abc import ABC, abstractmethod
@@ -129,6 +130,11 @@ class Target(ABC):
     def line_owner(self, name: str) -> str | None:
         return self._owners.get(name)
 
+    def held_line(self, name: str) -> GpioLine | None:
+        """The line ``name`` as its owner holds it (None: nobody holds it), for reading only."""
+        with self._lines_lock:
+            return self._lines.get(name)
+
     @abstractmethod
     def _open_line(self, name: str, *, output: bool, initial: bool) -> GpioLine:
         """Open line ``name`` (unreserved); raises KeyError or DeviceBusyError with a reason."""
@@ -170,6 +176,11 @@ class Target(ABC):
         return None
 
     @property
+    def remote_pid(self) -> int | None:
+        """The PID of the daemon whose board this is, where a command reaches a running daemon's board."""
+        return None
+
+    @property
     def runs_shutdown(self) -> bool:
         """False where a shutdown command is only recorded (a simulated board has nothing to halt)."""
         return True
@@ -199,6 +210,15 @@ class Target(ABC):
         """
         return await asyncio.to_thread(func)
 
+    def exclusive(self) -> contextlib.AbstractContextManager[None]:
+        """Keep the bus to this caller for a block: a chip's command, its wait and its answer meet nobody
+        else's use of the chip. Only a shared bus (a running daemon's) needs it; here nobody else has this one."""
+        return contextlib.nullcontext()
+
+    def sync_time(self) -> None:
+        """Bring the board's time up to now before work from outside (a simulated board's clock lags its
+        tick otherwise); nothing to do where time is the machine's own."""
+
     async def run_background(self) -> None:
         """What the target needs running beside the services (the simulation's time), until cancelled."""
 
@@ -211,14 +231,30 @@ class Target(ABC):
 
 def open_target(
     bus: str | None = None, *, realtime: bool = False, addresses: Mapping[str, int] | None = None,
-    state_file: Path | None = None, fresh: bool = False,
+    state_file: Path | None = None, fresh: bool = False, via_daemon: bool = True,
 ) -> Target:
     """``bus``: ``sim``, a ``/dev/i2c-N`` path, or None for the default (hardware if present).
 
+    With no ``bus`` on the simulated board, a running ``wisgate run`` answering on its control socket is
+    the board (a :class:`~wisgate.control.remote.RemoteTarget`), unless ``via_daemon`` is False (the daemon
+    itself); an explicit ``sim`` is a private simulated board.
     ``state_file``: where the simulated board keeps its identity and RTC time (None: it forgets them);
     ``fresh``: give it a new identity. The simulator is imported only for ``sim``: on hardware it costs nothing.
     """
     spec = bus or default_bus_spec()
+    if bus is None and spec == "sim" and via_daemon:
+        from wisgate.control.protocol import socket_path
+        from wisgate.control.remote import RemoteTarget
+
+        remote = RemoteTarget.open(socket_path())
+        if remote is not None:
+            if fresh:
+                remote.close()
+                raise DeviceBusyError(
+                    f"--fresh: the running daemon (PID {remote.pid}) has the simulated board; stop it first, "
+                    "or add --sim for a private simulated board"
+                )
+            return remote
     if spec == "sim":
         from wisgate.sim.target import SimTarget
 

@@ -29,9 +29,13 @@ def checked_bus(bus_path: str | None) -> str | None:
 
 
 def bus_options(func: F) -> F:
-    """``--sim`` / ``--bus PATH``: the simulated board is the default where /dev/i2c-1 is missing."""
+    """``--sim`` / ``--bus PATH``: the simulated board is the default where /dev/i2c-1 is missing.
 
-    @click.option("--sim", "use_sim", is_flag=True, help="Use the simulated board.")
+    Without either, a ``wisgate run`` on the simulated board is the board (through its control socket);
+    ``--sim`` is a private simulated board of the command's own."""
+
+    @click.option("--sim", "use_sim", is_flag=True,
+                  help="Use a private simulated board (not a running daemon's).")
     @click.option("--bus", "bus_path", metavar="/dev/i2c-N", help="Use this Linux I2C bus.")
     @click.option("--fresh", is_flag=True,
                   help="Give the simulated board a new identity (secure element serial and keys, RTC time).")
@@ -42,6 +46,10 @@ def bus_options(func: F) -> F:
         if use_sim and bus_path:
             raise click.UsageError("give --sim or --bus, not both")
         target = open_target("sim" if use_sim else checked_bus(bus_path), state_file=sim_board_file(), fresh=fresh)
+        if target.remote_pid is not None:
+            # every command says so, whatever it prints: its answer is the daemon's board, not a board of its own
+            click.echo(f"via the running daemon (PID {target.remote_pid}): its simulated board; "
+                       "--sim for a private one", err=True)
         try:
             return func(*args, target=target, **kwargs)
         finally:

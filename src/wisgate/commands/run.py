@@ -51,6 +51,7 @@ def command(config_path: Path | None, use_sim: bool, bus_path: str | None, durat
 
 def _run(config: Config, config_path: Path | None, spec: str | None, duration: float | None, plain: bool,
          fresh: bool) -> None:
+    from wisgate.control.server import serve_control
     from wisgate.paths import sim_board_file
     from wisgate.preflight import check_config
     from wisgate.services.daemon import build_supervisor
@@ -63,7 +64,7 @@ def _run(config: Config, config_path: Path | None, spec: str | None, duration: f
     plain_logging(config.log_level)
     live = wants_live_view(sys.stdout, plain=plain)
     target = open_target(spec, realtime=True, addresses=config.board.addresses, state_file=sim_board_file(),
-                         fresh=fresh)
+                         fresh=fresh, via_daemon=False)
     target.apply_scenario(config.sim)
     console.print(f"wisgate running on the {target.description}; Ctrl-C stops it")
     history = None
@@ -96,7 +97,7 @@ def _run(config: Config, config_path: Path | None, spec: str | None, duration: f
             report_to_systemd(notifier, supervisor, supervising, stop, watchdog_s=watchdog_interval_s()),
             name="systemd-notify",
         )
-        helpers = [reporting]
+        helpers = [reporting, asyncio.create_task(serve_control(target, spec), name="control-socket")]
         if live:
             view = show_live(supervisor.state, console, title=target.description, stop=stop)
             helpers.append(asyncio.create_task(view, name="live-view"))

@@ -27,6 +27,12 @@ if TYPE_CHECKING:
               help="Key slot to sign with (a P-256 private key slot).")
 def command(target: Target, sign_path: Path | None, slot: int) -> None:
     """Serial number, revision and lock state of the ATECC608A; --sign FILE signs a file."""
+    # the chip's wake, command, wait and answer must not meet a running daemon's use of it
+    with target.exclusive():
+        _show(target, sign_path, slot)
+
+
+def _show(target: Target, sign_path: Path | None, slot: int) -> None:
     import hashlib
 
     from wisgate.chips.atecc608a import ATECC608A, part_name

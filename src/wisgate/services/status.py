@@ -114,7 +114,8 @@ def read_status(target: Target, probes: list[Probe] | None = None) -> list[Readi
     for probe in probes if probes is not None else PROBES:
         now = time.time()
         try:
-            readings.extend(probe.read(target, now))
+            with target.exclusive():
+                readings.extend(probe.read(target, now))
         except (WisgateError, OSError) as exc:
             readings.append(failed(f"{probe.device}.error", probe.device, probe.device, now, str(exc)))
     return readings

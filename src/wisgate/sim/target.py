@@ -170,6 +170,9 @@ class SimTarget(Target):
 
         return SimFieldDevices(self.clock, self.board.env.climate)
 
+    def sync_time(self) -> None:
+        self.clock.sync()
+
     async def run_timed(self, func: Callable[[], T]) -> T:
         return await self.worker.run(func)
 
