@@ -12,25 +12,13 @@ import contextlib
 import fcntl
 import os
 import re
-import tempfile
-from pathlib import Path
 
 from wisgate.errors import WisgateError
+from wisgate.paths import runtime_dir
 
 
 class BoardInUseError(WisgateError):
     """Another ``wisgate run`` holds the board."""
-
-
-def runtime_dir() -> Path:
-    """$WISGATE_RUNTIME_DIR, else $XDG_RUNTIME_DIR/wisgate, /run/wisgate for root, or a per-user temp folder."""
-    if explicit := os.environ.get("WISGATE_RUNTIME_DIR"):
-        return Path(explicit)
-    if xdg := os.environ.get("XDG_RUNTIME_DIR"):
-        return Path(xdg) / "wisgate"
-    if os.geteuid() == 0:
-        return Path("/run/wisgate")
-    return Path(tempfile.gettempdir()) / f"wisgate-{os.geteuid()}"
 
 
 class RunLock:
