@@ -484,7 +484,7 @@ def test_oled_command_on_hardware_saves_the_image_sent(tmp_path: Path, monkeypat
     model = board.models["oled"]
     assert isinstance(model, SSD1306Model)
     # a target that cannot show its panel: the command takes the hardware path and saves the image it sent
-    monkeypatch.setattr(options, "open_target", lambda spec: HardwareLikeTarget(board))
+    monkeypatch.setattr(options, "open_target", lambda spec, **_kw: HardwareLikeTarget(board))
     path = tmp_path / "sent.png"
     result = CliRunner().invoke(cli, ["oled", "--bus", "/dev/i2c-1", "--text", "hello", "--png", str(path)])
     assert result.exit_code == 0, result.output
