@@ -30,6 +30,7 @@ from typing import Any
 
 from chirpstack_api import gw
 from websockets.asyncio.server import ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
 
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parent.parent / "tests"))
@@ -81,14 +82,15 @@ async def _sink(conn: Connection, certs_dir: str | None) -> None:
                                       "uri": f"{scheme}://127.0.0.1:{port}/traffic"}))
             return
         traffic = ws
-        async for raw in ws:
-            text = raw if isinstance(raw, str) else raw.decode()
-            if '"updf"' in text[:20]:
-                updf += 1
-                if fresh_xtime:
-                    xtimes.append(json.loads(text)["upinfo"]["xtime"])
-            elif '"version"' in text[:30]:
-                await ws.send(json.dumps(ROUTER_CONFIG))
+        with contextlib.suppress(ConnectionClosed):  # the gateway going away at the end of the run
+            async for raw in ws:
+                text = raw if isinstance(raw, str) else raw.decode()
+                if '"updf"' in text[:20]:
+                    updf += 1
+                    if fresh_xtime:
+                        xtimes.append(json.loads(text)["upinfo"]["xtime"])
+                elif '"version"' in text[:30]:
+                    await ws.send(json.dumps(ROUTER_CONFIG))
 
     server = await serve(handle, "127.0.0.1", 0, ssl=ssl_context, max_queue=None)
     port = int(next(iter(server.sockets)).getsockname()[1])
