@@ -3,9 +3,10 @@
 ``generate_latest`` validates and escapes every metric and label name of every sample (regular
 expressions per line): for our ~100-line scrape that was half the CPU of a ``/metrics`` request, and
 what kept 500 concurrent scrapers under the API's throughput goal. Our collectors only build gauges
-and counters with names fixed in the code, so the names are checked once per family here and only
-label values and help texts are escaped. The text is byte for byte what ``generate_latest`` writes
-(tests/test_api_exposition.py); any other metric type or name falls back to it.
+and counters with names fixed in the code, so names are checked once per family and per label set
+here, and only label values and help texts are escaped. The text is byte for byte what
+``generate_latest`` writes (tests/test_api_exposition.py); any other metric type or name falls back
+to it.
 """
 
 from __future__ import annotations
@@ -24,28 +25,44 @@ _LABEL = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 _PLAIN_TYPES = frozenset({"gauge", "counter"})
 
 
+#: the written ``{name="value",...}`` of each label set seen (None: a name only generate_latest may write);
+#: the sets repeat scrape after scrape (devices, boards, reasons), so most scrapes only look them up
+_label_texts: dict[tuple[tuple[str, str], ...], str | None] = {}
+_LABEL_TEXTS_MAX = 4096
+
+
 def render(registry: CollectorRegistry) -> bytes:
-    families = list(registry.collect())
     out: list[str] = []
-    for family in families:
+    for family in registry.collect():
         if family.type not in _PLAIN_TYPES or not _NAME.fullmatch(family.name):
             return generate_latest(registry)
         name = f"{family.name}_total" if family.type == "counter" else family.name
         out.append(f"# HELP {name} {_escape_help(family.documentation)}\n# TYPE {name} {family.type}\n")
-        checked: set[str] = set()
         for sample in family.samples:
             if sample.name != name or sample.timestamp is not None or sample.exemplar is not None:
                 return generate_latest(registry)  # _created samples, timestamps: the general writer
             if sample.labels:
-                for key in sample.labels.keys() - checked:
-                    if not _LABEL.fullmatch(key):
-                        return generate_latest(registry)
-                    checked.add(key)
-                labels = ",".join(f'{key}="{_escape_label(value)}"' for key, value in sorted(sample.labels.items()))
-                out.append(f"{name}{{{labels}}} {_number(sample.value)}\n")
+                labels = _labels(tuple(sample.labels.items()))
+                if labels is None:
+                    return generate_latest(registry)
+                out.append(f"{name}{labels} {_number(sample.value)}\n")
             else:
                 out.append(f"{name} {_number(sample.value)}\n")
     return "".join(out).encode()
+
+
+def _labels(items: tuple[tuple[str, str], ...]) -> str | None:
+    try:
+        return _label_texts[items]
+    except KeyError:
+        pass
+    text = None
+    if all(_LABEL.fullmatch(key) for key, _ in items):
+        text = "{" + ",".join(f'{key}="{_escape_label(value)}"' for key, value in sorted(items)) + "}"
+    if len(_label_texts) >= _LABEL_TEXTS_MAX:
+        _label_texts.clear()  # label sets that come and go must not grow it for ever
+    _label_texts[items] = text
+    return text
 
 
 def _escape_help(text: str) -> str:
