@@ -93,6 +93,7 @@ def test_industrial_endpoints() -> None:
     assert devices["boiler"]["status"] == "ok"
     points = {p["name"]: p for p in devices["boiler"]["points"]}
     assert points["flow_temp"]["reading"]["number"] == 61.2
+    assert points["flow_temp"]["latest"] == pytest.approx(61.2)
     assert points["setpoint"]["writable"] and points["setpoint"]["max"] == 80
     assert devices["gone"]["status"] == "disabled"
     assert devices["gone"]["reason"] == "timeout (no reply in 0.2 s) reading holding 0-0"

@@ -80,6 +80,9 @@ def test_coils_default_to_bool() -> None:
     ('points = [{ name = "a", address = 65535, type = "u32" }]', "runs past 65535"),
     ('template = "no-such"', "unknown template 'no-such'; known: energy-meter, th-sensor"),
     ("", "device 'meter' has no points"),
+    ('points = [{ name = "a", table = "coil", address = 0, deadband = 1 }]', "deadband is for numbers, not a bool"),
+    ('points = [{ name = "a", address = 0, type = "bits", bit = 2, deadband = 1 }]',
+     "deadband is for numbers, not a bit"),
 ])
 def test_bad_points_are_one_line(extra: str, expected: str) -> None:
     assert expected in error(BUS + extra)

@@ -232,3 +232,73 @@ def test_a_restarted_server_is_polled_again() -> None:
     assert reasons[0] is not None and reasons[0] != ""
     assert reasons[1] is None
     assert value == 10
+
+
+def test_deadband_holds_the_published_value_and_keeps_the_latest_read() -> None:
+    device = FieldDevice(1, inputs={0: 1000, 1: 500})
+    points = [{"name": "level", "table": "input", "address": 0, "scale": 0.1, "deadband": 0.5},
+              {"name": "plain", "table": "input", "address": 1},
+              {"name": "setpoint", "address": 5, "scale": 0.1, "deadband": 5, "writable": True}]
+
+    async def main() -> list[tuple[Any, ...]]:
+        out: list[tuple[Any, ...]] = []
+        async with tcp_server([device]) as port:
+            state = BoardState()
+            poller = BusPoller(bus(port, [{"name": "tank", "points": points}]), state)
+            tank = poller.devices[0]
+
+            async def poll(level: int, plain: int) -> None:
+                device.set_input(0, level)
+                device.set_input(1, plain)
+                await poller.poll(tank)
+                out.append((state.value("modbus.tank.level"), tank.latest["level"], state.value("modbus.tank.plain")))
+
+            await poll(1000, 500)   # first read: published
+            await poll(1004, 501)   # +0.4: within the deadband, held; the plain point follows
+            await poll(1005, 502)   # +0.5 from the published 100.0: still within (moved not more than it)
+            await poll(1006, 503)   # +0.6: published, and the new reference
+            await poll(1002, 504)   # -0.4 from 100.6: held
+            await poll(996, 505)    # -1.0: published
+            setpoint = tank.point("setpoint")
+            assert setpoint is not None
+            written = await poller.write(tank, setpoint, 42.0)
+            out.append((written.value, state.value("modbus.tank.setpoint")))
+            written = await poller.write(tank, setpoint, 43.0)  # within 5 of 42, but a write is always published
+            out.append((written.value, state.value("modbus.tank.setpoint")))
+            await poller.poll(tank)
+            out.append((state.value("modbus.tank.setpoint"), tank.latest["setpoint"]))
+            poller.link.close()
+        return out
+
+    out = run(main())
+    assert out[:6] == [
+        (pytest.approx(100.0), pytest.approx(100.0), 500), (pytest.approx(100.0), pytest.approx(100.4), 501),
+        (pytest.approx(100.0), pytest.approx(100.5), 502), (pytest.approx(100.6), pytest.approx(100.6), 503),
+        (pytest.approx(100.6), pytest.approx(100.2), 504), (pytest.approx(99.6), pytest.approx(99.6), 505)]
+    assert out[6] == (pytest.approx(42.0), pytest.approx(42.0))
+    assert out[7] == (pytest.approx(43.0), pytest.approx(43.0))
+    assert out[8] == (pytest.approx(43.0), pytest.approx(43.0))
+
+
+def test_a_failed_read_forgets_the_held_value() -> None:
+    device = FieldDevice(1, inputs={0: 1000})
+    points = [{"name": "level", "table": "input", "address": 0, "scale": 0.1, "deadband": 1}]
+
+    async def main() -> list[Any]:
+        out: list[Any] = []
+        state = BoardState()
+        async with tcp_server([device]) as port:
+            poller = BusPoller(bus(port, [{"name": "tank", "timeout_s": 0.2, "points": points}]), state)
+            tank = poller.devices[0]
+            await poller.poll(tank)
+            out.append(state.value("modbus.tank.level"))
+            poller.link.close()
+        # the server is gone: the read fails, the reading says so and nothing is held
+        await poller.poll(tank)
+        out.append((state.value("modbus.tank.level"), tank.latest["level"], dict(tank.held)))
+        poller.link.close()
+        return out
+
+    out = run(main())
+    assert out[0] == pytest.approx(100.0)
+    assert out[1] == (None, None, {})

@@ -62,6 +62,8 @@ def industrial_router(context: Context, authorised: params.Depends, stale_after_
     def device_dict(view: DeviceView) -> dict[str, Any]:
         import time
 
+        found = gateway().find(view.health.device)
+        latest = found[1].latest if found is not None else {}
         health = view.health
         now = time.time()
         points = []
@@ -69,6 +71,8 @@ def industrial_router(context: Context, authorised: params.Depends, stale_after_
             item = point_dict(point)
             reading = state.reading(reading_name(health.device, point.name))
             item["reading"] = reading_dict(reading, now, stale_after_s) if reading is not None else None
+            # the last read before the deadband (the reading holds the value last published)
+            item["latest"] = latest.get(point.name)
             points.append(item)
         return {
             "name": health.device, "bus": health.bus, "device_id": health.device_id, "status": health.status,

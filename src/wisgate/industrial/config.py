@@ -50,7 +50,8 @@ class PointSection(Section):
     unit: str = ""
     #: decimals shown
     digits: Annotated[int, Field(ge=0, le=9)] = 1
-    #: a change smaller than this is not a change (for publishers that send on change)
+    #: a read that moved this much or less from the value published is not published (nor historised);
+    #: the latest read is still in the API's ``latest``. For numbers (not bool, string or bit points).
     deadband: Annotated[float, Field(ge=0)] = 0.0
     writable: bool = False
     #: engineering range a write must stay in
@@ -81,6 +82,8 @@ class PointSection(Section):
             raise ValueError("a single bit of a register is read-only (write the whole register)")
         if self.scale == 0:
             raise ValueError("scale must not be 0")
+        if self.deadband and (dtype in (DataType.STRING, DataType.BOOL, DataType.BITS) or self.bit is not None):
+            raise ValueError(f"deadband is for numbers, not a {'bit' if self.bit is not None else dtype} point")
         if self.min is not None and self.max is not None and self.min > self.max:
             raise ValueError(f"min {self.min} is above max {self.max}")
         return self

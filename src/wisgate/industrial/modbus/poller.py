@@ -103,6 +103,10 @@ class DevicePoller:
     last_ok: float | None = None
     poll_s: float | None = None
     next_due: float = 0.0
+    #: per point, the value last published (what the deadband is measured from)
+    held: dict[str, float] = field(default_factory=dict)
+    #: per point, the value of the latest read, before the deadband (None: the read failed)
+    latest: dict[str, Value | None] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.blocks = plan_blocks(self.config.points, max_gap=self.config.max_gap, max_block=self.config.max_block)
@@ -124,6 +128,19 @@ class DevicePoller:
         return DeviceHealth(self.name, self.bus.name, self.config.device_id, self.status, self.reason,
                             self.failures, self.requests, self.errors, round(rate, 4), self.last_ok, self.poll_s,
                             round(max(0.0, self.next_due - now), 3), time.time())
+
+    def settle(self, point: PointSection, value: Value | None) -> Value | None:
+        """The value to publish for a fresh read: the one published before while the read stays within
+        the point's deadband of it (so publish-on-change and the history see no change), else the read."""
+        self.latest[point.name] = value
+        if isinstance(value, str) or value is None or point.deadband <= 0 or not math.isfinite(value):
+            self.held.pop(point.name, None)
+            return value
+        before = self.held.get(point.name)
+        if before is not None and abs(float(value) - before) <= point.deadband:
+            return before
+        self.held[point.name] = float(value)
+        return value
 
     def reading(self, point: PointSection, value: Value | None, error: str | None = None) -> Reading:
         label = point.label or f"{self.name} {point.name.replace('_', ' ')}"
@@ -179,7 +196,8 @@ class BusPoller:
             except LinkFailure as exc:
                 device.count(False)
                 where = f"{block.table} {block.address}-{block.address + block.count - 1}"
-                readings.extend(device.reading(p, None, f"{exc} reading {where}") for p in block.points)
+                readings.extend(device.reading(p, device.settle(p, None), f"{exc} reading {where}")
+                                for p in block.points)
                 failure = LinkFailure(exc.kind, f"{exc} reading {where}", exc.code)
                 if exc.kind != "exception":
                     break  # no reply: the rest would cost a timeout each
@@ -188,9 +206,11 @@ class BusPoller:
             answered = True
             for point in block.points:
                 try:
-                    readings.append(device.reading(point, point_value(point, block.slice_for(point, values))))
+                    value = point_value(point, block.slice_for(point, values))
                 except CodecError as exc:
-                    readings.append(device.reading(point, None, str(exc)))
+                    readings.append(device.reading(point, device.settle(point, None), str(exc)))
+                else:
+                    readings.append(device.reading(point, device.settle(point, value)))
         now = time.monotonic()
         device.poll_s = now - started
         if answered:
@@ -203,7 +223,7 @@ class BusPoller:
             device.next_due = now + (config.retry_s if device.status == "disabled" else backoff)
         # points a failed block did not reach keep no stale value
         reached = {r.name for r in readings}
-        readings.extend(device.reading(p, None, failure.args[0] if failure else "not read")
+        readings.extend(device.reading(p, device.settle(p, None), failure.args[0] if failure else "not read")
                         for p in config.points if reading_name(device.name, p.name) not in reached)
         self.state.put_readings(readings)
         return readings
@@ -244,6 +264,8 @@ class BusPoller:
         config = device.config
         await self.link.write(point.table, point.address, registers, config.device_id, config.timeout_s)
         back = await self.link.read(point.table, point.address, point.span, config.device_id, config.timeout_s)
-        reading = device.reading(point, point_value(point, back))
+        # what was written is published as read back, whatever the deadband: it starts a new held value
+        device.held.pop(point.name, None)
+        reading = device.reading(point, device.settle(point, point_value(point, back)))
         self.state.put_readings([reading])
         return reading
