@@ -12,7 +12,7 @@ from wisgate.services.leds import leds_service
 from wisgate.services.monitor import monitor_service
 from wisgate.services.power import arm_wake_alarm, power_service
 from wisgate.services.settings import PowerSettings
-from wisgate.services.state import PowerState
+from wisgate.services.state import LedOverride, PowerState
 from wisgate.services.supervisor import Supervisor
 from wisgate.sim.board import SimBoard
 from wisgate.sim.target import SimTarget
@@ -101,3 +101,24 @@ def test_the_power_service_arms_the_wake_alarm_before_the_shutdown() -> None:
     alarm = PCF85063A(board.bus, clock=board.clock).alarm()
     expected = PCF85063A(board.bus, clock=board.clock).read_time() + dt.timedelta(seconds=600)
     assert (alarm.hour, alarm.minute) == (expected.hour, expected.minute)
+
+
+def test_an_led_held_through_the_api_wins_over_its_role_until_the_hold_ends() -> None:
+    board = SimBoard(realtime=True)
+    target = SimTarget(board)
+    supervisor = Supervisor(target)
+    supervisor.add("leds", leds_service(["off", "off"]))
+    led = board.loads.led_lines["LED IO0_6"]
+    held_until: list[float] = []
+
+    def hold() -> None:
+        now = target.clock.monotonic()
+        held_until.append(now + 0.8)
+        supervisor.state.overrides.leds[6] = LedOverride(True, now + 0.8)
+
+    run(supervisor, 2.5, (0.5, hold))
+    lit = [t for t, level in led.history if level]
+    dark = [t for t, level in led.history if not level and lit and t > lit[0]]
+    assert lit and 0.4 <= lit[0] - led.history[0][0] <= 0.8  # held on soon after the hold began
+    assert dark and 0.6 <= dark[0] - lit[0] <= 1.2  # its role (off) shows again when the hold ends
+    assert 6 not in supervisor.state.overrides.leds  # an ended hold is forgotten

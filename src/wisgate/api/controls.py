@@ -22,7 +22,7 @@ from wisgate.board.expander_lines import LED_LINES
 from wisgate.config import ApiSection
 from wisgate.errors import WisgateError
 from wisgate.services.events import EventKind
-from wisgate.services.state import FanOverride, OledOverride
+from wisgate.services.state import FanOverride, LedOverride, OledOverride
 from wisgate.services.supervisor import Context
 
 log = logging.getLogger("wisgate.api")
@@ -74,6 +74,7 @@ class PinRequest(BaseModel):
 class LedRequest(BaseModel):
     model_config = STRICT_BODY
     on: bool
+    seconds: Seconds | None = None
 
 
 class AlarmRequest(BaseModel):
@@ -167,7 +168,8 @@ def controls_router(context: Context, settings: ApiSection, authorised: Any) -> 
                         expander=expander, pin=pin, level=request.level)
         return {"expander": expander, "pin": pin, "level": level}
 
-    @router.post("/api/leds/{pin}", summary="Light an LED (expander1 port 0 pin 6 or 7, active low)",
+    @router.post("/api/leds/{pin}", summary="Hold an LED on or off for a while (expander1 port 0 pin 6 or 7, "
+                                           "active low); its configured role shows again after",
                  responses={503: {"model": Refusal, "description": "the bus did not answer"}})
     async def led(pin: Annotated[int, Path(ge=6, le=7)], request: LedRequest) -> dict[str, Any]:
         line = LED_PINS[pin]
@@ -175,9 +177,12 @@ def controls_router(context: Context, settings: ApiSection, authorised: Any) -> 
         def drive() -> None:
             target.expander(line.expander).set_direction(line.pin, output=True, initial=request.on != line.active_low)
 
+        seconds = request.seconds or settings.override_s
+        # held over the LED's role first, so the LED service does not put its own level back in between
+        state.overrides.leds[pin] = LedOverride(request.on, clock.monotonic() + seconds)
         await on_bus(drive)
-        context.publish(EventKind.OVERRIDE, "api", f"{line.name} {'on' if request.on else 'off'}", led=line.name,
-                        on=request.on)
+        context.publish(EventKind.OVERRIDE, "api", f"{line.name} {'on' if request.on else 'off'} for {seconds:g} s",
+                        led=line.name, on=request.on, seconds=seconds)
         return {"led": line.name, "on": request.on}
 
     @router.post("/api/rtc/alarm", summary="Arm the RTC wake alarm (wakes a halted CM4 with J39 9-10 fitted)",

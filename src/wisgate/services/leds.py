@@ -2,7 +2,8 @@
 
 Each LED has a role from the config: ``heartbeat`` (blinks once a second while the daemon runs),
 ``alarm`` (on while the supply is lost, the fan has a fault, a temperature limit is exceeded or a service
-has failed), ``lora`` (a short flash for every uplink the gateway emits) or ``off``. Lines go through the
+has failed), ``lora`` (a short flash for every uplink the gateway emits) or ``off``. An LED held on or off
+through the API (``state.overrides.leds``) shows that instead until the hold ends. Lines go through the
 target's expander (raw I2C, or the kernel's gpiochip on RAKPiOS), on the bus worker.
 """
 
@@ -73,11 +74,17 @@ def leds_service(roles: Sequence[Role]) -> ServiceFn:
                     last_uplink = time.monotonic()
 
         uplinks = asyncio.create_task(watch_uplinks()) if "lora" in roles else None
+        overrides, clock = context.state.overrides, target.clock
+
+        def level(line: ExpanderLine, role: Role, now: float) -> bool:
+            held = overrides.led(line.pin, clock.monotonic())
+            return led_level(role, context.state, now, last_uplink) if held is None else held
+
         try:
             while True:
                 now = time.monotonic()
                 changed = [(line, lit) for line, role in lines
-                           if shown.get(line.pin) != (lit := led_level(role, context.state, now, last_uplink))]
+                           if shown.get(line.pin) != (lit := level(line, role, now))]
                 if changed:
                     await context.bus.run(functools.partial(drive, changed))
                     shown.update((line.pin, lit) for line, lit in changed)

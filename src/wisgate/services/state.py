@@ -117,10 +117,26 @@ class OledOverride:
     until: float
 
 
+@dataclass(frozen=True)
+class LedOverride:
+    on: bool
+    until: float
+
+
 @dataclass
 class Overrides:
     fan: FanOverride | None = None
     oled: OledOverride | None = None
+    #: by expander pin: an LED held on or off over its role (the API's control)
+    leds: dict[int, LedOverride] = field(default_factory=dict)
+
+    def led(self, pin: int, now: float) -> bool | None:
+        """Whether the LED on ``pin`` is held on or off at ``now``; an expired hold is forgotten."""
+        held = self.leds.get(pin)
+        if held is not None and now >= held.until:
+            del self.leds[pin]
+            held = None
+        return None if held is None else held.on
 
     def fan_duty(self, now: float) -> float | None:
         """The manual duty while it holds; an expired one is forgotten."""
