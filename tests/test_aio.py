@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 from pathlib import Path
 
+import pytest
 from lora_rig import Rig, data, event
 
 from wisgate.aio import wait_event
@@ -93,3 +94,91 @@ def test_a_task_that_swallows_one_cancellation_is_still_stopped() -> None:
                 await parent
 
     asyncio.run(main())
+
+
+def test_run_all_stops_a_part_that_swallows_its_cancellation() -> None:
+    """asyncio.TaskGroup cancels its children once: a part that swallowed that kept the daemon from stopping."""
+    from wisgate.aio import run_all
+
+    async def stubborn() -> None:
+        with contextlib.suppress(asyncio.CancelledError):  # as asyncio.wait_for can on Python 3.11
+            await asyncio.Event().wait()
+        await asyncio.Event().wait()
+
+    async def main() -> None:
+        parts = asyncio.create_task(run_all({"a": stubborn(), "b": stubborn()}))
+        await asyncio.sleep(0.01)
+        parts.cancel()
+        async with asyncio.timeout(3):
+            with contextlib.suppress(asyncio.CancelledError):
+                await parts
+        assert parts.cancelled()
+
+    asyncio.run(main())
+
+
+def test_run_all_raises_the_first_failure_and_stops_the_other_parts() -> None:
+    from wisgate.aio import run_all
+
+    stopped: list[str] = []
+
+    async def forever() -> None:
+        try:
+            await asyncio.Event().wait()
+        finally:
+            stopped.append("forever")
+
+    async def failing() -> None:
+        await asyncio.sleep(0.01)
+        raise ValueError("part failed")
+
+    async def main() -> None:
+        async with asyncio.timeout(3):
+            await run_all({"forever": forever(), "failing": failing()})
+
+    with pytest.raises(ValueError, match="part failed"):
+        asyncio.run(main())
+    assert stopped == ["forever"]
+
+
+def test_cancel_and_wait_still_ends_the_tasks_when_its_caller_is_cancelled() -> None:
+    from wisgate.aio import cancel_and_wait
+
+    async def stubborn() -> None:
+        for _ in range(3):  # swallows three cancellations, then ends
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.Event().wait()
+
+    async def main() -> None:
+        child = asyncio.create_task(stubborn())
+        await asyncio.sleep(0)
+        caller = asyncio.create_task(cancel_and_wait([child], every_s=0.05))
+        await asyncio.sleep(0.01)
+        caller.cancel()  # the supervisor cancels again while a service is stopping its parts
+        async with asyncio.timeout(3):
+            with contextlib.suppress(asyncio.CancelledError):
+                await caller
+        assert caller.cancelled() and child.done()
+
+    asyncio.run(main())
+
+
+def test_a_slow_stop_names_the_tasks_it_waits_for(monkeypatch: pytest.MonkeyPatch,
+                                                  caplog: pytest.LogCaptureFixture) -> None:
+    from wisgate.commands import run as run_command
+
+    monkeypatch.setattr(run_command, "SLOW_STOP_S", 0.05)
+
+    async def stuck_service() -> None:
+        await asyncio.Event().wait()
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        supervising = asyncio.create_task(stuck_service(), name="supervisor")
+        stop.set()
+        await run_command.report_a_slow_stop(stop, supervising)
+        supervising.cancel()
+
+    asyncio.run(main())
+    assert "still stopping after 0.05 s: task supervisor waits at" in caplog.text
+    assert "test_aio.py" in caplog.text  # where it waits

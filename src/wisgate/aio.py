@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -46,15 +46,40 @@ class BusWorker:
 async def cancel_and_wait(tasks: list[asyncio.Task[Any]], *, every_s: float = 0.5) -> None:
     """Cancel ``tasks`` until every one has ended.
 
-    aiomqtt (and other libraries) wait with ``asyncio.wait_for``, which on Python 3.11 can swallow a
-    cancellation that races what it waits for: a task that swallowed one gets another, so a stop never hangs.
+    aiomqtt and pymodbus (and other libraries) wait with ``asyncio.wait_for``, which on Python 3.11 can
+    swallow a cancellation that races what it waits for: a task that swallowed one gets another, so a stop
+    never hangs. Cancelling the caller meanwhile does not abandon them: they still end first, then the
+    caller's cancellation goes on.
     """
     pending = [t for t in tasks if not t.done()]
+    cancelled = False
     while pending:
         for task in pending:
             task.cancel()
-        await asyncio.wait(pending, timeout=every_s)
+        try:
+            await asyncio.wait(pending, timeout=every_s)
+        except asyncio.CancelledError:
+            cancelled = True
         pending = [t for t in pending if not t.done()]
+    if cancelled:
+        raise asyncio.CancelledError
+
+
+async def run_all(coros: Mapping[str, Coroutine[Any, Any, Any]]) -> None:
+    """Run the named coroutines together until every one has ended; the first failure stops the others
+    and is raised.
+
+    Not ``asyncio.TaskGroup``: it cancels its children once, so a child that swallowed that cancellation
+    (see :func:`cancel_and_wait`) kept the group, its service and the daemon's stop waiting for ever.
+    """
+    tasks = [asyncio.create_task(coro, name=name) for name, coro in coros.items()]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        for task in done:
+            if not task.cancelled() and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+    finally:
+        await cancel_and_wait(tasks)
 
 
 async def run_child(coro: Coroutine[Any, Any, T], name: str | None = None) -> T:

@@ -49,6 +49,29 @@ def command(config_path: Path | None, use_sim: bool, bus_path: str | None, durat
         lock.release()
 
 
+#: a stop that takes longer than this names what it still waits for (systemd's TimeoutStopSec is longer)
+SLOW_STOP_S = 10.0
+
+
+async def report_a_slow_stop(stop: asyncio.Event, supervising: asyncio.Task[None]) -> None:
+    """Log each task still running ``SLOW_STOP_S`` after a stop was asked for, with where it waits, so a
+    stop that hangs says why before systemd or the user kills it."""
+    import logging
+
+    await stop.wait()
+    await asyncio.sleep(SLOW_STOP_S)
+    if supervising.done():
+        return
+    current = asyncio.current_task()
+    for task in asyncio.all_tasks():
+        if task is current or task.done():
+            continue
+        frames = task.get_stack(limit=1)
+        where = f"{frames[0].f_code.co_filename}:{frames[0].f_lineno}" if frames else "(not started)"
+        logging.getLogger("wisgate").warning("still stopping after %g s: task %s waits at %s", SLOW_STOP_S,
+                                             task.get_name(), where)
+
+
 def _run(config: Config, config_path: Path | None, spec: str | None, duration: float | None, plain: bool,
          fresh: bool) -> None:
     from wisgate.control.server import serve_control
@@ -97,7 +120,8 @@ def _run(config: Config, config_path: Path | None, spec: str | None, duration: f
             report_to_systemd(notifier, supervisor, supervising, stop, watchdog_s=watchdog_interval_s()),
             name="systemd-notify",
         )
-        helpers = [reporting, asyncio.create_task(serve_control(target, spec), name="control-socket")]
+        helpers = [reporting, asyncio.create_task(serve_control(target, spec), name="control-socket"),
+                   asyncio.create_task(report_a_slow_stop(stop, supervising), name="slow-stop-report")]
         if live:
             view = show_live(supervisor.state, console, title=target.description, stop=stop)
             helpers.append(asyncio.create_task(view, name="live-view"))

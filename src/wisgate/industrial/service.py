@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 from functools import partial
 
+from wisgate.aio import run_all
 from wisgate.industrial.config import IndustrialSection, ModbusSection, PointSection, WisblockSection
 from wisgate.industrial.modbus.codec import CodecError
 from wisgate.industrial.modbus.poller import BusPoller, DeviceHealth, DevicePoller
@@ -220,13 +221,14 @@ class IndustrialGateway:
     # -- all -----------------------------------------------------------------------------------------
 
     async def run(self) -> None:
-        async with asyncio.TaskGroup() as group:
-            for bus in self.buses:
-                group.create_task(bus.run(), name=f"modbus {bus.bus.name}")
-            if self.modules:
-                group.create_task(self.run_wisblock(), name="wisblock")
-            if any(m.input_line is not None for m in self.modules):
-                group.create_task(self.run_inputs(), name="wisblock inputs")
+        # pymodbus waits with asyncio.wait_for, which can swallow a cancellation under load: run_all cancels
+        # until each part has ended (a TaskGroup here once kept the daemon from stopping on SIGTERM)
+        parts = {f"modbus {bus.bus.name}": bus.run() for bus in self.buses}
+        if self.modules:
+            parts["wisblock"] = self.run_wisblock()
+        if any(m.input_line is not None for m in self.modules):
+            parts["wisblock inputs"] = self.run_inputs()
+        await run_all(parts)
 
 
 def field_bus(devices: FieldDevices, port: int) -> ModbusSection:
