@@ -35,10 +35,26 @@ def test_every_shipped_entry_lints_clean(app_id: str) -> None:
     assert findings == [], "\n".join(map(str, findings))
 
 
+def compose_problem(text: str) -> str | None:
+    """What the compose specification finds wrong with ``text`` (None: a valid compose file)."""
+    try:
+        PyCompose.from_yaml(text).validate()
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+def test_the_compose_check_finds_invalid_compose() -> None:
+    assert compose_problem("services:\n  a:\n    image: x\n") is None
+    assert "restart" in (compose_problem("services:\n  a:\n    image: x\n    restart: sometimes\n") or "")
+    assert "network `n`" in (compose_problem("services:\n  a:\n    image: x\n    networks: [n]\n") or "")
+
+
 @pytest.mark.parametrize("app_id", sorted(SHIPPED.apps))
 def test_every_shipped_compose_file_is_valid_compose(app_id: str) -> None:
     text = (SHIPPED_DIR / app_id / "compose.yaml").read_text()
-    PyCompose.from_yaml(text).validate()
+    assert compose_problem(text) is None, f"{app_id}/compose.yaml"
+    assert set(PyCompose.from_yaml(text).service_names()) == set(SHIPPED.get(app_id).services)
 
 
 def test_the_catalog_as_a_whole_lints_clean() -> None:

@@ -122,3 +122,33 @@ def test_a_blocked_fan_is_a_stall_event_and_its_recovery_another() -> None:
     asyncio.run(main())
     kinds = [e.kind for e in supervisor.state.events.recent if e.source == "fan"]
     assert kinds[:2] == [EventKind.FAN_STALL, EventKind.FAN_OK], kinds
+
+
+class GoneSensor:
+    """A thermal zone that cannot be read (the driver unloaded, the file gone)."""
+
+    def read_celsius(self) -> float:
+        raise OSError(19, "No such device")
+
+
+class GoneCpuTarget(SimTarget):
+    def cpu_temperature(self) -> GoneSensor:
+        return GoneSensor()
+
+
+def test_an_unreadable_cpu_temperature_runs_the_fan_at_full_speed() -> None:
+    target = GoneCpuTarget(SimBoard(realtime=True))
+    supervisor = Supervisor(target)
+    supervisor.add("fan", fan_service(PiController(), 0.05))
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        asyncio.get_running_loop().call_later(0.3, stop.set)
+        await supervisor.run(stop)
+
+    try:
+        asyncio.run(main())
+        state = supervisor.state.fan
+        assert state is not None and state.mode == "failsafe" and state.duty_percent == 100 and state.cpu_c is None
+    finally:
+        target.close()

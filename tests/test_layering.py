@@ -20,6 +20,8 @@ FORBIDDEN = {
     "services": ("wisgate.sim", "gpiod", "evdev", "smbus2"),
     # the kernel expander driver reads lines through libgpiod on purpose; the simulator and raw I2C are off limits
     "chips": ("wisgate.sim", "smbus2"),
+    # the simulator models chips at the register level; the drivers over its bus come from the base Target
+    "sim": ("wisgate.chips",),
 }
 
 
@@ -70,6 +72,9 @@ def test_the_import_reader_sees_lazy_relative_and_from_imports(tmp_path: Path) -
     found = imported_modules(probe, tmp_path)
     assert {"wisgate.sim.board", "smbus2", "wisgate.sim", "wisgate.services.events"} <= found
     assert breaks("wisgate.sim.board", FORBIDDEN["services"]) and not breaks("wisgate.simple", FORBIDDEN["services"])
+    # the simulator's own chip models are not the drivers
+    assert breaks("wisgate.chips.pcf85063a", FORBIDDEN["sim"])
+    assert not breaks("wisgate.sim.chips.ssd1306", FORBIDDEN["sim"])
 
 
 @pytest.mark.parametrize("layer", sorted(FORBIDDEN))

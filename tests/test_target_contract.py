@@ -189,10 +189,26 @@ def test_a_target_missing_a_must_method_cannot_be_made() -> None:
         def description(self) -> str:
             return "bare"
 
-    assert {"cpu_temperature", "power_fail_input", "rtc", "expander", "concentrators", "_open_line"} <= set(
-        Target.__abstractmethods__)
+    assert {"cpu_temperature", "power_fail_input", "concentrators", "_open_line"} <= set(Target.__abstractmethods__)
     with pytest.raises(TypeError, match="abstract"):
         Bare()  # type: ignore[abstract]
+
+
+def test_rtc_and_expanders_default_to_the_drivers_over_the_targets_own_bus() -> None:
+    from wisgate.chips.pcf85063a import PCF85063A
+    from wisgate.chips.tpt29555 import TPT29555
+
+    assert not {"rtc", "expander"} & set(Target.__abstractmethods__)
+    board = SimBoard()
+    # a hardware target over a bus no kernel driver claims gets the same raw drivers as the simulated one
+    for target in (SimTarget(board), HardwareTarget(SimBoard().bus)):
+        try:
+            rtc, expander = target.rtc(), target.expander("expander1")
+            assert isinstance(rtc, PCF85063A) and isinstance(expander, TPT29555)
+            assert rtc.bus is target.bus and expander.bus is target.bus
+            assert rtc.address == target.addresses["rtc"] and expander.address == target.addresses["expander1"]
+        finally:
+            target.close()
 
 
 def test_may_defaults_say_the_target_has_no_such_thing(tmp_path: Path) -> None:

@@ -62,22 +62,19 @@ class HardwareTarget(Target):
             return self._adopt(KeyLine(path, KEY_PROG1, active_low=True, name=POWER_FAIL_LINE), owner=owner)
 
     def rtc(self) -> Rtc:
-        from wisgate.chips.pcf85063a import PCF85063A
         from wisgate.chips.rtc_kernel import KernelRTC
 
-        address = self.addresses["rtc"]
         if self.rtc_kernel_driver():
-            return KernelRTC.for_i2c(self._bus_number(), address)
-        return PCF85063A(self.bus, address, clock=self.clock)
+            return KernelRTC.for_i2c(self._bus_number(), self.addresses["rtc"])
+        return super().rtc()
 
     def expander(self, name: str) -> Expander:
-        from wisgate.chips.tpt29555 import TPT29555
         from wisgate.chips.tpt29555_kernel import KernelExpander
 
         address = self.addresses[name]
         if self.bus.bound_driver(address):
             return KernelExpander(self._bus_number(), address)
-        return TPT29555(self.bus, address, clock=self.clock)
+        return super().expander(name)
 
     def _bus_number(self) -> int:
         number = self.bus.number

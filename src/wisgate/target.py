@@ -7,7 +7,8 @@ import a backend or ask which one they have.
 
 A target **must** provide everything in the abstract methods. It **may** override the methods with a
 default here (``supply_powered``, ``save_display``, ``run_background``, ``creates_missing_keys``):
-the defaults say "this target has no such thing".
+the defaults say "this target has no such thing". The RTC and the expanders default to their drivers over
+the target's own bus, so a backend (the simulator) never needs to import a driver.
 
 Lines are reserved per owner (gpiozero's ``reserve_pins``): the same owner asking again gets the same
 object, another owner gets :class:`LineInUseError` naming the holder, and :meth:`Target.release_line`
@@ -148,17 +149,23 @@ class Target(ABC):
     def power_fail_input(self, *, owner: str) -> GpioLine:
         """The supply's power-fail input (GPIO16, or gpio-keys events where the kernel owns it)."""
 
-    @abstractmethod
     def rtc(self) -> Rtc:
-        """The RTC: the chip on the bus, or the kernel's ``/dev/rtcN`` where its driver owns it."""
+        """The RTC: by default the PCF85063A driver over this target's bus (a target whose kernel owns the
+        chip hands out the kernel's ``/dev/rtcN`` instead)."""
+        from wisgate.chips.pcf85063a import PCF85063A
+
+        return PCF85063A(self.bus, self.addresses["rtc"], clock=self.clock)
 
     def rtc_kernel_driver(self) -> str | None:
         """The kernel driver bound to the RTC's address, if any."""
         return self.bus.bound_driver(self.addresses["rtc"])
 
-    @abstractmethod
     def expander(self, name: str) -> Expander:
-        """Expander ``expander1`` / ``expander2``: raw I2C, or the kernel's gpiochip where pca953x owns it."""
+        """Expander ``expander1`` / ``expander2``: by default the TPT29555 driver over this target's bus (a
+        target whose kernel's pca953x owns the chip hands out its gpiochip instead)."""
+        from wisgate.chips.tpt29555 import TPT29555
+
+        return TPT29555(self.bus, self.addresses[name], clock=self.clock)
 
     @abstractmethod
     def concentrators(self, config: LoraSection) -> ConcentratorSet:

@@ -27,9 +27,7 @@ from wisgate.errors import BusError, UnsupportedError
 from wisgate.target import ConcentratorSet, Target
 
 if TYPE_CHECKING:
-    from wisgate.chips.tpt29555_kernel import Expander
     from wisgate.config import LoraSection
-    from wisgate.target import Rtc
 
 #: how long a command waits for the daemon to answer one request (a busy bus worker answers in ms)
 REQUEST_TIMEOUT_S = 10.0
@@ -218,16 +216,6 @@ class RemoteTarget(Target):
 
     def power_fail_input(self, *, owner: str) -> GpioLine:
         return self.line("GPIO16", owner=owner)
-
-    def rtc(self) -> Rtc:
-        from wisgate.chips.pcf85063a import PCF85063A
-
-        return PCF85063A(self.bus, self.addresses["rtc"], clock=self.clock)
-
-    def expander(self, name: str) -> Expander:
-        from wisgate.chips.tpt29555 import TPT29555
-
-        return TPT29555(self.bus, self.addresses[name], clock=self.clock)
 
     def concentrators(self, config: LoraSection) -> ConcentratorSet:
         raise UnsupportedError(f"the LoRa modules belong to the running daemon (PID {self.pid})")

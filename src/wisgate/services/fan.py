@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 
 from wisgate.chips.emc2301 import FanStatus
-from wisgate.errors import WisgateError
+from wisgate.errors import ChipError, WisgateError
 from wisgate.services.events import EventKind, Severity
 from wisgate.services.fan_control import FanCurve, FanPolicy, PiController
+from wisgate.services.readings import non_finite_name
 from wisgate.services.state import FanState
 from wisgate.services.supervisor import Context, ServiceFn
 
@@ -58,6 +60,9 @@ def fan_service(policy: FanPolicy, interval_s: float) -> ServiceFn:
             mode = policy.name
             try:
                 celsius: float | None = await asyncio.to_thread(sensor.read_celsius)
+                if celsius is not None and not math.isfinite(celsius):
+                    # no policy can act on it, and every comparison with NaN is false: as unreadable
+                    raise ChipError(f"sensor returned {non_finite_name(celsius)}", chip="CPU temperature")
                 sensor_error = None
             except (WisgateError, OSError) as exc:
                 if sensor_error is None:

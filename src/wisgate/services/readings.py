@@ -28,6 +28,14 @@ class Reading:
     #: the label for a 21-column OLED row (``label`` when it fits)
     short: str = ""
 
+    def __post_init__(self) -> None:
+        # NaN and infinities are no measurement (and JSON cannot carry them): an error reading instead
+        value = self.value
+        if isinstance(value, float) and not math.isfinite(value):
+            object.__setattr__(self, "value", None)
+            if self.error is None:
+                object.__setattr__(self, "error", f"sensor returned {non_finite_name(value)}")
+
     @property
     def ok(self) -> bool:
         return self.error is None
@@ -44,6 +52,11 @@ class Reading:
 
     def stale(self, now: float, max_age_s: float) -> bool:
         return self.age_s(now) > max_age_s
+
+
+def non_finite_name(value: float) -> str:
+    """``NaN``, ``+inf`` or ``-inf``: how a reason names a value that is no number."""
+    return "NaN" if math.isnan(value) else ("+inf" if value > 0 else "-inf")
 
 
 def number(name: str, label: str, value: float, unit: str, source: str, time: float, digits: int = 1,

@@ -19,9 +19,7 @@ from wisgate.sim.identity import SimIdentity
 from wisgate.target import ConcentratorSet, FieldDevices, Target, concentratord_set
 
 if TYPE_CHECKING:
-    from wisgate.chips.tpt29555_kernel import Expander
     from wisgate.config import LoraSection, SimSection
-    from wisgate.target import Rtc
 
 log = logging.getLogger("wisgate.sim")
 
@@ -99,16 +97,6 @@ class SimTarget(Target):
 
     def power_fail_input(self, *, owner: str) -> GpioLine:
         return self.line("GPIO16", owner=owner)
-
-    def rtc(self) -> Rtc:
-        from wisgate.chips.pcf85063a import PCF85063A
-
-        return PCF85063A(self.bus, self.addresses["rtc"], clock=self.clock)
-
-    def expander(self, name: str) -> Expander:
-        from wisgate.chips.tpt29555 import TPT29555
-
-        return TPT29555(self.bus, self.addresses[name], clock=self.clock)
 
     def concentrators(self, config: LoraSection) -> ConcentratorSet:
         if config.modules:
