@@ -80,7 +80,8 @@ def test_the_api_lists_installs_and_manages_an_app(api: tuple[TestClient, str]) 
     assert again.status_code == 409 and "already installed" in again.json()["detail"]
     bad = http.post("/api/apps/installed", json={**body, "name": f"{prefix}-x", "settings": {"WEB_PORT": "x"}},
                     headers=AUTH)
-    assert bad.status_code == 422 and "WEB_PORT='x': not a whole number" in bad.json()["detail"]
+    assert bad.status_code == 422 and "WEB_PORT='x': not a whole number" in bad.json()["detail"][0]["msg"]
+    assert bad.json()["detail"][0]["loc"] == ["body", "settings"]
 
     installed = {i["name"]: i for i in http.get("/api/apps/installed").json()["installed"]}
     assert installed[name]["state"] == "running" and installed[name]["settings"]["MESSAGE"] == "via http"
@@ -111,7 +112,7 @@ def test_the_api_exports(api: tuple[TestClient, str]) -> None:
     text = http.get("/api/apps/catalog/echo-web/export", params={"set": ["WEB_PORT=18181"]}).text
     assert validate(text)["services"]["web"]["ports"] == ["127.0.0.1:18181:8080/tcp"]
     stack = http.get("/api/apps/catalog/echo-web/export", params={"format": "portainer"})
-    assert stack.status_code == 422 and "--repository" in stack.json()["detail"]
+    assert stack.status_code == 422 and "--repository" in stack.json()["detail"][0]["msg"]
     template = http.get("/api/apps/catalog/mosquitto/export", params={"format": "portainer"}).json()
     jsonschema.validate(template, PORTAINER_V3_SCHEMA)
 

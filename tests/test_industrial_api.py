@@ -103,7 +103,8 @@ def test_industrial_endpoints() -> None:
     assert tank["adc_channel"] == 1 and tank["enable_line"] == 1
     assert out["no_token"] == 401
     assert out["write"][0] == 200 and out["write"][1]["read_back"]["number"] == 61.5
-    assert out["high"] == (422, {"detail": "81 is above setpoint's maximum 80"})
+    assert out["high"] == (422, {"detail": [{"loc": ["body", "value"], "msg": "81 is above setpoint's maximum 80",
+                                             "type": "value_error"}]})
     assert out["dead"] == (504, {"detail": "gone: timeout (no reply in 0.2 s)"})
     assert out["unknown"] == 404
     assert out["relay"] == (200, {"module": "pump", "on": True})

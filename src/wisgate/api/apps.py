@@ -12,10 +12,22 @@ import asyncio
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
+from wisgate.api.apps_models import (
+    AppDetailsOut,
+    AppStateOut,
+    CatalogOut,
+    InstalledListOut,
+    InstalledOut,
+    InstallOut,
+    LogsOut,
+    RemovedOut,
+)
 from wisgate.api.auth import TokenCheck, token_guard
+from wisgate.api.errors import TOKEN_REFUSALS, errors
+from wisgate.api.validation import unprocessable
 from wisgate.apps.errors import (
     AppError,
     CatalogError,
@@ -25,7 +37,7 @@ from wisgate.apps.errors import (
     NotInstalledError,
     SettingError,
 )
-from wisgate.apps.manifest import CatalogApp
+from wisgate.apps.manifest import APP_ID, SETTING_NAME, CatalogApp
 from wisgate.apps.running import running_config
 from wisgate.errors import WisgateError
 
@@ -34,12 +46,19 @@ if TYPE_CHECKING:
     from wisgate.apps.manager import AppManager
 
 T = TypeVar("T")
+AppId = Annotated[str, Path(pattern=APP_ID)]
+#: a ``--set``: a setting's name, "=", its value
+Assignment = Annotated[str, Field(pattern=SETTING_NAME.removesuffix("$") + "=.*$", max_length=4200)]
 
 _STATUS: list[tuple[type[AppError], int]] = [
-    (NotInstalledError, status.HTTP_404_NOT_FOUND), (SettingError, 422),
-    (ConflictError, status.HTTP_409_CONFLICT), (HardwareError, status.HTTP_409_CONFLICT),
-    (EngineError, status.HTTP_502_BAD_GATEWAY),
+    (NotInstalledError, status.HTTP_404_NOT_FOUND), (ConflictError, status.HTTP_409_CONFLICT),
+    (HardwareError, status.HTTP_409_CONFLICT), (EngineError, status.HTTP_502_BAD_GATEWAY),
 ]
+#: what every catalog operation may answer (a setting out of range is a 422 naming it)
+APP_ERRORS = errors(400, 404, 502, e400="the catalog or board description cannot be used",
+                    e404="no such app in the catalog, or not installed", e502="the Docker Engine failed")
+CHANGE_ERRORS = {**APP_ERRORS, **errors(*TOKEN_REFUSALS, 409, e409="already installed, or its hardware or "
+                                        "ports are taken")}
 
 
 class InstallRequest(BaseModel):
@@ -55,7 +74,9 @@ class InstallRequest(BaseModel):
     requires: dict[Annotated[str, Field(max_length=40)], Annotated[str, Field(max_length=40)]] = {}
 
 
-def _error(exc: AppError) -> HTTPException:
+def _error(exc: AppError, settings_at: tuple[str, ...]) -> HTTPException:
+    if isinstance(exc, SettingError):
+        return unprocessable(settings_at, str(exc))
     code = status.HTTP_400_BAD_REQUEST
     if isinstance(exc, CatalogError) and "no app" in str(exc):
         code = status.HTTP_404_NOT_FOUND
@@ -110,54 +131,62 @@ def apps_router(tokens: TokenCheck, make_manager: Callable[[], AppManager] | Non
             holder["manager"].reload_catalog()
         return holder["manager"]
 
-    async def call(func: Callable[[], T]) -> T:
+    async def call(func: Callable[[], T], settings_at: tuple[str, ...] = ("body", "settings")) -> T:
         try:
             return await asyncio.to_thread(func)
         except AppError as exc:
-            raise _error(exc) from None
+            raise _error(exc, settings_at) from None
         except WisgateError as exc:  # e.g. an unreadable [apps] board description
             raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from None
 
-    @router.get("", summary="The app catalog")
+    @router.get("", summary="The app catalog", response_model=CatalogOut, responses=APP_ERRORS)
     async def catalog() -> dict[str, Any]:
         found = await call(lambda: manager().catalog)
         return {"apps": [app_summary(a) for a in found.sorted()], "errors": found.errors}
 
-    @router.get("/catalog/{app_id}", summary="One catalog app: settings, ports, volumes, hardware needs")
-    async def show(app_id: str) -> dict[str, Any]:
+    @router.get("/catalog/{app_id}", summary="One catalog app: settings, ports, volumes, hardware needs",
+                response_model=AppDetailsOut, responses=APP_ERRORS)
+    async def show(app_id: AppId) -> dict[str, Any]:
         return app_details(await call(lambda: manager().catalog.get(app_id)))
 
-    @router.get("/catalog/{app_id}/export", summary="The app as a compose file or a Portainer v3 template")
-    async def export(app_id: str, format: Literal["compose", "portainer"] = "compose",
-                     set: Annotated[list[str], Query(description="KEY=VALUE settings")] = [],  # noqa: B006
+    @router.get("/catalog/{app_id}/export", summary="The app as a compose file or a Portainer v3 template",
+                responses={200: {"description": "the compose file (YAML) or the template (JSON)",
+                                 "content": {"application/yaml": {"schema": {"type": "string"}},
+                                             "application/json": {"schema": {"type": "object"}}}},
+                           **APP_ERRORS})
+    async def export(app_id: AppId, format: Literal["compose", "portainer"] = "compose",
+                     set: Annotated[list[Assignment], Query(description="KEY=VALUE settings")] = [],  # noqa: B006
                      repository: str | None = None) -> Response:
         from wisgate.apps.values import parse_assignments
 
-        result = await call(lambda: manager().export(app_id, sets=parse_assignments(set), repository=repository))
+        result = await call(lambda: manager().export(app_id, sets=parse_assignments(set), repository=repository),
+                            ("query", "set"))
         if format == "compose":
             return Response(result.compose_text, media_type="application/yaml")
         if result.portainer is None:
-            raise HTTPException(422, result.portainer_skipped or "not available")
+            raise unprocessable(("query", "format"), result.portainer_skipped or "not available")
         from wisgate.apps.export import portainer_json
 
         return Response(portainer_json(result.portainer), media_type="application/json")
 
-    @router.get("/installed", summary="Installed apps and their containers' state")
+    @router.get("/installed", summary="Installed apps and their containers' state", response_model=InstalledListOut,
+                responses=APP_ERRORS)
     async def installed() -> dict[str, Any]:
         return {"installed": [installed_dict(e) for e in await call(lambda: manager().status())]}
 
-    @router.get("/installed/{name}", summary="One installed app")
+    @router.get("/installed/{name}", summary="One installed app", response_model=InstalledOut, responses=APP_ERRORS)
     async def one(name: str) -> dict[str, Any]:
         return installed_dict(await call(lambda: manager().engine.get(name)))
 
-    @router.get("/installed/{name}/logs", summary="The last lines of each service's log")
+    @router.get("/installed/{name}/logs", summary="The last lines of each service's log", response_model=LogsOut,
+                responses=APP_ERRORS)
     async def logs(name: str, service: str | None = None,
                    tail: Annotated[int, Query(ge=1, le=10_000)] = 100) -> dict[str, Any]:
         lines = await call(lambda: manager().logs(name, service=service, tail=tail))
         return {"lines": [{"service": s, "line": line} for s, line in lines]}
 
     @router.post("/installed", summary="Install an app (and start it)", status_code=status.HTTP_201_CREATED,
-                 dependencies=[authorised])
+                 dependencies=[authorised], response_model=InstallOut, responses=CHANGE_ERRORS)
     async def install(request: InstallRequest) -> dict[str, Any]:
         def run() -> Any:
             m = manager()
@@ -171,18 +200,20 @@ def apps_router(tokens: TokenCheck, make_manager: Callable[[], AppManager] | Non
                 "ports": [{"name": p.name, "address": p.address, "host": p.host, "protocol": p.protocol}
                           for p in result.ports]}
 
-    @router.post("/installed/{name}/start", summary="Start an installed app", dependencies=[authorised])
+    @router.post("/installed/{name}/start", summary="Start an installed app", dependencies=[authorised],
+                 response_model=AppStateOut, responses=CHANGE_ERRORS)
     async def start(name: str) -> dict[str, Any]:
         await call(lambda: manager().start(name))
         return {"name": name, "state": "started"}
 
-    @router.post("/installed/{name}/stop", summary="Stop an installed app", dependencies=[authorised])
+    @router.post("/installed/{name}/stop", summary="Stop an installed app", dependencies=[authorised],
+                 response_model=AppStateOut, responses=CHANGE_ERRORS)
     async def stop(name: str) -> dict[str, Any]:
         await call(lambda: manager().stop(name))
         return {"name": name, "state": "stopped"}
 
     @router.delete("/installed/{name}", summary="Remove an installed app (purge: its volumes too)",
-                   dependencies=[authorised])
+                   dependencies=[authorised], response_model=RemovedOut, responses=CHANGE_ERRORS)
     async def remove(name: str, purge: bool = False) -> dict[str, Any]:
         return {"name": name, "removed": await call(lambda: manager().remove(name, purge=purge))}
 

@@ -14,6 +14,7 @@ from fastapi import APIRouter
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from wisgate.api.lora_models import BackhaulOut
 from wisgate.services.state import BoardState
 
 
@@ -40,7 +41,8 @@ def problems(state: BoardState) -> dict[str, str]:
 def router(state: BoardState) -> APIRouter:
     api = APIRouter()
 
-    @api.get("/api/lora/backhaul", summary="Each network server link: health, queue, store and datagram counters")
+    @api.get("/api/lora/backhaul", summary="Each network server link: health, queue, store and datagram counters",
+             response_model=BackhaulOut)
     async def lora_backhaul() -> dict[str, Any]:
         return backhaul(state)
 

@@ -15,8 +15,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, status
-from pydantic import AwareDatetime, BaseModel, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
+from wisgate.api.body import Body
+from wisgate.api.errors import TOKEN_REFUSALS, errors
 from wisgate.api.validation import STRICT_BODY, unprocessable
 from wisgate.board.expander_lines import LED_LINES
 from wisgate.config import ApiSection
@@ -48,7 +50,11 @@ class OledRequest(BaseModel):
 class FanRequest(BaseModel):
     """Either a fixed drive duty or a CPU temperature to hold (closed loop), for a while."""
 
-    model_config = STRICT_BODY
+    # the document says "one of the two" as the validator below does
+    model_config = ConfigDict(**STRICT_BODY, json_schema_extra={"oneOf": [
+        {"required": ["duty"], "properties": {"duty": {"type": "number"}}},
+        {"required": ["target_c"], "properties": {"target_c": {"type": "number"}}},
+    ]})
     duty: Annotated[float, Field(ge=0, le=100, description="drive duty in percent")] | None = None
     target_c: Annotated[float, Field(ge=30, le=75, description="CPU temperature to hold, °C")] | None = None
     seconds: Seconds | None = None
@@ -84,16 +90,44 @@ class AlarmRequest(BaseModel):
                               description=f"when to wake, ISO 8601 with its time zone, within {ALARM_MAX_DAYS} days")
 
 
-class Refusal(BaseModel):
-    detail: str
+class OledSet(Body):
+    lines: list[str]
+    seconds: float = Field(description="how long the text holds")
 
 
-#: what every control may answer before it runs (the request guard's answers, from the request's head)
-REFUSALS: dict[int | str, dict[str, Any]] = {
-    401: {"model": Refusal, "description": "missing or wrong bearer token"},
-    403: {"model": Refusal, "description": "no token is configured: state changes are off"},
-    413: {"model": Refusal, "description": "request body over 8 KiB"},
-}
+class FanSet(Body):
+    """One of duty and target_c: what was asked for."""
+
+    duty: float | None = Field(None, description="the drive duty set, percent")
+    target_c: float | None = Field(None, description="the CPU temperature held, °C")
+    seconds: float
+
+
+class FanAuto(Body):
+    fan: Literal["auto"]
+
+
+class BeepSet(Body):
+    frequency_hz: float
+    duration_s: float
+
+
+class PinSet(Body):
+    expander: Literal["expander1", "expander2"]
+    pin: int
+    level: bool = Field(description="the level read back from the pin")
+
+
+class LedSet(Body):
+    led: str
+    on: bool
+
+
+class AlarmSet(Body):
+    at: str | None = Field(description="when the alarm fires, ISO 8601 UTC (null: disarmed)")
+
+
+BUS_DOWN = errors(503, e503="the bus did not answer")
 
 
 def _bus_failure(exc: Exception) -> HTTPException:
@@ -101,7 +135,7 @@ def _bus_failure(exc: Exception) -> HTTPException:
 
 
 def controls_router(context: Context, settings: ApiSection, authorised: Any) -> APIRouter:
-    router = APIRouter(dependencies=[Depends(authorised)], tags=["controls"], responses=REFUSALS)
+    router = APIRouter(dependencies=[Depends(authorised)], tags=["controls"], responses=errors(*TOKEN_REFUSALS))
     state, target = context.state, context.target
     clock = target.clock
 
@@ -112,15 +146,16 @@ def controls_router(context: Context, settings: ApiSection, authorised: Any) -> 
             raise _bus_failure(exc) from None
 
     @router.post("/api/oled", summary="Show text on the OLED for a while")
-    async def oled(request: OledRequest) -> dict[str, Any]:
+    async def oled(request: OledRequest) -> OledSet:
         seconds = request.seconds or settings.override_s
         state.overrides.oled = OledOverride(tuple(request.lines), clock.monotonic() + seconds)
         log.info("API: OLED text for %g s", seconds)
         context.publish(EventKind.OVERRIDE, "api", f"OLED text set for {seconds:g} s", seconds=seconds)
-        return {"lines": request.lines, "seconds": seconds}
+        return OledSet(lines=request.lines, seconds=seconds)
 
-    @router.post("/api/fan", summary="Drive the fan at a fixed duty, or hold a CPU temperature, for a while")
-    async def fan(request: FanRequest) -> dict[str, Any]:
+    @router.post("/api/fan", summary="Drive the fan at a fixed duty, or hold a CPU temperature, for a while",
+                 response_model_exclude_unset=True)
+    async def fan(request: FanRequest) -> FanSet:
         seconds = request.seconds or settings.override_s
         until = clock.monotonic() + seconds
         if request.target_c is not None:
@@ -128,36 +163,36 @@ def controls_router(context: Context, settings: ApiSection, authorised: Any) -> 
             what = f"fan holds the CPU at {request.target_c:g} °C for {seconds:g} s"
             context.publish(EventKind.OVERRIDE, "api", what, target_c=request.target_c, seconds=seconds)
             log.info("API: %s", what)
-            return {"target_c": request.target_c, "seconds": seconds}
+            return FanSet(target_c=request.target_c, seconds=seconds)
         assert request.duty is not None
         state.overrides.fan = FanOverride(request.duty, until)
         log.info("API: fan duty %g %% for %g s", request.duty, seconds)
         context.publish(EventKind.OVERRIDE, "api", f"fan duty {request.duty:g} % for {seconds:g} s",
                         duty_percent=request.duty, seconds=seconds)
-        return {"duty": request.duty, "seconds": seconds}
+        return FanSet(duty=request.duty, seconds=seconds)
 
     @router.delete("/api/fan", summary="End a fan override: the fan's own policy drives it again")
-    async def fan_auto() -> dict[str, Any]:
+    async def fan_auto() -> FanAuto:
         state.overrides.fan = None
         context.publish(EventKind.OVERRIDE, "api", "fan back on its own control")
-        return {"fan": "auto"}
+        return FanAuto(fan="auto")
 
     @router.post("/api/buzzer", summary="Beep the buzzer (played by the buzzer service; needs jumper J39 11-12)",
-                 responses={409: {"model": Refusal, "description": "the buzzer service is not running"}})
-    async def buzzer(request: BeepRequest) -> dict[str, Any]:
+                 responses=errors(409, e409="the buzzer service is not running"))
+    async def buzzer(request: BeepRequest) -> BeepSet:
         health = state.services.get("buzzer")
         if health is None or health.state != "running":
             raise HTTPException(status.HTTP_409_CONFLICT, "the buzzer service is not running ([buzzer] enabled)")
         context.publish(EventKind.BEEP, "api", f"beep {request.frequency_hz:g} Hz for {request.duration_s:g} s",
                         frequency_hz=request.frequency_hz, duration_s=request.duration_s)
-        return {"frequency_hz": request.frequency_hz, "duration_s": request.duration_s}
+        return BeepSet(frequency_hz=request.frequency_hz, duration_s=request.duration_s)
 
     @router.post("/api/gpio/{expander}/{pin}", summary="Drive one expander pin (it becomes an output)",
                  description="expander1 is U134 at 0x27 (port 0 pins 6-7: the LEDs, active low); "
                              "expander2 is U133 at 0x26 (the WisBlock slots' lines)",
-                 responses={503: {"model": Refusal, "description": "the bus did not answer"}})
+                 responses=BUS_DOWN)
     async def gpio(expander: Literal["expander1", "expander2"],
-                   pin: Annotated[int, Path(ge=0, le=15)], request: PinRequest) -> dict[str, Any]:
+                   pin: Annotated[int, Path(ge=0, le=15)], request: PinRequest) -> PinSet:
         def drive() -> bool:
             chip = target.expander(expander)
             chip.set_direction(pin, output=True, initial=request.level)
@@ -166,12 +201,12 @@ def controls_router(context: Context, settings: ApiSection, authorised: Any) -> 
         level = await on_bus(drive)
         context.publish(EventKind.OVERRIDE, "api", f"{expander} pin {pin} driven {'high' if request.level else 'low'}",
                         expander=expander, pin=pin, level=request.level)
-        return {"expander": expander, "pin": pin, "level": level}
+        return PinSet(expander=expander, pin=pin, level=level)
 
     @router.post("/api/leds/{pin}", summary="Hold an LED on or off for a while (expander1 port 0 pin 6 or 7, "
                                            "active low); its configured role shows again after",
-                 responses={503: {"model": Refusal, "description": "the bus did not answer"}})
-    async def led(pin: Annotated[int, Path(ge=6, le=7)], request: LedRequest) -> dict[str, Any]:
+                 responses=BUS_DOWN)
+    async def led(pin: Annotated[int, Path(ge=6, le=7)], request: LedRequest) -> LedSet:
         line = LED_PINS[pin]
 
         def drive() -> None:
@@ -183,11 +218,11 @@ def controls_router(context: Context, settings: ApiSection, authorised: Any) -> 
         await on_bus(drive)
         context.publish(EventKind.OVERRIDE, "api", f"{line.name} {'on' if request.on else 'off'} for {seconds:g} s",
                         led=line.name, on=request.on, seconds=seconds)
-        return {"led": line.name, "on": request.on}
+        return LedSet(led=line.name, on=request.on)
 
     @router.post("/api/rtc/alarm", summary="Arm the RTC wake alarm (wakes a halted CM4 with J39 9-10 fitted)",
-                 responses={503: {"model": Refusal, "description": "the bus did not answer"}})
-    async def alarm(request: AlarmRequest) -> dict[str, Any]:
+                 responses=BUS_DOWN)
+    async def alarm(request: AlarmRequest) -> AlarmSet:
         at = request.at.astimezone(UTC).replace(microsecond=0)
         now = datetime.now(UTC)
         if not now < at <= now + timedelta(days=ALARM_MAX_DAYS):
@@ -198,16 +233,16 @@ def controls_router(context: Context, settings: ApiSection, authorised: Any) -> 
             state.rtc = dataclasses.replace(state.rtc, wake_alarm=at.timestamp())
         context.publish(EventKind.OVERRIDE, "api", f"RTC wake alarm at {at:%Y-%m-%d %H:%M:%S} UTC",
                         wake_alarm=at.timestamp())
-        return {"at": at.isoformat()}
+        return AlarmSet(at=at.isoformat())
 
     @router.delete("/api/rtc/alarm", summary="Disarm the RTC wake alarm",
-                   responses={503: {"model": Refusal, "description": "the bus did not answer"}})
-    async def alarm_off() -> dict[str, Any]:
+                   responses=BUS_DOWN)
+    async def alarm_off() -> AlarmSet:
         await on_bus(lambda: _disarm(target.rtc()))
         if state.rtc is not None:
             state.rtc = dataclasses.replace(state.rtc, wake_alarm=None)
         context.publish(EventKind.OVERRIDE, "api", "RTC wake alarm disarmed")
-        return {"at": None}
+        return AlarmSet(at=None)
 
     return router
 

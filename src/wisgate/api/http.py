@@ -22,10 +22,13 @@ from wisgate.api.auth import TokenCheck, resolve_token, token_guard
 from wisgate.api.backhaul import problems as backhaul_problems
 from wisgate.api.backhaul import router as backhaul_router
 from wisgate.api.controls import controls_router
+from wisgate.api.errors import TOO_MANY_CONNECTIONS
 from wisgate.api.exposition import render
 from wisgate.api.guard import RequestGuard
 from wisgate.api.industrial import industrial_router
+from wisgate.api.lora_models import LoraStatsOut, PacketOut, TrafficOut
 from wisgate.api.metrics import registry_for
+from wisgate.api.models import HealthOut, StatusOut
 from wisgate.api.records import records_router
 from wisgate.api.streams import StreamGate, streams_router
 from wisgate.api.validation import validation_failed
@@ -39,7 +42,7 @@ log = logging.getLogger("wisgate.api")
 def create_app(context: Context, settings: ApiSection, *, stale_after_s: float = 15.0) -> FastAPI:
     """The API over the typed board state; a reading older than ``stale_after_s`` is flagged stale."""
     app = FastAPI(title="wisgate", summary="RAK7391 WisGate Connect daemon: board state, LoRa gateway, controls",
-                  version="0.1.0", docs_url=None, redoc_url=None)
+                  version="0.1.0", docs_url=None, redoc_url=None, responses=TOO_MANY_CONNECTIONS)
     app.add_exception_handler(RequestValidationError, validation_failed)
     state = context.state
     clock = context.target.clock
@@ -76,16 +79,19 @@ def create_app(context: Context, settings: ApiSection, *, stale_after_s: float =
             "time": time.time(),
         }
 
-    @app.get("/api/status", summary="Latest readings of every sensor, fan, power and LoRa summaries")
+    # exclude_unset: a reading's number, unit and error are there only when it has them
+    @app.get("/api/status", summary="Latest readings of every sensor, fan, power and LoRa summaries",
+             response_model=StatusOut, response_model_exclude_unset=True)
     async def status() -> dict[str, Any]:
         return status_body()
 
-    @app.get("/api/lora/stats", summary="LoRa counters per module and channel")
+    @app.get("/api/lora/stats", summary="LoRa counters per module and channel", response_model=LoraStatsOut)
     async def lora_stats() -> dict[str, Any]:
         details = board.lora_details(state.lora.gateway)
         return details if details is not None else {"gateway_id": None, "uplinks": 0, "modules": []}
 
-    @app.get("/api/health", summary="The daemon's services now (with each one's last failure kept as history)")
+    @app.get("/api/health", summary="The daemon's services now (with each one's last failure kept as history)",
+             response_model=HealthOut)
     async def health() -> dict[str, Any]:
         listed = [board.service_dict(h) for h in state.services.values()]
         gateway = state.lora.gateway
@@ -97,16 +103,19 @@ def create_app(context: Context, settings: ApiSection, *, stale_after_s: float =
                 "backhaul": backhaul_problems(state), "lora_modules": modules}
 
     @app.get("/api/lora/traffic", summary="The last hour of LoRa traffic, minute by minute: per module and data "
-             "rate, airtime, channel heatmap, RSSI/SNR histograms, active devices")
+             "rate, airtime, channel heatmap, RSSI/SNR histograms, active devices", response_model=TrafficOut)
     async def lora_traffic() -> dict[str, Any]:
         return state.lora.traffic.summary(time.time())
 
-    @app.get("/api/lora/packets", summary="The latest merged uplinks of every module, decoded, oldest first")
+    # the records are serialised once, when they arrive (the traffic log): sent as they are
+    @app.get("/api/lora/packets", summary="The latest merged uplinks of every module, decoded, oldest first",
+             responses={200: {"model": list[PacketOut], "description": "the packet records, oldest first"}})
     async def lora_packets(limit: Annotated[int, Query(ge=1, le=RECENT_PACKETS)] = 100) -> Response:
         recent = list(state.lora.traffic.recent)[-limit:]
         return Response("[" + ",".join(recent) + "]", media_type="application/json")
 
-    @app.get("/metrics", summary="Prometheus metrics", response_class=Response)
+    @app.get("/metrics", summary="Prometheus metrics", response_class=Response, responses={200: {
+        "description": "Prometheus text format 0.0.4", "content": {"text/plain": {"schema": {"type": "string"}}}}})
     async def metrics() -> Response:
         return Response(render(registry), media_type=CONTENT_TYPE_LATEST)
 

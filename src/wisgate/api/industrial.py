@@ -15,8 +15,10 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 from pydantic import BaseModel, Field
 
+from wisgate.api.errors import TOKEN_REFUSALS, errors
+from wisgate.api.industrial_models import DeviceOut, IndustrialOut, PointWritten, RelaySet
 from wisgate.api.state import reading_dict
-from wisgate.api.validation import STRICT_BODY
+from wisgate.api.validation import STRICT_BODY, unprocessable
 from wisgate.industrial.config import PointSection
 from wisgate.industrial.modbus.link import LinkFailure
 from wisgate.industrial.modbus.poller import reading_name
@@ -49,7 +51,9 @@ def point_dict(point: PointSection) -> dict[str, Any]:
 
 
 def industrial_router(context: Context, authorised: params.Depends, stale_after_s: float) -> APIRouter:
-    router = APIRouter(prefix="/api/industrial", tags=["industrial"])
+    # exclude_unset: a reading's number, unit and error are there only when it has them
+    router = APIRouter(prefix="/api/industrial", tags=["industrial"],
+                       responses=errors(503, e503="the industrial service is not running"))
     state = context.state
 
     def gateway() -> IndustrialGateway:
@@ -81,7 +85,8 @@ def industrial_router(context: Context, authorised: params.Depends, stale_after_
             "poll_s": health.poll_s, "next_poll_s": health.next_poll_s, "points": points,
         }
 
-    @router.get("", summary="ModBUS buses, devices (health, points, latest values) and WisBlock IO modules")
+    @router.get("", summary="ModBUS buses, devices (health, points, latest values) and WisBlock IO modules",
+                response_model=IndustrialOut, response_model_exclude_unset=True)
     async def overview() -> dict[str, Any]:
         running = gateway()
         import time
@@ -106,7 +111,8 @@ def industrial_router(context: Context, authorised: params.Depends, stale_after_
             "wisblock": modules,
         }
 
-    @router.get("/devices/{device}", summary="One ModBUS device: health and points")
+    @router.get("/devices/{device}", summary="One ModBUS device: health and points", response_model=DeviceOut,
+                response_model_exclude_unset=True, responses=errors(404))
     async def device(device: NamePath) -> dict[str, Any]:
         for view in gateway().devices():
             if view.health.device == device:
@@ -114,7 +120,10 @@ def industrial_router(context: Context, authorised: params.Depends, stale_after_
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no ModBUS device {device!r}")
 
     @router.post("/devices/{device}/points/{point}", dependencies=[authorised],
-                 summary="Write a point (range-checked); answers with the value read back")
+                 summary="Write a point (range-checked); answers with the value read back",
+                 response_model=PointWritten, response_model_exclude_unset=True,
+                 responses=errors(*TOKEN_REFUSALS, 404, 502, 504, e404="no such device or point",
+                                  e502="the device answered with an exception code"))
     async def write(device: NamePath, point: NamePath, request: PointWrite) -> dict[str, Any]:
         import time
 
@@ -123,14 +132,15 @@ def industrial_router(context: Context, authorised: params.Depends, stale_after_
         except KeyError as exc:
             raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc.args[0])) from None
         except WriteError as exc:
-            raise HTTPException(422, str(exc)) from None
+            raise unprocessable(("body", "value"), str(exc)) from None
         except LinkFailure as exc:
             code = status.HTTP_502_BAD_GATEWAY if exc.kind == "exception" else status.HTTP_504_GATEWAY_TIMEOUT
             raise HTTPException(code, f"{device}: {exc}") from None
         return {"device": device, "point": point, "written": request.value,
                 "read_back": reading_dict(reading, time.time(), stale_after_s)}
 
-    @router.post("/wisblock/{module}/relay", dependencies=[authorised], summary="Switch a WisBlock relay")
+    @router.post("/wisblock/{module}/relay", dependencies=[authorised], summary="Switch a WisBlock relay",
+                 response_model=RelaySet, responses=errors(*TOKEN_REFUSALS, 404, e404="no such relay module"))
     async def relay(module: NamePath, request: RelayWrite) -> dict[str, Any]:
         try:
             reading = await gateway().set_relay(module, request.on)

@@ -12,6 +12,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query, status
 
+from wisgate.api.errors import errors
+from wisgate.api.models import EventsPageOut, HistoryNamesOut, SamplesOut
 from wisgate.api.state import event_dict
 from wisgate.api.validation import unprocessable
 from wisgate.services.history import TIERS
@@ -33,13 +35,14 @@ def records_router(state: BoardState) -> APIRouter:
                                 "or its file could not be opened)")
         return state.history
 
-    @router.get("/api/history", summary="The readings the history holds")
+    @router.get("/api/history", summary="The readings the history holds", response_model=HistoryNamesOut,
+                responses=errors(404, e404="this daemon keeps no history"))
     async def names() -> dict[str, Any]:
         history = history_or_404()
         return {"names": await asyncio.to_thread(history.names), "steps_s": list(STEPS)}
 
     @router.get("/api/history/{name}", summary="A reading's mean, min and max over time (columns, oldest first)",
-                responses={404: {"description": "no history, or none for this reading"}})
+                response_model=SamplesOut, responses=errors(404, e404="no history, or none for this reading"))
     async def samples(
         name: Annotated[str, Path(max_length=100, pattern=r"^[A-Za-z0-9_.\-]+$")],
         since: Annotated[float | None, Query(description="epoch seconds (default: an hour ago); a negative "
@@ -66,7 +69,8 @@ def records_router(state: BoardState) -> APIRouter:
             "max": [r.max for r in rows],
         }
 
-    @router.get("/api/events", summary="Events, oldest first, a page at a time (from the history when kept)")
+    @router.get("/api/events", summary="Events, oldest first, a page at a time (from the history when kept)",
+                response_model=EventsPageOut)
     async def events(after: Annotated[int, Query(ge=0, le=2**62, description="only events after this seq")] = 0,
                      limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
         history = state.history

@@ -38,6 +38,9 @@ BATCH = 200
 _SSE_DOC: dict[int | str, dict[str, Any]] = {
     200: {"description": "a stream of server-sent events", "content": {"text/event-stream": {"schema": {
         "type": "string", "description": "`event:`, `id:` and `data:` (one JSON object) lines per event"}}}},
+    # written out: a model here would be shown as text/event-stream, the stream's own media type
+    503: {"description": "too many connections at once (Retry-After: 1)",
+          "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorDetail"}}}},
 }
 
 

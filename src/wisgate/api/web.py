@@ -13,6 +13,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
+from wisgate.api.errors import errors
 from wisgate.services.supervisor import Context
 
 #: the dashboard's files, shipped as package data
@@ -75,7 +76,8 @@ def oled_router(context: Context) -> APIRouter:
         return out.getvalue()
 
     @router.get("/api/oled.png", summary="The OLED panel as a 128x64 PNG",
-                responses={200: {"content": {"image/png": {}}}, 404: {"description": "nothing drawn yet"}},
+                responses={200: {"content": {"image/png": {"schema": {"type": "string", "format": "binary"}}}},
+                           **errors(404, e404="nothing drawn yet")},
                 response_class=Response)
     async def oled_png() -> Response:
         # the simulated panel lives on the bus worker's thread: it is read there
