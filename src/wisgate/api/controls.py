@@ -98,8 +98,8 @@ class OledSet(Body):
 class FanSet(Body):
     """One of duty and target_c: what was asked for."""
 
-    duty: float | None = Field(None, description="the drive duty set, percent")
-    target_c: float | None = Field(None, description="the CPU temperature held, °C")
+    duty: float | None = Field(default=None, description="the drive duty set, percent")
+    target_c: float | None = Field(default=None, description="the CPU temperature held, °C")
     seconds: float
 
 

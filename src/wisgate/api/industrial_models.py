@@ -34,6 +34,8 @@ class PointOut(Body):
     min: float | None
     max: float | None
     reading: ReadingOut | None = Field(description="its latest reading (null before the first poll)")
+    latest: bool | int | float | str | None = Field(description="the value of the latest read, before the deadband "
+                                             "(null: the read failed, or none yet)")
 
 
 class DeviceOut(Body):

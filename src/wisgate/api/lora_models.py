@@ -117,7 +117,7 @@ class PacketOut(Body):
     datr: str
     receptions: list[ReceptionOut] = Field(description="every module that heard it (none for a downlink)")
     mtype: str = Field(description="UNCONFIRMED_DATA_UP, JOIN_REQUEST... or 'not LoRaWAN'")
-    error: str | None = Field(None, description="why the payload is not LoRaWAN")
+    error: str | None = Field(default=None, description="why the payload is not LoRaWAN")
     dev_addr: str | None = None
     fcnt: int | None = None
     fport: int | None = None
@@ -125,10 +125,10 @@ class PacketOut(Body):
     join_eui: str | None = None
     dev_eui: str | None = None
     dev_nonce: int | None = None
-    board: int | None = Field(None, description="the module that transmits a downlink")
+    board: int | None = Field(default=None, description="the module that transmits a downlink")
     power_dbm: float | None = None
     tx_class: str | None = None
-    outcome: str | None = Field(None, description="a downlink's outcome: OK, TOO_LATE, DUTY_CYCLE...")
+    outcome: str | None = Field(default=None, description="a downlink's outcome: OK, TOO_LATE, DUTY_CYCLE...")
     detail: str | None = None
 
 

@@ -25,9 +25,9 @@ class ReadingOut(Body):
     time: float = Field(description="when it was read, epoch seconds")
     age_s: float
     stale: bool
-    number: float | None = Field(None, description="the value as a number, when it is a quantity")
-    unit: str | None = Field(None, description="the number's unit, when there is a number")
-    error: str | None = Field(None, description="why the device gave no value (only then)")
+    number: float | None = Field(default=None, description="the value as a number, when it is a quantity")
+    unit: str | None = Field(default=None, description="the number's unit, when there is a number")
+    error: str | None = Field(default=None, description="why the device gave no value (only then)")
 
 
 class Section(Body):
