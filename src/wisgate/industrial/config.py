@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, Strict, ValidationError, field_validator, model_validator
 
 from wisgate.board.expander_lines import RELAY_LINE, SLOT_LINE_OFFSET
-from wisgate.industrial.modbus.codec import WIDTH, DataType, Encoding, Order
+from wisgate.industrial.modbus.datatypes import WIDTH, DataType, Encoding, Order
 from wisgate.settings import Host, Settings
 
 Name = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$")]

@@ -12,13 +12,11 @@ from wisgate.services.fan import fan_service
 from wisgate.services.fan_control import FanCurve, FanPolicy, PiController
 from wisgate.services.history import History
 from wisgate.services.leds import leds_service
-from wisgate.services.lora import lora_service
 from wisgate.services.monitor import monitor_service
 from wisgate.services.power import power_service
 from wisgate.services.rtc import rtc_service
 from wisgate.services.state import BoardState
 from wisgate.services.supervisor import Supervisor
-from wisgate.services.traffic import traffic_service
 from wisgate.target import Target
 
 
@@ -48,6 +46,9 @@ def build_supervisor(target: Target, config: Config, history: History | None = N
     if config.rtc.enabled:
         supervisor.add("rtc", rtc_service(config.rtc.watchdog_s))
     if config.lora.enabled:
+        from wisgate.services.lora import lora_service  # ZeroMQ and the gateway only where LoRa runs
+        from wisgate.services.traffic import traffic_service
+
         supervisor.add("lora", lora_service(config.lora))
         supervisor.add("lora-traffic", traffic_service())
     if config.power.enabled:

@@ -10,19 +10,23 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from typing import TYPE_CHECKING
 
 from wisgate.config import LoraSection
-from wisgate.lora.backhaul.mqtt_forwarder import MqttForwarder
-from wisgate.lora.backhaul.station import StationForwarder
-from wisgate.lora.backhaul.store import UplinkStore
-from wisgate.lora.backhaul.udp_forwarder import MEMORY_MAX_ITEMS, UdpForwarder, UdpServerConfig
-from wisgate.lora.backhaul.uplink_queue import UplinkQueue
 from wisgate.lora.core.describe import describe
 from wisgate.lora.core.filters import UplinkFilter
 from wisgate.lora.core.gateway import Gateway, ModuleLink
 from wisgate.lora.core.jit import JitQueue
 from wisgate.lora.plans.allocation import Module
 from wisgate.services.supervisor import Context, ServiceFn
+
+if TYPE_CHECKING:
+    # each backhaul is imported where it is configured: aiomqtt, websockets and chirpstack_api's protobufs
+    # cost the daemon megabytes it should not pay for a backhaul it does not run
+    from wisgate.lora.backhaul.mqtt_forwarder import MqttForwarder
+    from wisgate.lora.backhaul.station import StationForwarder
+    from wisgate.lora.backhaul.udp_forwarder import UdpForwarder, UdpServerConfig
+    from wisgate.lora.backhaul.uplink_queue import UplinkQueue
 
 log = logging.getLogger("wisgate.lora")
 
@@ -103,17 +107,25 @@ def lora_service(config: LoraSection) -> ServiceFn:
                 log.info("no network server configured ([[lora.udp]], [lora.mqtt] or [lora.station]): "
                          "uplinks go to traffic only")
                 return
+            from wisgate.lora.backhaul.store import UplinkStore
+            from wisgate.lora.backhaul.udp_forwarder import MEMORY_MAX_ITEMS
+            from wisgate.lora.backhaul.uplink_queue import UplinkQueue
+
             try:
                 config.store_dir.mkdir(parents=True, exist_ok=True)
             except OSError as exc:  # each store retries it; uplinks wait in memory meanwhile
                 log.warning("uplink store directory %s cannot be created: %s", config.store_dir, exc)
             async with asyncio.TaskGroup() as group:
                 if config.udp:
+                    from wisgate.lora.backhaul.udp_forwarder import UdpForwarder
+
                     pcb_c = context.state.value
                     udp = UdpForwarder(gateway, udp_servers(config), temperature=lambda: pcb_c("pcb.temperature"))
                     context.state.lora.udp = udp
                     group.create_task(_hold(udp), name="lora-udp")
                 if config.mqtt.enabled:
+                    from wisgate.lora.backhaul.mqtt_forwarder import MqttForwarder
+
                     path, m = config.store_dir / "mqtt.sqlite", config.mqtt
                     # a store that cannot be opened or written degrades this backhaul (uplinks wait in
                     # memory, the queue retries it), never the gateway
@@ -124,6 +136,8 @@ def lora_service(config: LoraSection) -> ServiceFn:
                     context.state.lora.mqtt = mqtt
                     group.create_task(_run_closing(mqtt, store), name="lora-mqtt")
                 if config.station.enabled:
+                    from wisgate.lora.backhaul.station import StationForwarder
+
                     s, station_path = config.station, config.store_dir / "station.sqlite"
                     station_store = UplinkQueue(opener=lambda: UplinkStore.recover(
                         station_path, server="station", max_items=s.store_max, policy=s.store_policy,

@@ -25,20 +25,18 @@ import os
 import random
 from collections.abc import Callable, Sequence
 from enum import Enum
-
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import (
-    Prehashed,
-    decode_dss_signature,
-    encode_dss_signature,
-)
+from typing import TYPE_CHECKING
 
 from wisgate.bus.i2c import Message
 from wisgate.clock import SimClock
 from wisgate.crc import crc16_atca
 from wisgate.sim.device import DataNack, I2CModel
+
+if TYPE_CHECKING:
+    # cryptography (megabytes of native code) is imported by the commands that compute, so a simulated
+    # board whose secure element is only read (serial, config) does not load it
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
 
 #: Typical wake-high delay (tWHI): the datasheet's maximum is 1.5 ms, which drivers wait; real parts
 #: are ready sooner (Adafruit's driver waits 1 ms and works).
@@ -361,6 +359,8 @@ class ATECC608AModel(I2CModel):
         return rand_out
 
     def _genkey(self, mode: int, slot: int, data: bytes) -> bytes:
+        from cryptography.hazmat.primitives.asymmetric import ec
+
         _expect(mode in (0x00, 0x04) and slot < 16 and len(data) in (0, 3))
         key_config = self._key_config(slot)
         if not key_config & 0x01 or (key_config >> 2) & 0x07 != 4:
@@ -381,6 +381,10 @@ class ATECC608AModel(I2CModel):
         return numbers.x.to_bytes(32, "big") + numbers.y.to_bytes(32, "big")
 
     def _sign(self, mode: int, slot: int, data: bytes) -> bytes:
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.hazmat.primitives.asymmetric.utils import Prehashed, decode_dss_signature
+
         _expect(mode == 0x80 and slot < 16 and not data)
         scalar = self._private_scalar(slot)
         if self.tempkey is None or scalar is None or not self._slot_config(slot) & 0x01:
@@ -391,6 +395,11 @@ class ATECC608AModel(I2CModel):
         return r.to_bytes(32, "big") + s.to_bytes(32, "big")
 
     def _verify(self, mode: int, key_type: int, data: bytes) -> bytes:
+        from cryptography.exceptions import InvalidSignature
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.hazmat.primitives.asymmetric.utils import Prehashed, encode_dss_signature
+
         _expect(mode == 0x02 and key_type == 0x0004 and len(data) == 128)
         if self.tempkey is None:
             raise _Status(EXECUTION_ERROR)
@@ -416,6 +425,8 @@ class ATECC608AModel(I2CModel):
             or (step == 0x02 and length <= 63 and target in (0x00, 0xC0))
         )
         if step == 0x00:
+            from cryptography.hazmat.primitives import hashes
+
             self._sha = hashes.Hash(hashes.SHA256())
             return bytes([OK])
         if self._sha is None:
@@ -459,6 +470,8 @@ class ATECC608AModel(I2CModel):
         return {slot: scalar for slot in range(16) if (scalar := self._private_scalar(slot)) is not None}
 
     def _new_private_key(self) -> ec.EllipticCurvePrivateKey:
+        from cryptography.hazmat.primitives.asymmetric import ec
+
         while True:
             scalar = int.from_bytes(self._rng(32), "big")
             if 0 < scalar < P256_ORDER:
@@ -480,6 +493,8 @@ def _expect(condition: bool) -> None:
 
 
 def _sha256(data: bytes) -> bytes:
+    from cryptography.hazmat.primitives import hashes
+
     digest = hashes.Hash(hashes.SHA256())
     digest.update(data)
     return digest.finalize()
