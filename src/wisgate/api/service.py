@@ -64,7 +64,9 @@ def api_service(settings: ApiSection, *, stale_after_s: float = 15.0) -> Service
         slots = ConnectionSlots(connection_cap(settings.max_connections, raise_open_file_limit()))
         # httptools named, not "auto": the limits are built on its protocol class
         protocol = bounded_protocol(slots, settings.request_timeout_s)
-        config = uvicorn.Config(app, http=protocol, lifespan="off", log_config=None, access_log=False,
+        # ws="none": the API has no WebSocket routes (live data is SSE), and uvicorn's default would load the
+        # websockets library for nothing
+        config = uvicorn.Config(app, http=protocol, ws="none", lifespan="off", log_config=None, access_log=False,
                                 backlog=BACKLOG, timeout_keep_alive=KEEP_ALIVE_S,
                                 timeout_graceful_shutdown=GRACEFUL_S)
         server = Server(config)

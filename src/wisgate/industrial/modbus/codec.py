@@ -15,8 +15,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-
-from pymodbus.client.mixin import ModbusClientMixin
+from functools import cache
+from typing import TYPE_CHECKING
 
 # the types are re-exported: callers that convert registers import them from here
 from wisgate.industrial.modbus.datatypes import FLOAT_TYPES as FLOAT_TYPES
@@ -28,12 +28,21 @@ from wisgate.industrial.modbus.datatypes import Encoding as Encoding
 from wisgate.industrial.modbus.datatypes import Order as Order
 from wisgate.industrial.modbus.datatypes import Value as Value
 
-_DT = ModbusClientMixin.DATATYPE
+if TYPE_CHECKING:
+    from pymodbus.client.mixin import ModbusClientMixin
 
-_PYMODBUS: dict[DataType, ModbusClientMixin.DATATYPE] = {
-    DataType.U16: _DT.UINT16, DataType.I16: _DT.INT16, DataType.U32: _DT.UINT32, DataType.I32: _DT.INT32,
-    DataType.U64: _DT.UINT64, DataType.I64: _DT.INT64, DataType.F32: _DT.FLOAT32, DataType.F64: _DT.FLOAT64,
-}
+
+@cache
+def _pymodbus() -> tuple[type[ModbusClientMixin[object]], dict[DataType, ModbusClientMixin.DATATYPE]]:
+    """pymodbus's converter and its name for each numeric type, imported at the first number converted
+    (the API and the config need this module's types, not pymodbus)."""
+    from pymodbus.client.mixin import ModbusClientMixin
+
+    dt = ModbusClientMixin.DATATYPE
+    return ModbusClientMixin, {
+        DataType.U16: dt.UINT16, DataType.I16: dt.INT16, DataType.U32: dt.UINT32, DataType.I32: dt.INT32,
+        DataType.U64: dt.UINT64, DataType.I64: dt.INT64, DataType.F32: dt.FLOAT32, DataType.F64: dt.FLOAT64,
+    }
 
 
 class CodecError(ValueError):
@@ -69,7 +78,8 @@ def decode(registers: Sequence[int], encoding: Encoding) -> Value:
         value = int.from_bytes(to_bytes(registers, encoding), "big")
         return int(value != 0) if dtype is DataType.BOOL else value
     words = _check_registers(registers, encoding)
-    result = ModbusClientMixin.convert_from_registers(words, _PYMODBUS[dtype], word_order=encoding.word_order)
+    mixin, names = _pymodbus()
+    result = mixin.convert_from_registers(words, names[dtype], word_order=encoding.word_order)
     assert isinstance(result, int | float)
     return result
 
@@ -95,8 +105,8 @@ def encode(value: Value, encoding: Encoding) -> list[int]:
             raise CodecError(f"{value} is not a finite number")
         if dtype is DataType.F32 and abs(value) > 3.4028234663852886e38:
             raise CodecError(f"{value} is beyond float32's range")
-        words = ModbusClientMixin.convert_to_registers(float(value), _PYMODBUS[dtype],
-                                                       word_order=encoding.word_order)
+        mixin, names = _pymodbus()
+        words = mixin.convert_to_registers(float(value), names[dtype], word_order=encoding.word_order)
         return _swap_bytes(words) if encoding.byte_order == "little" else words
     if isinstance(value, float):
         if not value.is_integer():

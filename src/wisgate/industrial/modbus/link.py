@@ -13,14 +13,15 @@ import logging
 import os
 import time
 from dataclasses import dataclass
-from typing import Literal
-
-from pymodbus import FramerType, ModbusException
-from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
-from pymodbus.framer.rtu import FramerRTU
-from pymodbus.pdu import ModbusPDU
+from typing import TYPE_CHECKING, Literal
 
 from wisgate.industrial.config import BusSection
+
+if TYPE_CHECKING:
+    # pymodbus is imported when a link is made: the API and the service's types need this module, and a
+    # daemon with no ModBUS bus configured should not pay for pymodbus
+    from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
+    from pymodbus.pdu import ModbusPDU
 
 FailureKind = Literal["timeout", "crc", "exception", "connection"]
 
@@ -50,6 +51,8 @@ def exception_text(code: int) -> str:
 
 def garbled_reason(received: bytes) -> str:
     """Why bytes that arrived never made a reply: a frame whose CRC is wrong, or an incomplete one."""
+    from pymodbus.framer.rtu import FramerRTU
+
     if len(received) >= 4:
         body, crc = received[:-2], int.from_bytes(received[-2:], "big")
         if not FramerRTU.check_CRC(body, crc):
@@ -67,6 +70,9 @@ class Stats:
 
 class ModbusLink:
     def __init__(self, bus: BusSection) -> None:
+        from pymodbus import FramerType
+        from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
+
         self.bus = bus
         self.stats = Stats()
         self._received = bytearray()
@@ -105,6 +111,8 @@ class ModbusLink:
 
     async def request(self, device_id: int, timeout_s: float, call: str, address: int, **kwargs: object) -> ModbusPDU:
         """Run one client call (``read_holding_registers``...) for ``device_id``; a failure is a LinkFailure."""
+        from pymodbus import ModbusException
+
         async with self._lock:
             started = time.monotonic()
             self.stats.requests += 1

@@ -1,0 +1,68 @@
+"""``wisgate run`` imports what it runs and nothing else (issue 12: daemon RSS; docs/architecture.md "Lazy imports").
+
+The whole daemon runs for a few seconds in a fresh interpreter (``wisgate run --sim`` through the CLI, every
+configured service started, the HTTP API serving); then its ``sys.modules`` is compared with what the
+configuration needs. A heavy library that slips back in at module level (pymodbus through the config schema,
+cryptography through the simulated secure element, aiomqtt through the LoRa service...) fails here.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from lora_rig import free_port
+
+#: libraries no configuration of the daemon needs: the app catalog's Docker SDK is loaded by app commands,
+#: the test tools never
+NEVER = ("docker", "schemathesis", "hypothesis", "pytest", "websockets")
+
+RUN = textwrap.dedent("""
+    import json, sys
+    from wisgate.cli import main
+    try:
+        main(["run", "--sim", "--plain", "--duration", "3", "--config", sys.argv[1]])
+    except SystemExit as exc:
+        if exc.code:
+            raise
+    print(json.dumps(sorted(sys.modules)))
+""")
+
+
+def daemon_modules(tmp_path: Path, config: str) -> set[str]:
+    path = tmp_path / "wisgate.toml"
+    path.write_text(config + f'[api]\nport = {free_port()}\n[history]\npath = "{tmp_path / "h.sqlite"}"\n',
+                    encoding="utf-8")
+    env = {"WISGATE_STATE_DIR": str(tmp_path), "WISGATE_RUNTIME_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    result = subprocess.run([sys.executable, "-c", RUN, str(path)], capture_output=True, text=True, timeout=120,
+                            check=False, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    modules = set(json.loads(result.stdout.strip().splitlines()[-1]))
+    # the services really ran: the API built its app and the display drew
+    assert {"wisgate.api.http", "uvicorn", "PIL.ImageDraw"} <= modules
+    return modules
+
+
+def loaded(modules: set[str], *names: str) -> list[str]:
+    return sorted(m for m in modules if any(m == n or m.startswith(n + ".") for n in names))
+
+
+def test_a_board_with_api_and_display_loads_no_modbus_lora_or_crypto(tmp_path: Path) -> None:
+    modules = daemon_modules(tmp_path, "[lora]\nenabled = false\n[industrial]\nsim_field_devices = false\n")
+    assert loaded(modules, *NEVER, "pymodbus", "serial", "zmq", "chirpstack_api", "google.protobuf", "aiomqtt",
+                  "paho", "cryptography", "wisgate.lora.backhaul.station", "wisgate.lora.backhaul.mqtt_forwarder",
+                  "wisgate.lora.backhaul.udp_forwarder", "wisgate.sim.lora_site",
+                  "wisgate.apps.engine") == []
+
+
+def test_the_default_simulated_board_loads_its_lora_site_and_field_devices_but_no_unused_backhaul(
+        tmp_path: Path) -> None:
+    port = free_port()
+    modules = daemon_modules(tmp_path, f'[lora]\ntraffic_url = "tcp://127.0.0.1:{port}"\n[lora.sim]\ndevices = 5\n')
+    assert {"zmq", "chirpstack_api.gw", "pymodbus", "cryptography", "wisgate.sim.lora_site"} <= modules
+    assert loaded(modules, *NEVER, "aiomqtt", "paho", "wisgate.lora.backhaul.station",
+                  "wisgate.lora.backhaul.mqtt_forwarder", "wisgate.lora.backhaul.udp_forwarder",
+                  "chirpstack_api.api", "chirpstack_api.integration", "chirpstack_api.stream") == []
