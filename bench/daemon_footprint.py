@@ -1,23 +1,51 @@
 """Resident memory and CPU of ``wisgate run`` on the simulated board, sampled from /proc while it runs.
 
-Two configurations: everything on (API, display, LoRa site with its 50 simulated devices), and the same
-with the simulated LoRa site off. Printed per run: RSS at the end and its maximum, and the share of one
-core used over the run (user + system time / wall time).
+Configurations (each a fresh daemon with its own state folder and loopback ports):
 
-Run: .venv/bin/python bench/daemon_footprint.py [seconds per run, default 600]
+- everything on: ``wisgate run --sim`` with the default configuration (API and dashboard, display, the
+  simulated LoRa site with its 50 devices, the simulated ModBUS field devices polled by the industrial
+  service, fan, power, RTC...);
+- the same with the simulated LoRa site off;
+- the same with MQTT telemetry and Home Assistant discovery on, against a Mosquitto this bench starts on a
+  loopback port (issue 13's "API, dashboard and MQTT"), with the LoRa site on and off;
+- the board and the API only: LoRa off and no simulated field devices (what a board with no LoRa module
+  and no ModBUS device configured runs).
+
+Printed per run: RSS at the end and its maximum, the share of one core used (user + system time / wall
+time), the thread count, and the end's RSS split into anonymous memory (Python objects, malloc) and mapped
+files (libpython, native extensions), with the largest mapped files.
+
+Run: .venv/bin/python bench/daemon_footprint.py [seconds per run, default 600] [configuration names...]
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
+import shutil
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 TICKS = os.sysconf("SC_CLK_TCK")
+START_S = 5.0  # start-up imports are not the steady state
+
+Sections = dict[str, dict[str, object]]
+BROKER = "broker port"  # replaced by the bench's Mosquitto port
+LORA_OFF: Sections = {"lora": {"enabled": False}}
+MQTT: Sections = {"mqtt": {"enabled": True, "host": "127.0.0.1", "port": BROKER}}
+CONFIGS: dict[str, Sections] = {
+    "everything on (default)": {},
+    "LoRa site off": LORA_OFF,
+    "MQTT telemetry on": MQTT,
+    "MQTT on, LoRa site off": {**LORA_OFF, **MQTT},
+    "board + API only": {**LORA_OFF, "industrial": {"sim_field_devices": False}},
+}
 
 
 def free_port() -> int:
@@ -34,35 +62,103 @@ def sample(pid: int) -> tuple[float, float]:
     return rss_kb / 1024, (int(fields[11]) + int(fields[12])) / TICKS
 
 
-def run(seconds: float, lora: bool) -> tuple[float, float, float]:
+def mappings(pid: int) -> tuple[float, float, list[tuple[float, str]]]:
+    """(anonymous MB, file-backed MB, the largest mapped files by resident MB)."""
+    files: Counter[str] = Counter()
+    anon = 0
+    name = ""
+    for line in Path(f"/proc/{pid}/smaps").read_text().splitlines():
+        head = line.split()
+        if re.match(r"^[0-9a-f]+-[0-9a-f]+ ", line):
+            name = head[5] if len(head) > 5 else "[anon]"
+        elif head[0] == "Rss:":
+            kb = int(head[1])
+            if name.startswith("/"):
+                package = re.search(r"site-packages/([^/]+)", name)
+                files[package.group(1) if package else Path(name).name] += kb
+            else:
+                anon += kb
+    top = [(kb / 1024, file) for file, kb in files.most_common(6)]
+    return anon / 1024, sum(files.values()) / 1024, top
+
+
+class Mosquitto:
+    """A broker on a free loopback port, for the telemetry configurations."""
+
+    def __init__(self, folder: Path) -> None:
+        self.port = free_port()
+        self.config = folder / "mosquitto.conf"
+        self.config.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\nuser root\n")
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> Mosquitto:
+        binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+        self.process = subprocess.Popen([binary, "-c", str(self.config)], stderr=subprocess.DEVNULL)
+        for _ in range(250):
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), 0.1):
+                return self
+            time.sleep(0.02)
+        raise SystemExit("mosquitto did not start")
+
+    def __exit__(self, *_: object) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(10)
+
+
+def toml(sections: Sections, broker: int) -> str:
+    def value(v: object) -> str:
+        if v == BROKER:
+            return str(broker)
+        return ("true" if v else "false") if isinstance(v, bool) else f'"{v}"' if isinstance(v, str) else str(v)
+
+    return "".join(f"[{name}]\n" + "".join(f"{k} = {value(v)}\n" for k, v in keys.items())
+                   for name, keys in sections.items())
+
+
+def run(seconds: float, sections: Sections, broker: int) -> str:
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "wisgate.toml"
-        config.write_text(f"[lora]\nenabled = {'true' if lora else 'false'}\n[api]\nport = {free_port()}\n"
-                          f"[lora.sim]\ndevices = 50\n", encoding="utf-8")
+        # every port private, so runs (and other benches) never meet
+        base: Sections = {"api": {"port": free_port()},
+                          "lora": {"traffic_url": f"tcp://127.0.0.1:{free_port()}"}, "lora.sim": {"devices": 50}}
+        merged = {name: {**base.get(name, {}), **sections.get(name, {})} for name in [*base, *sections]}
+        config.write_text(toml(merged, broker), encoding="utf-8")
         env = {**os.environ, "WISGATE_STATE_DIR": tmp, "WISGATE_RUNTIME_DIR": tmp}
-        daemon = subprocess.Popen([sys.executable, "-m", "wisgate", "run", "--sim", "--plain", "--config",
-                                   str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+        errors = Path(tmp) / "stderr"
+        with errors.open("w") as stderr:
+            daemon = subprocess.Popen([sys.executable, "-m", "wisgate", "run", "--sim", "--plain", "--config",
+                                       str(config)], stdout=subprocess.DEVNULL, stderr=stderr, env=env)
         try:
-            time.sleep(5)  # start-up imports are not the steady state
+            time.sleep(START_S)
+            if daemon.poll() is not None:
+                raise SystemExit(f"the daemon stopped: {errors.read_text()[-2000:]}")
             rss_max, (_, cpu0), t0 = 0.0, sample(daemon.pid), time.monotonic()
             while time.monotonic() - t0 < seconds:
                 time.sleep(1)
                 rss, cpu = sample(daemon.pid)
                 rss_max = max(rss_max, rss)
-            return rss, rss_max, (cpu - cpu0) / (time.monotonic() - t0)
+            share = (cpu - cpu0) / (time.monotonic() - t0)
+            threads = len(os.listdir(f"/proc/{daemon.pid}/task"))
+            anon, files, top = mappings(daemon.pid)
         finally:
             daemon.terminate()
             daemon.wait(30)
+        biggest = ", ".join(f"{name} {mb:.1f}" for mb, name in top)
+        return (f"{rss:>8.1f} {rss_max:>8.1f} {100 * share:>7.2f} {threads:>7d} {anon:>7.1f} {files:>7.1f}"
+                f"   {biggest}")
 
 
 def main() -> None:
     seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 600.0
-    print(f"wisgate run --sim, {seconds:.0f} s per run after 5 s of start-up")
-    print(f"{'configuration':<40} {'RSS end MB':>10} {'RSS max MB':>10} {'CPU % of a core':>16}")
-    for lora in (True, False):
-        rss, rss_max, cpu = run(seconds, lora)
-        name = "API, display, LoRa site (50 devices)" if lora else "API, display, LoRa off"
-        print(f"{name:<40} {rss:>10.1f} {rss_max:>10.1f} {100 * cpu:>16.2f}")
+    wanted = sys.argv[2:] or list(CONFIGS)
+    print(f"wisgate run --sim, {seconds:.0f} s per run after {START_S:.0f} s of start-up; "
+          f"RSS and its split in MB, CPU in % of one core")
+    print(f"{'configuration':<26} {'RSS end':>8} {'RSS max':>8} {'CPU %':>7} {'threads':>7} {'anon':>7} "
+          f"{'files':>7}   largest mapped files (MB)")
+    with tempfile.TemporaryDirectory() as folder, Mosquitto(Path(folder)) as broker:
+        for name in wanted:
+            print(f"{name:<26} {run(seconds, CONFIGS[name], broker.port)}", flush=True)
 
 
 if __name__ == "__main__":
