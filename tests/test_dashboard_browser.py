@@ -1,6 +1,8 @@
 """The dashboard in a real headless Chromium (Debian's ``chromium`` + ``chromium-driver``, driven by
 Selenium) against the whole daemon on a real-time simulated board: it loads with no console errors,
-its live values follow the board (a supply cut shows within a second), and its controls take effect.
+its live values follow the board (a supply cut shows within a second), and its controls take effect. A
+network server (tests/join_server.py) answers the simulated site's join requests, so the modules transmit
+and the duty-cycle load has something to show.
 
 ``WISGATE_DASHBOARD_PNG=docs/dashboard.png`` keeps the browser's screenshot (the README's picture).
 """
@@ -16,6 +18,7 @@ from typing import Any
 
 import pytest
 from daemon_rig import LiveDaemon
+from join_server import JoinServer
 from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
@@ -29,8 +32,16 @@ CHROMEDRIVER = "/usr/bin/chromedriver"
 
 
 @pytest.fixture(scope="module")
-def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveDaemon]:
-    live = LiveDaemon(tmp_path_factory.mktemp("dashboard"), token=TOKEN, devices=40, interval_s=1.0)
+def join_server() -> Iterator[JoinServer]:
+    server = JoinServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="module")
+def daemon(tmp_path_factory: pytest.TempPathFactory, join_server: JoinServer) -> Iterator[LiveDaemon]:
+    live = LiveDaemon(tmp_path_factory.mktemp("dashboard"), token=TOKEN, devices=40, interval_s=1.0,
+                      lora=join_server.lora_section())
     yield live
     live.stop()
 
@@ -86,10 +97,10 @@ def test_the_page_loads_live_with_no_console_errors(page: WebDriver, daemon: Liv
         assert states[f"dev-{device}"] == "dev ok", (device, states)
     oled = page.find_element(By.ID, "oled")
     wait(page, lambda d: d.execute_script("return arguments[0].naturalWidth", oled) == 128)
-    # the packet log's rows are the packets the daemon decoded
+    # the packet log's rows are the packets the daemon decoded (uplinks: a join-accept names no device)
     # read in one script: the log re-renders every 250 ms, and an element found first may be gone
     first_device = page.execute_script(
-        "return document.querySelector('#packets tbody tr td:nth-child(3)').textContent")
+        "return document.querySelector('#packets tbody tr:not(.down) td:nth-child(3)').textContent")
     assert first_device in {r.get("dev_addr") or r.get("dev_eui") for r in _recent(daemon)}
     assert severe(page) == []
 
@@ -142,6 +153,33 @@ def test_controls_take_effect(page: WebDriver, daemon: LiveDaemon) -> None:
     assert page.save_screenshot(str(shot))
     if keep:
         shutil.copy(shot, keep)
+
+
+def test_the_duty_cycle_load_shows_the_modules_transmissions(page: WebDriver, daemon: LiveDaemon,
+                                                             join_server: JoinServer) -> None:
+    """The join-accepts the modules transmit load their EU868 sub-band; the chart and the table show each
+    module's load against the band's limit (the page reloads the LoRa figures every 10 s)."""
+    wait(page, lambda d: join_server.accepts_sent >= 1, timeout=30)
+
+    def loaded() -> list[dict[str, Any]]:
+        duty = daemon.request("GET", "/api/lora/traffic")[1]["duty_cycle"]
+        return [b for b in duty["bands"] if b["load"] > 0]
+
+    bands = wait(page, lambda d: loaded(), timeout=20)
+    assert all(b["band"] in "KLMNPQ" and b["limit"] in (0.001, 0.01, 0.1) for b in bands), bands
+    expected = {(str(b["board"]), b["band"]) for b in bands}
+
+    def shown(driver: WebDriver) -> bool:
+        rows = driver.execute_script(
+            "return [...document.querySelectorAll('#duty td.load')].map((td) => [td.parentElement.dataset.board,"
+            " td.parentElement.dataset.band, Number(td.dataset.load)]).filter((row) => row[2] > 0)")
+        return expected <= {(board, band) for board, band, _ in rows}
+
+    wait(page, shown, timeout=25)
+    legend = page.find_element(By.CSS_SELECTOR, "#chart-duty .u-legend").text
+    assert "limit" in legend and all(f"module {b['board']} · {b['band']}" in legend for b in bands), legend
+    assert "ETSI EN 300 220" in text(page, "duty-regulation")
+    assert severe(page) == []
 
 
 def test_a_wrong_token_is_refused_and_said_so(page: WebDriver, daemon: LiveDaemon) -> None:

@@ -95,6 +95,7 @@ class TrafficOut(Body):
     snr: HistogramOut
     active_devices: int
     devices: list[DeviceSeenOut] = Field(description="the latest 50 devices heard, newest first")
+    duty_cycle: DutyCycleOut
 
 
 class ReceptionOut(Body):

@@ -50,7 +50,7 @@ def build_supervisor(target: Target, config: Config, history: History | None = N
         from wisgate.services.traffic import traffic_service
 
         supervisor.add("lora", lora_service(config.lora))
-        supervisor.add("lora-traffic", traffic_service())
+        supervisor.add("lora-traffic", traffic_service(config.lora.region))
     if config.power.enabled:
         supervisor.add("power", power_service(config.power))
     if config.buzzer.enabled:

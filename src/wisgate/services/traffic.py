@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import time
 
+from wisgate.lora.core.dutyload import regulation_for
 from wisgate.lora.core.gateway import Gateway
 from wisgate.lora.core.traffic import TrafficLog
 from wisgate.lora.core.types import TxRequest, TxResult
@@ -31,9 +32,12 @@ async def _record(gateway: Gateway, log: TrafficLog) -> None:
         stop()
 
 
-def traffic_service() -> ServiceFn:
+def traffic_service(region: str = "EU868") -> ServiceFn:
+    """``region``: ``[lora] region``, whose duty-cycle rules the load is measured against."""
+
     async def run(context: Context) -> None:
         links = context.state.lora
+        links.traffic.duty.regulation = regulation_for(region)
         while True:
             gateway = links.gateway
             if gateway is None:

@@ -332,12 +332,54 @@
       traffic.minutes, boards.length ? airtime : [traffic.minutes.map(() => 0)],
       boards.length ? airtime : [traffic.minutes.map(() => 0)], false);
     drawHeatmap(traffic);
+    drawDuty(traffic.minutes, traffic.duty_cycle);
     drawHistogram($("hist-rssi"), traffic.rssi, "#79c0ff");
     drawHistogram($("hist-snr"), traffic.snr, "#7ee787");
     const sum = (values) => values.reduce((a, b) => a + b, 0);
     const downlinks = Object.entries(traffic.downlinks || {}).map(([outcome, counts]) => `${outcome} ${sum(counts)}`);
     $("lora-summary").textContent = `${sum(traffic.uplinks)} uplinks in the last hour · `
       + `downlinks: ${downlinks.join(", ") || "none"} · ${traffic.active_devices} active devices`;
+  }
+  // each module's transmit airtime per regulated sub-band over the rolling hour, against the band's limit
+  function drawDuty(minutes, duty) {
+    const bands = duty.bands;
+    const label = (b) => `module ${b.board} · ${b.band} (${fmt(b.limit * 100, b.limit < 0.01 ? 1 : 0)} %)`;
+    const names = [...bands.map(label), "limit"];
+    const series = [...bands.map((b) => b.series.map((v) => v * 100)), minutes.map(() => 100)];
+    $("duty-regulation").textContent = duty.regulation
+      ? `(${duty.regulation})` : "(no duty-cycle limit in this region)";
+    const signature = names.join("|");
+    const existing = ui.charts.duty;
+    if (existing && existing._signature === signature) existing.setData([minutes, ...series]);
+    else {
+      if (existing) existing.destroy();
+      const host = $("chart-duty");
+      ui.charts.duty = new uPlot({
+        width: Math.max(240, host.clientWidth), height: 200,
+        // from 0 to just above the limit line (or above the load, past it)
+        scales: { x: { time: true }, y: { range: (u, lo, hi) => [0, hi * 1.1] } },
+        series: [{}, ...names.map((name, i) => (name === "limit"
+          ? { label: name, stroke: "#e5534b", dash: [6, 4], width: 1 }
+          : { label: name, stroke: RATE_COLOURS[i % RATE_COLOURS.length], width: 1.5 }))],
+        axes: [axis("x", 2), axis("y", 3)], legend: { live: true },
+      }, [minutes, ...series], host);
+      ui.charts.duty._signature = signature;
+    }
+    const rows = bands.map((b) => {
+      const row = el("tr", { "data-board": b.board, "data-band": b.band });
+      const mhz = `${b.band} ${(b.min_hz / 1e6).toFixed(1)}–${(b.max_hz / 1e6).toFixed(1)} MHz`;
+      for (const cell of [b.board, mhz, `${fmt(b.limit * 100, b.limit < 0.01 ? 1 : 0)} %`,
+        `${fmt(b.used_s, 2)} / ${fmt(b.budget_s, 0)}`]) row.append(el("td", {}, String(cell)));
+      const cls = b.load >= 1 ? "err" : b.load >= 0.8 ? "warn" : "";
+      row.append(el("td", { class: `load ${cls}`, "data-load": String(b.load) }, `${fmt(b.load * 100, 2)} %`));
+      return row;
+    });
+    if (!rows.length) {
+      const row = el("tr");
+      row.append(el("td", { colspan: "5", class: "muted" }, "nothing transmitted in the last hour"));
+      rows.push(row);
+    }
+    $("duty").tBodies[0].replaceChildren(...rows);
   }
   function drawHeatmap(traffic) {
     const canvas = $("heatmap");

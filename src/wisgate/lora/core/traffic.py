@@ -1,5 +1,6 @@
 """The gateway's recent traffic as the dashboard draws it: per-minute counts by module and data rate,
-airtime, a channel heatmap, RSSI/SNR histograms, downlink outcomes, active devices, and the latest packets.
+airtime, a channel heatmap, RSSI/SNR histograms, downlink outcomes, each module's duty-cycle load per
+sub-band (lora/core/dutyload.py), active devices, and the latest packets.
 
 Every merged uplink (all modules, sub-GHz and 2.4 GHz alike) is described once (:func:`describe`),
 serialised once, and offered to every live listener's bounded queue: fifty dashboards cost one
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from wisgate.lora.core.describe import describe, describe_downlink
+from wisgate.lora.core.dutyload import DutyLoad
 from wisgate.lora.core.types import ReceivedUplink, TxRequest, TxResult, datarate
 
 MINUTE_S = 60
@@ -86,6 +88,8 @@ class TrafficLog:
         #: the latest packets, serialised, oldest first (a new packet log's first screen)
         self.recent: deque[str] = deque(maxlen=recent)
         self.uplinks = 0
+        #: transmit airtime per module and regulated sub-band (the lora-traffic service sets the region's rules)
+        self.duty = DutyLoad()
 
     def listen(self, maxsize: int = LISTENER_QUEUE) -> TrafficListener:
         listener = TrafficListener(self, maxsize)
@@ -126,6 +130,9 @@ class TrafficLog:
         """Count one downlink request and its outcome, and hand it to the listeners."""
         record = {"time": round(now, 3), **describe_downlink(request, result)}
         self._minute(now).downlinks[result.outcome.value] += 1
+        board = result.board if result.board is not None else request.board
+        if result.ok and board is not None:  # accepted: the module's JIT queue takes it to the air
+            self.duty.add(board, request.frequency_hz, request.airtime_us() / 1e6, now)
         self._share("downlink", record)
         return record
 
@@ -177,6 +184,7 @@ class TrafficLog:
             "snr": {"edges": _edges(SNR_BINS), "counts": [snr[i] for i in range(len(_edges(SNR_BINS)) - 1)]},
             "active_devices": len(devices),
             "devices": [{"id": d, "last_seen": round(t, 3), "uplinks": n} for d, (t, n) in devices[:50]],
+            "duty_cycle": self.duty.summary(now),
         }
 
     def _forget_devices(self, now: float) -> None:
