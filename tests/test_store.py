@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sqlite3
@@ -10,6 +11,7 @@ import sys
 import tempfile
 import textwrap
 from collections import deque
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -343,3 +345,33 @@ def test_matches_a_deque_model(ops: list[tuple[str, object]], cap: int, policy: 
             assert ids_sorted == sorted(ids_sorted)
         finally:
             store.close()
+
+
+def test_puts_are_synced_and_acks_ride_on_the_next_sync(tmp_path: Path) -> None:
+    """A put commits with synchronous=FULL (on disk when it returns); an ack does not sync on its own."""
+    with _open(tmp_path) as store:
+        modes: list[tuple[str, int]] = []
+        real = store._transaction
+
+        @contextlib.contextmanager
+        def spy(*, durable: bool = True) -> Iterator[sqlite3.Connection]:
+            with real(durable=durable) as db:
+                modes.append(("durable" if durable else "ack", db.execute("PRAGMA synchronous").fetchone()[0]))
+                yield db
+
+        store._transaction = spy  # type: ignore[method-assign]
+        ids = store.put_many([(b"a", 0.0), (b"b", 0.0), (b"c", 0.0)])
+        store.ack(ids[:2])
+        store.put(b"d", 0.0)
+        assert modes == [("durable", 2), ("ack", 1), ("durable", 2)]  # 2 = FULL, 1 = NORMAL
+        assert [u.payload for u in store.peek(5)] == [b"c", b"d"]
+
+
+def test_acks_of_scattered_ids_delete_exactly_those(tmp_path: Path) -> None:
+    with _open(tmp_path) as store:
+        ids = store.put_many([(n.to_bytes(2, "big"), 0.0) for n in range(300)])
+        assert ids == list(range(ids[0], ids[0] + 300))  # one batch: consecutive ids
+        gone = ids[5:9] + ids[10:11] + ids[100:240] + ids[299:] + [10_000]
+        store.ack(reversed(gone))
+        assert [u.id for u in store.peek(400)] == [i for i in ids if i not in set(gone)]
+        assert len(store) == 300 - len(gone) + 1
