@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import fields, replace
+
 from wisgate.lora.core.filters import UplinkFilter
 from wisgate.lora.core.pipeline import UplinkPipeline
 from wisgate.lora.core.timebase import COUNTER_MASK
@@ -61,3 +63,15 @@ def test_crc_bad_receptions_are_dropped_by_default() -> None:
     keep = UplinkPipeline(UplinkFilter(forward_crc_bad=True, lorawan_only=False))
     keep.push(uplink(0, 1, data(1), crc=CrcStatus.BAD), now=0.0)
     assert len(keep.pop_due(1.0)) == 1
+
+
+def test_with_time_keeps_every_other_field() -> None:
+    """with_time copies RxInfo field by field (it is on the hot path): a field added later must be copied too."""
+    values: dict[str, object] = {
+        "board": 3, "count_us": 123, "rssi": -99.5, "snr": 7.25, "channel": 4, "rf_chain": 1, "antenna": 2,
+        "crc_status": CrcStatus.BAD, "time_us": 5, "rssi_signal": -101.0, "freq_offset_hz": -1200, "modem_id": 17,
+    }
+    assert set(values) == {f.name for f in fields(RxInfo)}, "a new RxInfo field: give it a value here"
+    frame = UplinkFrame(b"\x40\x01", 868_100_000, LoraModulation(9, 125_000, "4/6"), RxInfo(**values))  # type: ignore[arg-type]
+    timed = frame.with_time(1 << 40)
+    assert timed == replace(frame, rx_info=replace(frame.rx_info, time_us=1 << 40))

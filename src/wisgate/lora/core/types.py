@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import AsyncIterator, Collection, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from enum import Enum
 from typing import Protocol
 
@@ -116,7 +116,12 @@ class UplinkFrame:
         return self.modulation.airtime(len(self.phy_payload))
 
     def with_time(self, time_us: int) -> UplinkFrame:
-        return replace(self, rx_info=replace(self.rx_info, time_us=time_us))
+        # Field by field rather than dataclasses.replace: this runs for every uplink, and replace
+        # (which looks the fields up each call) takes twice as long.
+        rx = self.rx_info
+        return UplinkFrame(self.phy_payload, self.frequency_hz, self.modulation, RxInfo(
+            rx.board, rx.count_us, rx.rssi, rx.snr, rx.channel, rx.rf_chain, rx.antenna, rx.crc_status, time_us,
+            rx.rssi_signal, rx.freq_offset_hz, rx.modem_id))
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,6 +262,10 @@ class GatewayPort(Protocol):
 
     def uplinks(self) -> AsyncIterator[ReceivedUplink]:
         """Every merged uplink from this call on."""
+        ...
+
+    def uplink_batches(self) -> AsyncIterator[list[ReceivedUplink]]:
+        """Every merged uplink from this call on, in lists of what came since the reader last looked."""
         ...
 
     async def send_downlink(self, request: TxRequest) -> TxResult: ...

@@ -211,11 +211,18 @@ class Proprietary:
 Frame = DataFrame | JoinRequest | JoinAccept | RejoinRequest | Proprietary
 
 
+# Parsed header bytes, as every uplink is parsed: both types are immutable, and a byte has one meaning.
+_MHDRS: dict[int, MHDR] = {}
+_FCTRLS: dict[tuple[int, bool], FCtrl] = {}
+
+
 def parse(data: bytes) -> Frame:
     """Parse one PHYPayload; anything malformed raises :class:`ParseError` with the reason."""
     if not data:
         raise ParseError("empty PHYPayload (no MHDR)")
-    mhdr = MHDR.from_byte(data[0])
+    mhdr = _MHDRS.get(data[0])
+    if mhdr is None:
+        mhdr = _MHDRS[data[0]] = MHDR.from_byte(data[0])
     mtype = mhdr.mtype
     if mtype in _DATA_TYPES:
         return _parse_data(data, mhdr)
@@ -257,11 +264,14 @@ def _parse_data(data: bytes, mhdr: MHDR) -> DataFrame:
         frm_payload = bytes(data[fopts_end + 1 : payload_end])
         if fport == 0 and fopts_len:
             raise ParseError("FPort 0 with FOptsLen > 0: MAC commands present twice")
+    fctrl = _FCTRLS.get((fctrl_byte, uplink))
+    if fctrl is None:
+        fctrl = _FCTRLS[fctrl_byte, uplink] = FCtrl.from_byte(fctrl_byte, uplink=uplink)
     return DataFrame(
         mtype=mhdr.mtype,
         dev_addr=int.from_bytes(data[1:5], "little"),
         fcnt=data[6] | (data[7] << 8),
-        fctrl=FCtrl.from_byte(fctrl_byte, uplink=uplink),
+        fctrl=fctrl,
         fopts=bytes(data[8:fopts_end]),
         fport=fport,
         frm_payload=frm_payload,

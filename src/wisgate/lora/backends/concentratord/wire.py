@@ -66,38 +66,47 @@ def _meta_int(rx: gw.UplinkRxInfo, key: str, board: int, lo: int, hi: int) -> in
 def uplink_from_proto(frame: gw.UplinkFrame, board: int) -> UplinkFrame:
     """Our uplink from a Concentratord event; :class:`ParseError` names what is missing."""
     rx = frame.rx_info
-    if len(rx.context) != 4:
-        raise ParseError(f"board {board}: uplink context is {len(rx.context)} bytes, not the 4-byte counter")
-    kind = frame.tx_info.modulation.WhichOneof("parameters")
-    modulation: Modulation
-    if kind == "lora":
-        lora = frame.tx_info.modulation.lora
-        code_rate = CODE_RATES.get(lora.code_rate)
-        if code_rate is None:
-            raise ParseError(f"board {board}: unknown LoRa code rate {lora.code_rate}")
-        modulation = LoraModulation(int(lora.spreading_factor), int(lora.bandwidth), code_rate)
-    elif kind == "fsk":
-        modulation = FskModulation(int(frame.tx_info.modulation.fsk.datarate))
-    else:
-        raise ParseError(f"board {board}: uplink modulation {kind or 'missing'} not supported")
+    context = rx.context
+    if len(context) != 4:
+        raise ParseError(f"board {board}: uplink context is {len(context)} bytes, not the 4-byte counter")
+    tx = frame.tx_info
+    modulation = _modulation(tx.modulation, board)
+    metadata = rx.metadata
+    extras: tuple[float | None, int | None, int | None] = (None, None, None)
+    if metadata:  # only what the SX1302 measures beyond gw.UplinkRxInfo; absent from most daemons
+        extras = (_meta_number(rx, META_RSSI_SIGNAL, board),
+                  _meta_int(rx, META_FREQ_OFFSET, board, -(2**31), 2**31 - 1),
+                  _meta_int(rx, META_MODEM_ID, board, 0, 255))
     return UplinkFrame(
-        phy_payload=bytes(frame.phy_payload),
-        frequency_hz=int(frame.tx_info.frequency),
-        modulation=modulation,
-        rx_info=RxInfo(
-            board=board,
-            count_us=int.from_bytes(rx.context, "big"),
-            rssi=float(rx.rssi),
-            snr=float(rx.snr),
-            channel=int(rx.channel),
-            rf_chain=int(rx.rf_chain),
-            antenna=int(rx.antenna),
-            crc_status=CRC.get(rx.crc_status, CrcStatus.NONE),
-            rssi_signal=_meta_number(rx, META_RSSI_SIGNAL, board),
-            freq_offset_hz=_meta_int(rx, META_FREQ_OFFSET, board, -(2**31), 2**31 - 1),
-            modem_id=_meta_int(rx, META_MODEM_ID, board, 0, 255),
-        ),
+        bytes(frame.phy_payload),
+        int(tx.frequency),
+        modulation,
+        RxInfo(board, int.from_bytes(context, "big"), float(rx.rssi), float(rx.snr), int(rx.channel),
+               int(rx.rf_chain), int(rx.antenna), CRC.get(rx.crc_status, CrcStatus.NONE), None, *extras),
     )
+
+
+#: LoRa modulations by (SF, bandwidth, code rate enum): immutable, and a module uses a handful.
+_LORA_MODULATIONS: dict[tuple[int, int, int], LoraModulation] = {}
+
+
+def _modulation(proto: gw.Modulation, board: int) -> Modulation:
+    kind = proto.WhichOneof("parameters")
+    if kind == "lora":
+        lora = proto.lora
+        key = (lora.spreading_factor, lora.bandwidth, lora.code_rate)
+        modulation = _LORA_MODULATIONS.get(key)
+        if modulation is None:
+            code_rate = CODE_RATES.get(lora.code_rate)
+            if code_rate is None:
+                raise ParseError(f"board {board}: unknown LoRa code rate {lora.code_rate}")
+            modulation = LoraModulation(int(lora.spreading_factor), int(lora.bandwidth), code_rate)
+            if len(_LORA_MODULATIONS) < 1024:  # bounded whatever a daemon sends
+                _LORA_MODULATIONS[key] = modulation
+        return modulation
+    if kind == "fsk":
+        return FskModulation(int(proto.fsk.datarate))
+    raise ParseError(f"board {board}: uplink modulation {kind or 'missing'} not supported")
 
 
 def downlink_to_proto(request: TxRequest, count_us: int, *, gateway_id: str, downlink_id: int) -> gw.DownlinkFrame:
