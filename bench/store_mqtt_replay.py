@@ -54,6 +54,10 @@ class IdleGateway:
         await asyncio.Event().wait()
         yield  # type: ignore[misc]
 
+    async def uplink_batches(self) -> AsyncIterator[list[ReceivedUplink]]:
+        await asyncio.Event().wait()
+        yield  # type: ignore[misc]
+
     async def apply_plan(self, plan: ChannelPlan, *, version: str) -> None:
         self.plans.append((version, plan))
 

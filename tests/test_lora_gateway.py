@@ -13,6 +13,7 @@ from lora_rig import KEY, Rig, data, event, proto_event
 
 from wisgate.lora.backends.concentratord.wire import uplink_from_proto
 from wisgate.lora.core.filters import UplinkFilter, parse_prefix
+from wisgate.lora.core.gateway import UplinkSubscription
 from wisgate.lora.core.types import LoraModulation, Malformed, TxClass, TxOutcome, TxRequest
 from wisgate.lora.errors import ParseError
 from wisgate.lora.frames.crypto import build_join_request
@@ -252,3 +253,30 @@ def test_a_module_that_never_answers_is_a_reported_problem(tmp_path: Path) -> No
     finally:
         gone.close()
         alive.close()
+
+
+def test_batch_and_single_readers_see_every_uplink_and_a_slow_reader_loses_its_oldest(rig: Rig) -> None:
+    g = rig.gateway
+
+    async def main() -> None:
+        batches = g.uplink_batches()
+        singles = g.uplinks()
+        for n in range(1, 4):
+            g.handle(event(0, data(0x26000001, n), n * 1000), now=50.0 + n * 0.001)
+        g.emit_due(51.0)
+        g.handle(event(0, data(0x26000001, 9), 9000), now=52.0)
+        g.emit_due(53.0)
+        got = await anext(batches)
+        assert [r.uplink.phy_payload for r in got] == [data(0x26000001, n) for n in (1, 2, 3, 9)]
+        assert [(await anext(singles)).uplink.phy_payload for _ in range(4)] == [r.uplink.phy_payload for r in got]
+        await batches.aclose()  # type: ignore[attr-defined]
+        await singles.aclose()  # type: ignore[attr-defined]
+        assert g._subscribers == []
+
+    asyncio.run(main())
+    slow = UplinkSubscription(limit=3)
+    uplinks = [object() for _ in range(5)]
+    slow.add(uplinks[:2])  # type: ignore[arg-type]
+    slow.add(uplinks[2:])  # type: ignore[arg-type]
+    assert slow.lost == 2
+    assert asyncio.run(slow.take()) == uplinks[2:]

@@ -40,6 +40,10 @@ class RecordingGateway:
         await asyncio.Event().wait()
         yield  # type: ignore[misc]
 
+    async def uplink_batches(self) -> AsyncIterator[list[ReceivedUplink]]:
+        await asyncio.Event().wait()
+        yield  # type: ignore[misc]
+
     async def send_downlink(self, request: TxRequest) -> TxResult:
         self.requests.append(request)
         return TxResult(TxOutcome.OK)

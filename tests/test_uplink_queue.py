@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import pytest
 from small_fs import fill, small_filesystem
 
 from wisgate.lora.backhaul.store import UplinkStore
-from wisgate.lora.backhaul.uplink_queue import MemoryStore, UplinkQueue
+from wisgate.lora.backhaul.uplink_queue import MemoryStore, UplinkIntake, UplinkQueue
+from wisgate.lora.core.types import LoraModulation, ReceivedUplink, RxInfo, Uplink, UplinkFrame
 
 
 class Clock:
@@ -102,3 +106,65 @@ def test_memory_store_never_degrades() -> None:
     queue = UplinkQueue(MemoryStore(max_items=3), server="m")
     queue.put([(bytes([n]), 0.0) for n in range(5)])
     assert len(queue) == 3 and queue.dropped == 2 and queue.problem is None
+
+
+class CountingStore(MemoryStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.transactions: list[int] = []
+
+    def put_many(self, items: Sequence[tuple[bytes, float]]) -> list[int]:
+        self.transactions.append(len(items))
+        return super().put_many(items)
+
+
+class BatchGateway:
+    """The gateway's side of UplinkIntake: lists of merged uplinks, as Gateway.uplink_batches gives them."""
+
+    def __init__(self) -> None:
+        self.batches: asyncio.Queue[list[ReceivedUplink]] = asyncio.Queue()
+
+    async def uplink_batches(self) -> AsyncIterator[list[ReceivedUplink]]:
+        while True:
+            yield await self.batches.get()
+
+
+def uplink(n: int) -> ReceivedUplink:
+    frame = UplinkFrame(bytes([0x40, n]), 868_100_000, LoraModulation(7, 125_000), RxInfo(board=0, count_us=n,
+                                                                                          rssi=-80, snr=5))
+    return ReceivedUplink(Uplink((frame,), 0.0), None)
+
+
+def test_intake_writes_each_batch_in_one_transaction_and_skips_what_the_server_does_not_take() -> None:
+    store = CountingStore()
+    queue = UplinkQueue(store, server="t")
+    woken: list[int] = []
+
+    def encode(received: ReceivedUplink) -> tuple[bytes, float] | None:
+        n = received.uplink.phy_payload[1]
+        return None if n % 5 == 0 else (bytes([n]), float(n))
+
+    intake = UplinkIntake(queue, encode, lambda: woken.append(len(queue)))
+
+    async def main() -> None:
+        gateway = BatchGateway()
+        task = asyncio.create_task(intake.run(gateway))  # type: ignore[arg-type]
+        gateway.batches.put_nowait([uplink(n) for n in range(1, 8)])
+        gateway.batches.put_nowait([uplink(n) for n in range(8, 11)])
+        for _ in range(5):
+            await asyncio.sleep(0)
+        intake.submit(uplink(11))  # a direct submit: written at the end of the loop turn
+        intake.submit(uplink(12))
+        assert intake.pending == 2
+        for _ in range(3):
+            await asyncio.sleep(0)
+        assert intake.pending == 0
+        intake.submit(uplink(13))
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+    assert store.transactions == [6, 2, 2, 1]  # 1-7 less 5; 8-10 less 10; 11+12 in one turn; 13 written at stop
+    assert payloads(queue) == [bytes([n]) for n in range(1, 14) if n % 5]
+    assert woken == [6, 8, 10, 11]

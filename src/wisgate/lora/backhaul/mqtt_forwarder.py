@@ -55,7 +55,7 @@ from wisgate.aio import cancel_and_wait
 from wisgate.lora.backends.concentratord.wire import CRC, TX_STATUS, channels_from_configuration, downlink_from_proto
 from wisgate.lora.backhaul.mqtt_settings import Encoding, MqttSettings
 from wisgate.lora.backhaul.store import StoredUplink, StoreError
-from wisgate.lora.backhaul.uplink_queue import QueueStore, UplinkQueue
+from wisgate.lora.backhaul.uplink_queue import QueueStore, UplinkIntake, UplinkQueue
 from wisgate.lora.core.types import FskModulation, GatewayPort, ReceivedUplink, UplinkFrame
 from wisgate.lora.errors import BackendError, ParseError, PlanError
 from wisgate.lora.plans.channels import ChannelPlan
@@ -161,9 +161,8 @@ class MqttForwarder:
         self._gateway_id = gateway.gateway_id.lower()
         prefix = settings.topic_prefix.strip("/")
         self._base = f"{prefix}/gateway/{self._gateway_id}" if prefix else f"gateway/{self._gateway_id}"
-        self._incoming: list[tuple[bytes, float]] = []
-        self._incoming_ready = asyncio.Event()
         self._wake = asyncio.Event()  # new uplinks stored, or a publish finished
+        self.intake = UplinkIntake(self.store, self._record, self._wake.set)
         self._client: aiomqtt.Client | None = None
         self._connected_at = 0.0
         self._logged: set[str] = set()
@@ -181,7 +180,7 @@ class MqttForwarder:
     @property
     def backlog(self) -> int:
         """Uplinks received and not yet acknowledged by the broker (stored or about to be)."""
-        return len(self.store) + len(self._incoming)
+        return len(self.store) + self.intake.pending
 
     def snapshot(self) -> dict[str, object]:
         """Counters for status pages: the store's gauge and drops next to the traffic counts."""
@@ -199,29 +198,14 @@ class MqttForwarder:
 
     def submit(self, received: ReceivedUplink) -> None:
         """Queue one merged uplink; it is written to the store at the end of this loop turn."""
+        self.intake.submit(received)
+
+    def _record(self, received: ReceivedUplink) -> tuple[bytes, float]:
         now = self._wall()
         message = uplink_message(
             received.uplink.best, gateway_id=self._gateway_id, uplink_id=self._rng.getrandbits(32), gw_time=now
         )
-        self._incoming.append((encode(message, self.settings.encoding), now))
-        self._incoming_ready.set()
-
-    async def _intake(self) -> None:
-        async for received in self.gateway.uplinks():
-            self.submit(received)
-
-    async def _writer(self) -> None:
-        while True:
-            await self._incoming_ready.wait()
-            await asyncio.sleep(0)  # the rest of this turn's uplinks join the same transaction
-            self._incoming_ready.clear()
-            self._flush_incoming()
-
-    def _flush_incoming(self) -> None:
-        if self._incoming:
-            self.store.put(self._incoming)  # never raises: what the disk cannot take waits in memory
-            self._incoming = []
-            self._wake.set()
+        return encode(message, self.settings.encoding), now
 
     # -- the connection -----------------------------------------------------
 
@@ -229,8 +213,7 @@ class MqttForwarder:
         """Take uplinks, keep the broker connection (reconnecting with back-off) until cancelled."""
         self._stopping = False
         tasks = [
-            asyncio.create_task(self._intake(), name="mqtt-intake"),
-            asyncio.create_task(self._writer(), name="mqtt-store"),
+            asyncio.create_task(self.intake.run(self.gateway), name="mqtt-intake"),
             asyncio.create_task(self.store.upkeep(), name="mqtt-store-upkeep"),
             asyncio.create_task(self._connection_loop(), name="mqtt-connection"),
         ]
@@ -241,7 +224,7 @@ class MqttForwarder:
         finally:
             self._stopping = True
             await cancel_and_wait(tasks)
-            self._flush_incoming()  # what was received is queued before we stop (closing the queue stores it)
+            self.intake.flush()  # what was received is queued before we stop (closing the queue stores it)
 
     async def _connection_loop(self) -> None:
         delay = self.settings.reconnect_min_s

@@ -42,7 +42,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 from wisgate.lora.backhaul import lns
 from wisgate.lora.backhaul.station_settings import StationSettings
 from wisgate.lora.backhaul.store import StoredUplink
-from wisgate.lora.backhaul.uplink_queue import QueueStore, UplinkQueue
+from wisgate.lora.backhaul.uplink_queue import QueueStore, UplinkIntake, UplinkQueue
 from wisgate.lora.core.types import GatewayPort, ReceivedUplink, TxClass, TxRequest, TxResult
 from wisgate.lora.errors import BackendError, PlanError
 
@@ -93,9 +93,8 @@ class StationForwarder:
         self._rng = rng or random.Random()
         self.session = self._rng.randrange(256)
         self._ssl = settings.ssl_context()  # bad TLS files fail here, not at each reconnect
-        self._incoming: list[tuple[bytes, float]] = []
-        self._incoming_ready = asyncio.Event()
         self._wake = asyncio.Event()
+        self.intake = UplinkIntake(self.store, self._record, self._wake.set)
         self._rates: lns.DataRates | None = None
         self._muxtime: tuple[float, float] | None = None  # (MuxTime, host monotonic when it came)
         self.gps_offset_us: int | None = None  # GPS µs minus host µs, once a timesync answered
@@ -110,47 +109,28 @@ class StationForwarder:
 
     def submit(self, received: ReceivedUplink) -> None:
         """Queue one merged uplink; it is written to the store at the end of this loop turn."""
-        now = self.gateway.clock.monotonic()
-        record = lns.uplink_record(received, session=self.session, rxtime=self._wall(), received_host=now,
-                                   gps_offset_us=self.gps_offset_us)
-        if record is None:
-            return
-        self._incoming.append((record, self._wall()))
-        if not self._incoming_ready.is_set():
-            self._incoming_ready.set()
+        self.intake.submit(received)
 
-    async def _intake(self) -> None:
-        async for received in self.gateway.uplinks():
-            self.submit(received)
-
-    async def _writer(self) -> None:
-        while True:
-            await self._incoming_ready.wait()
-            await asyncio.sleep(0)  # the rest of this turn's uplinks join the same transaction
-            self._incoming_ready.clear()
-            self._flush_incoming()
-
-    def _flush_incoming(self) -> None:
-        if self._incoming:
-            items, self._incoming = self._incoming, []
-            self.store.put(items)
-            self._wake.set()
+    def _record(self, received: ReceivedUplink) -> tuple[bytes, float] | None:
+        wall = self._wall()
+        record = lns.uplink_record(received, session=self.session, rxtime=wall,
+                                   received_host=self.gateway.clock.monotonic(), gps_offset_us=self.gps_offset_us)
+        return None if record is None else (record, wall)
 
     @property
     def backlog(self) -> int:
-        return len(self.store) + len(self._incoming)
+        return len(self.store) + self.intake.pending
 
     # -- the connection -----------------------------------------------------
 
     async def run(self) -> None:
         try:
             async with asyncio.TaskGroup() as group:
-                group.create_task(self._intake(), name="station-intake")
-                group.create_task(self._writer(), name="station-store")
+                group.create_task(self.intake.run(self.gateway), name="station-intake")
                 group.create_task(self.store.upkeep(), name="station-store-upkeep")
                 group.create_task(self._connection_loop(), name="station-connection")
         finally:
-            self._flush_incoming()
+            self.intake.flush()
             for task in list(self._downlinks):
                 task.cancel()
 

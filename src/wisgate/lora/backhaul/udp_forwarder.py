@@ -172,7 +172,7 @@ class UdpForwarder:
                                                  on_downlink=self.downlink, bind_host=self.bind_host)
         if self.subscribe:
             # subscribed now, before any await: an uplink emitted while a server resolves waits in its store
-            self._tasks.append(asyncio.create_task(self._pump(self.gateway.uplinks()), name="gwmp-uplinks"))
+            self._tasks.append(asyncio.create_task(self._pump(self.gateway.uplink_batches()), name="gwmp-uplinks"))
         for link in self.links.values():
             opened = asyncio.Event()
             self._opened.append(opened)
@@ -224,9 +224,10 @@ class UdpForwarder:
         for link in self.links.values():
             link.close()
 
-    async def _pump(self, uplinks: AsyncIterator[ReceivedUplink]) -> None:
-        async for received in uplinks:
-            self.submit(received)
+    async def _pump(self, batches: AsyncIterator[list[ReceivedUplink]]) -> None:
+        async for batch in batches:
+            for received in batch:
+                self.submit(received)
 
     # uplinks
 

@@ -23,11 +23,12 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from itertools import islice
 from typing import Protocol
 
 from wisgate.lora.backhaul.store import StoredUplink, StoreError
+from wisgate.lora.core.types import GatewayPort, ReceivedUplink
 
 log = logging.getLogger("wisgate.lora.store")
 
@@ -301,3 +302,77 @@ class UplinkQueue:
         if not self._memory and not self._unsent_deletes:
             log.info("%s: uplink store works again (%d uplinks moved into it from memory)", self.server, len(moved))
             self.problem = None
+
+
+class UplinkIntake:
+    """A forwarder's way in: the gateway's merged uplinks as records in its queue, one store transaction per batch.
+
+    ``encode`` turns an uplink into its server's record (payload, received_at), or None for one the server
+    does not take. What the gateway emitted since the last look comes as one list and is written as one
+    transaction; :meth:`submit` (tests, benches, a dispatcher of its own) gathers what one event-loop turn
+    brings and writes it at the end of that turn. ``on_stored`` runs after each write: the forwarder's
+    sender wakes and sends from the queue, so nothing leaves before it is durable.
+    """
+
+    def __init__(
+        self,
+        queue: UplinkQueue,
+        encode: Callable[[ReceivedUplink], tuple[bytes, float] | None],
+        on_stored: Callable[[], None],
+    ) -> None:
+        self.queue = queue
+        self._encode = encode
+        self._on_stored = on_stored
+        self._pending: list[tuple[bytes, float]] = []
+        self._ready = asyncio.Event()
+
+    def submit(self, received: ReceivedUplink) -> None:
+        """Queue one uplink; it is written to the store at the end of this loop turn."""
+        record = self._encode(received)
+        if record is not None:
+            self._pending.append(record)
+            if not self._ready.is_set():
+                self._ready.set()
+
+    @property
+    def pending(self) -> int:
+        """Uplinks taken but not written yet (this turn's)."""
+        return len(self._pending)
+
+    async def run(self, gateway: GatewayPort) -> None:
+        """Take the gateway's uplinks until cancelled; what was taken is written before it returns."""
+        batches = gateway.uplink_batches()
+        encode, pending = self._encode, self._pending
+        try:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self._write_submitted(), name=f"{self.queue.server}-store")
+                async for batch in batches:
+                    for received in batch:
+                        record = encode(received)
+                        if record is not None:
+                            pending.append(record)
+                    self.flush()
+        finally:
+            self.flush()
+            await _close(batches)
+
+    async def _write_submitted(self) -> None:
+        while True:
+            await self._ready.wait()
+            await asyncio.sleep(0)  # the rest of this turn's uplinks join the same transaction
+            self._ready.clear()
+            self.flush()
+
+    def flush(self) -> None:
+        """Write what was taken (never raises: what the disk cannot take waits in memory)."""
+        if self._pending:
+            items = self._pending[:]
+            self._pending.clear()
+            self.queue.put(items)
+            self._on_stored()
+
+
+async def _close(iterator: AsyncIterator[object]) -> None:
+    close = getattr(iterator, "aclose", None)
+    if close is not None:
+        await close()
