@@ -2,14 +2,20 @@
 
 Both policies drive the simulated EMC2301 through its driver every 2 s while the CPU load changes every
 5 minutes; the thermal plant is wisgate.sim.thermal's (plausible numbers, not measurements). Printed per
-policy: the highest CPU temperature, the mean duty, and how often the fan speed changed.
+policy: the highest CPU temperature, the mean duty, and how often the fan speed changed, and whether the
+closed loop meets issue 12's goals (never above the target + 2 °C, >= 25 % less mean duty, >= 5x fewer
+speed changes than the step curve).
 
-Run: .venv/bin/python bench/fan_control.py [target °C]
+The simulation is deterministic: every run prints the same figures. ``--ambient`` and ``--noise`` (a
+seeded uniform error on each reading, the same for both policies) try the loop beyond the goal's run.
+
+Run: .venv/bin/python bench/fan_control.py [--target °C ...] [--ambient °C] [--noise °C]
 """
 
 from __future__ import annotations
 
-import sys
+import argparse
+import random
 from dataclasses import dataclass
 
 from wisgate.chips.emc2301 import EMC2301
@@ -46,17 +52,20 @@ def load_at(profile: tuple[tuple[int, float], ...], t: float) -> float:
     return [load for start, load in profile if t >= start][-1]
 
 
-def run(policy: FanPolicy, profile: tuple[tuple[int, float], ...]) -> tuple[float, float, int]:
+def run(policy: FanPolicy, profile: tuple[tuple[int, float], ...], ambient_c: float = 25.0,
+        noise_c: float = 0.0) -> tuple[float, float, int]:
+    """(highest true CPU °C, mean duty %, speed changes) of one simulated run."""
     board = SimBoard()
-    board.env.climate.ambient_c = 25.0
+    board.env.climate.ambient_c = ambient_c
     board.cpu.temperature_c = 45.0
+    errors = random.Random(12)
     fan = EMC2301.open(board.bus, clock=board.clock)
     start = board.clock.monotonic()
     hottest, duty_sum, steps, changes, last = 0.0, 0.0, 0, 0, None
     while (t := board.clock.monotonic() - start) < RUN_S:
         board.cpu.load = load_at(profile, t)
         celsius = board.cpu_temperature.read_celsius()
-        duty = policy.duty(celsius, t)
+        duty = policy.duty(celsius + errors.uniform(-noise_c, noise_c), t)
         if duty != last:
             changes += last is not None
             last = duty
@@ -69,19 +78,29 @@ def run(policy: FanPolicy, profile: tuple[tuple[int, float], ...]) -> tuple[floa
 
 
 def main() -> None:
-    target = float(sys.argv[1]) if len(sys.argv) > 1 else 60.0
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--target", type=float, nargs="+", default=[PiController().target_c],
+                        help="closed-loop target(s), °C (default: the shipped default)")
+    parser.add_argument("--ambient", type=float, default=25.0, help="ambient temperature, °C")
+    parser.add_argument("--noise", type=float, default=0.0, help="± error on each reading, °C")
+    args = parser.parse_args()
     for title, profile in PROFILES.items():
-        print(f"30 min simulated, CPU load {title}, ambient 25 °C")
+        print(f"30 min simulated, CPU load {title}, ambient {args.ambient:g} °C"
+              + (f", readings ±{args.noise:g} °C" if args.noise else ""))
         print(f"  {'policy':<22} {'max °C':>7} {'mean duty %':>12} {'speed changes':>14}")
-        results = {}
-        for policy in (StepCurve(), PiController(target_c=target)):
-            hottest, mean, changes = run(policy, profile)
-            results[policy.name] = (hottest, mean, changes)
-            name = policy.name + (f" ({target:g} °C)" if policy.name == "closed-loop" else "")
-            print(f"  {name:<22} {hottest:>7.1f} {mean:>12.1f} {changes:>14}")
-        (_, step_mean, step_changes), (pi_max, pi_mean, pi_changes) = results["step curve"], results["closed-loop"]
-        print(f"  closed loop: max {pi_max - target:+.1f} °C from the target, mean duty "
-              f"{1 - pi_mean / step_mean:.0%} less, {step_changes / max(1, pi_changes):.1f}x fewer speed changes\n")
+        step_max, step_mean, step_changes = run(StepCurve(), profile, args.ambient, args.noise)
+        print(f"  {'step curve':<22} {step_max:>7.1f} {step_mean:>12.1f} {step_changes:>14}")
+        for target in args.target:
+            pi_max, pi_mean, pi_changes = run(PiController(target_c=target), profile, args.ambient, args.noise)
+            name = f"closed-loop ({target:g} °C)"
+            print(f"  {name:<22} {pi_max:>7.1f} {pi_mean:>12.1f} {pi_changes:>14}")
+            fewer = step_changes / max(1, pi_changes)
+            goals = [pi_max <= target + 2, pi_mean <= 0.75 * step_mean, fewer >= 5]
+            marks = " ".join(f"{what} {'met' if ok else 'NOT met'}"
+                             for what, ok in zip(("max", "duty", "changes"), goals, strict=True))
+            print(f"    max {pi_max - target:+.1f} °C from the target, mean duty {1 - pi_mean / step_mean:.1%} less, "
+                  f"{fewer:.1f}x fewer speed changes; goals: {marks}")
+        print()
 
 
 if __name__ == "__main__":

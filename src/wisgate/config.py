@@ -21,7 +21,14 @@ from wisgate.lora.backhaul.mqtt_settings import MqttSettings
 from wisgate.lora.backhaul.station_settings import StationSettings
 from wisgate.lora.backhaul.udp_link import UdpServerConfig
 from wisgate.lora.core.filters import FilterSettings
-from wisgate.services.settings import DEFAULT_CURVE, CurvePoints, PowerSettings
+from wisgate.services.settings import (
+    DEFAULT_CRITICAL_C,
+    DEFAULT_CURVE,
+    DEFAULT_MIN_DUTY_PERCENT,
+    DEFAULT_TARGET_C,
+    CurvePoints,
+    PowerSettings,
+)
 from wisgate.settings import Endpoint, Host, PathSetting, Settings, renamed
 from wisgate.tomlfile import read_toml, validation_error
 
@@ -168,11 +175,11 @@ class FanSection(Section):
     #: "closed-loop" holds the CPU near target_c with as little airflow as that needs; "curve" follows curve.
     mode: Literal["closed-loop", "curve"] = "closed-loop"
     #: The CPU temperature the closed loop holds.
-    target_c: Annotated[float, Field(ge=30, le=80)] = 60.0
+    target_c: Annotated[float, Field(ge=30, le=80)] = DEFAULT_TARGET_C
     #: At or above this the fan runs at full speed, in either mode.
-    critical_c: Annotated[float, Field(ge=40, le=90)] = 75.0
+    critical_c: Annotated[float, Field(ge=40, le=90)] = DEFAULT_CRITICAL_C
     #: The lowest duty at which your fan keeps turning once started (the EMC2301 spins it up itself).
-    min_duty_percent: Annotated[float, Field(gt=0, le=100)] = 16.0
+    min_duty_percent: Annotated[float, Field(gt=0, le=100)] = DEFAULT_MIN_DUTY_PERCENT
     #: (CPU °C, duty %) points, rising temperatures; interpolated between them (mode = "curve").
     curve: CurvePoints = list(DEFAULT_CURVE)
 

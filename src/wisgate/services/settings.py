@@ -17,6 +17,17 @@ CurvePoint = Annotated[tuple[float, Duty], Strict(False)]
 
 DEFAULT_CURVE: tuple[tuple[float, float], ...] = ((45.0, 0.0), (50.0, 30.0), (60.0, 60.0), (70.0, 100.0))
 
+#: The CPU temperature the closed loop holds. The BCM2711's firmware starts throttling the Arm cores at
+#: 80 °C (progressively; Arm and GPU at its 85 °C limit) and the Pi 4 generation has no lower soft limit
+#: (Raspberry Pi documentation, "Frequency management and thermal control"). The loop stays within 2 °C of
+#: its target, so 65 °C peaks at 67 °C: 13 °C below the first throttling, with room for a load step while
+#: the fan spins up; each degree held below that costs airflow (noise, bearing wear) and buys nothing.
+DEFAULT_TARGET_C = 65.0
+#: Full airflow at or above this whatever the loop says: 5 °C before the firmware throttles.
+DEFAULT_CRITICAL_C = 75.0
+#: The lowest duty a running fan keeps turning at (the simulated fan stops below 15 %; tune to yours).
+DEFAULT_MIN_DUTY_PERCENT = 16.0
+
 
 def check_curve(points: Any) -> Any:
     """A curve has at least two points in rising temperature order, duties 0-100 %."""
