@@ -16,7 +16,9 @@ from functools import partial
 
 from wisgate.aio import run_all
 from wisgate.industrial.config import IndustrialSection, ModbusSection, PointSection, WisblockSection
+from wisgate.industrial.controls import Control, WriteError, WriteFailed, controls_of
 from wisgate.industrial.modbus.codec import CodecError
+from wisgate.industrial.modbus.link import LinkFailure
 from wisgate.industrial.modbus.poller import BusPoller, DeviceHealth, DevicePoller
 from wisgate.industrial.wisblock import (
     ANALOG,
@@ -43,10 +45,6 @@ INPUT_REFRESH_S = 1.0
 ADC_GAIN = 4.096
 
 
-class WriteError(ValueError):
-    """A write refused before it reached the device (unknown point, read-only, out of range)."""
-
-
 @dataclass(frozen=True)
 class DeviceView:
     health: DeviceHealth
@@ -61,6 +59,9 @@ class IndustrialGateway:
         self.modules = list(config.wisblock)
         self.conditions: dict[str, str] = {}
         self.relays: dict[str, bool] = {}
+        #: what each reading is to a publisher (sensor, on/off, or a control with its limits), by reading name
+        self.controls: dict[str, Control] = controls_of(
+            [d for bus in config.modbus.buses for d in bus.devices], self.modules)
 
     # -- ModBUS --------------------------------------------------------------------------------------
 
@@ -94,6 +95,20 @@ class IndustrialGateway:
                              point=point, written=value if isinstance(value, str) else float(value),
                              read_back=reading.value)
         return reading
+
+    async def set_value(self, reading: str, value: float | str | bool) -> Reading:
+        """Write through the control of ``reading`` (a ModBUS point or a WisBlock relay) and return what
+        reads back. Raises KeyError (no such control), WriteError (refused) or WriteFailed (not taken)."""
+        control = self.controls.get(reading)
+        if control is None or not control.writable:
+            raise KeyError(f"no writable industrial point {reading!r}")
+        if reading.startswith("wisblock."):
+            return await self.set_relay(control.owner.removeprefix("wisblock."), bool(value))
+        device, point = reading.removeprefix("modbus.").split(".", 1)
+        try:
+            return await self.write(device, point, float(value) if isinstance(value, bool) else value)
+        except LinkFailure as exc:
+            raise WriteFailed(exc.kind, f"{device}: {exc}") from None
 
     # -- WisBlock ------------------------------------------------------------------------------------
 

@@ -8,7 +8,7 @@ so entities keep their Home Assistant settings across restarts. Entities are per
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wisgate import __version__
 from wisgate.api.mqtt.payloads import OLED_SEPARATOR, encode, is_error_reading
@@ -16,6 +16,9 @@ from wisgate.api.mqtt.topics import Identity, slug
 from wisgate.services.events import EventKind
 from wisgate.services.readings import Reading
 from wisgate.services.state import BoardState
+
+if TYPE_CHECKING:
+    from wisgate.industrial.controls import Control
 
 ORIGIN = {"name": "wisgate", "sw": __version__}
 #: the OLED panel: five lines of about 21 characters
@@ -30,10 +33,13 @@ UNIT_CLASSES: dict[str, tuple[str, str]] = {
     "A": ("current", "A"), "mA": ("current", "mA"), "W": ("power", "W"), "kW": ("power", "kW"),
     "Wh": ("energy", "Wh"), "kWh": ("energy", "kWh"), "Hz": ("frequency", "Hz"), "Pa": ("pressure", "Pa"),
     "hPa": ("pressure", "hPa"), "kPa": ("pressure", "kPa"), "bar": ("pressure", "bar"),
-    "VA": ("apparent_power", "VA"), "var": ("reactive_power", "var"),
+    "VA": ("apparent_power", "VA"), "var": ("reactive_power", "var"), "°F": ("temperature", "°F"),
+    "mbar": ("pressure", "mbar"), "psi": ("pressure", "psi"), "m³": ("volume", "m³"), "L": ("volume", "L"),
+    "m³/h": ("volume_flow_rate", "m³/h"), "L/min": ("volume_flow_rate", "L/min"), "lx": ("illuminance", "lx"),
+    "varh": ("reactive_energy", "varh"), "kvarh": ("reactive_energy", "kvarh"),
 }
 #: counters that only grow (a decrease is a new cycle for Home Assistant)
-TOTAL_CLASSES = {"energy"}
+TOTAL_CLASSES = {"energy", "reactive_energy"}
 #: onboard devices whose readings are about the board's health rather than the site
 DIAGNOSTIC_SOURCES = {"fan", "rtc", "secure_element", "expander1", "expander2", "power"}
 SERVICE_STATES = ["starting", "running", "failed", "finished", "stopped"]
@@ -88,27 +94,55 @@ def _reading_device(builder: Builder, reading: Reading, state: BoardState) -> di
         return sub_device(ident, f"wisblock{slot}", f"WisBlock slot {slot}", model)
     if source.startswith("modbus."):
         name = source.removeprefix("modbus.")
-        return sub_device(ident, f"modbus_{slug(name)}", f"ModBUS {name}", "ModBUS device")
+        control = _control(state, reading)
+        model = control.model if control is not None else "ModBUS device"
+        return sub_device(ident, f"modbus_{slug(name)}", f"ModBUS {name}", model)
     return None
 
 
+def _control(state: BoardState, reading: Reading) -> Control | None:
+    """The industrial control of ``reading`` (a ModBUS point, a WisBlock signal), None for other readings."""
+    return state.industrial.controls.get(reading.name) if state.industrial is not None else None
+
+
 def _add_reading(builder: Builder, reading: Reading, state: BoardState) -> None:
-    topic = builder.identity.reading(reading.name)
+    ident = builder.identity
+    topic = ident.reading(reading.name)
+    control = _control(state, reading)
+    kind = control.kind if control is not None else "sensor"
     numeric = reading.number is not None or (reading.value is None and reading.unit != "")
     keys: dict[str, Any] = {"state_topic": topic, "value_template": "{{ value_json.value }}",
                             "json_attributes_topic": topic,
                             "json_attributes_template": "{{ {'error': value_json.error} | tojson }}"}
-    if numeric:
-        device_class, unit = UNIT_CLASSES.get(reading.unit, (None, reading.unit or None))
+    device_class, unit = UNIT_CLASSES.get(reading.unit, (None, reading.unit or None))
+    if kind in ("binary", "switch"):
+        keys.update(value_template="{{ 'ON' if value_json.value else 'OFF' }}", **ON_OFF)
+        if kind == "switch":
+            keys.update(command_topic=ident.command(slug(reading.name)), state_on="ON", state_off="OFF")
+    elif kind == "number":
+        assert control is not None
+        keys.update(command_topic=ident.command(slug(reading.name)), min=_plain(control.minimum),
+                    max=_plain(control.maximum), step=_plain(control.step), mode="box",
+                    device_class=device_class, unit_of_measurement=unit)
+    elif kind == "text":
+        assert control is not None
+        keys.update(command_topic=ident.command(slug(reading.name)), min=0, max=control.max_length, mode="text")
+    elif numeric:
         keys.update(device_class=device_class, unit_of_measurement=unit,
                     state_class="total_increasing" if device_class in TOTAL_CLASSES else "measurement",
                     suggested_display_precision=reading.digits)
-    if not numeric or reading.source in DIAGNOSTIC_SOURCES:
+    if (not numeric and kind == "sensor") or reading.source in DIAGNOSTIC_SOURCES:
         keys["entity_category"] = "diagnostic"
     # a reading that failed makes its entity unavailable (not zero): the reason is in its attributes
     available = [{"topic": topic, "value_template": "{{ 'online' if value_json.ok else 'offline' }}"}]
-    builder.add("sensor", slug(reading.name), reading.label, _reading_device(builder, reading, state),
+    component = {"binary": "binary_sensor"}.get(kind, kind)
+    builder.add(component, slug(reading.name), reading.label, _reading_device(builder, reading, state),
                 available, **keys)
+
+
+def _plain(value: float | None) -> float | int | None:
+    """A whole number as an int (``20``, not ``20.0``), as Home Assistant shows it."""
+    return int(value) if value is not None and value.is_integer() and abs(value) < 2**53 else value
 
 
 def discovery_configs(state: BoardState, identity: Identity, *, events: bool = True) -> dict[str, bytes]:

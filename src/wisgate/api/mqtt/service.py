@@ -10,7 +10,9 @@ happen (queued while the broker is away). When Home Assistant announces ``online
 configs and states are sent again after a random delay.
 
 Commands (``<prefix>/<id>/set/<command>``) are checked (range, finite numbers, lengths) and applied as the
-HTTP API applies them: as overrides in the board state or an event the buzzer service plays.
+HTTP API applies them: as overrides in the board state or an event the buzzer service plays. A writable
+industrial point or relay is a command named like its reading (``set/modbus_boiler_setpoint``): range-checked,
+written, read back, and the read-back value published on the point's state topic at once.
 """
 
 from __future__ import annotations
@@ -25,12 +27,13 @@ import time
 import aiomqtt
 
 from wisgate.aio import run_child
-from wisgate.api.mqtt.commands import CommandError, parse_duty, parse_oled, parse_press
+from wisgate.api.mqtt.commands import MAX_PAYLOAD, CommandError, parse_duty, parse_oled, parse_press
 from wisgate.api.mqtt.discovery import discovery_configs
-from wisgate.api.mqtt.payloads import event_payload, state_payloads
+from wisgate.api.mqtt.payloads import encode, event_payload, reading_payload, state_payloads
 from wisgate.api.mqtt.settings import TelemetrySettings
-from wisgate.api.mqtt.topics import Identity
+from wisgate.api.mqtt.topics import Identity, slug
 from wisgate.clock import Clock
+from wisgate.industrial.controls import Control, WriteError, WriteFailed, parse_command
 from wisgate.services.events import Event, EventKind, Subscription
 from wisgate.services.state import BoardState, FanOverride, OledOverride
 from wisgate.services.supervisor import Context, ServiceFn
@@ -73,6 +76,7 @@ class Telemetry:
         self._ssl = settings.ssl_context()  # bad TLS files fail here, not at each reconnect
         self._logged: set[str] = set()
         self._refusals_logged: dict[str, float] = {}
+        self._writes: set[asyncio.Task[None]] = set()
         self.connects = 0
         #: commands refused and applied; discovery configs and state messages sent (clearings included)
         self.refused = 0
@@ -158,6 +162,8 @@ class Telemetry:
             finally:
                 self.connected.clear()
                 receiver.cancel()
+                for write in list(self._writes):
+                    write.cancel()
                 if self._resend is not None:
                     self._resend.cancel()
 
@@ -245,8 +251,11 @@ class Telemetry:
                     self._resend = asyncio.create_task(self._resend_all(client, identity))
             elif topic.startswith(prefix) and payload:  # empty: a retained command being cleared
                 command = topic.removeprefix(prefix)
+                control = self._control(command)
                 if message.retain:  # a command left on the broker must not run again at every connect
                     self._refuse(command, "retained command ignored (publish commands without retain)")
+                elif control is not None:
+                    self._start_write(client, identity, command, control, payload)
                 else:
                     self.apply(command, payload)
 
@@ -280,6 +289,44 @@ class Telemetry:
         self.applied += 1
         return True
 
+    def _control(self, command: str) -> Control | None:
+        """The industrial control a command names (its reading's slug), if any."""
+        industrial = self.state.industrial
+        if industrial is None or not command.startswith(("modbus_", "wisblock_")):
+            return None
+        return next((c for c in industrial.controls.values() if slug(c.reading) == command), None)
+
+    def _start_write(self, client: aiomqtt.Client, identity: Identity, command: str, control: Control,
+                     payload: bytes) -> None:
+        """Check the value now (a refusal is counted at once); the write itself waits for the device."""
+        try:
+            value = parse_command(control, _command_text(payload))
+        except (CommandError, WriteError) as exc:
+            self._refuse(command, str(exc))
+            return
+        task = asyncio.create_task(self._write(client, identity, command, control, value), name=f"mqtt-{command}")
+        self._writes.add(task)
+        task.add_done_callback(self._writes.discard)
+
+    async def _write(self, client: aiomqtt.Client, identity: Identity, command: str, control: Control,
+                     value: float | str | bool) -> None:
+        industrial = self.state.industrial
+        if industrial is None:
+            self._refuse(command, "the industrial service is not running")
+            return
+        try:
+            reading = await industrial.set_value(control.reading, value)
+        except (KeyError, WriteError, WriteFailed) as exc:
+            self._refuse(command, str(exc.args[0]) if exc.args else type(exc).__name__)
+            return
+        self.applied += 1
+        topic = identity.reading(reading.name)
+        message = encode(reading_payload(reading, self.state.readings))
+        with contextlib.suppress(aiomqtt.MqttError):  # the connection went: the next session sends every state
+            await client.publish(topic, message, qos=1, retain=True)
+            self._states[topic] = message
+            self.states_sent += 1
+
     def _publish(self, kind: EventKind, message: str, **data: float | int | str | bool | None) -> None:
         self.state.events.publish(Event(kind, "mqtt", message, data=data))
 
@@ -296,6 +343,15 @@ class Telemetry:
         if key not in self._logged:
             self._logged.add(key)
             log.warning("%s", message)
+
+
+def _command_text(payload: bytes) -> str:
+    if len(payload) > MAX_PAYLOAD:
+        raise CommandError(f"payload of {len(payload)} bytes (at most {MAX_PAYLOAD})")
+    try:
+        return payload.decode("utf-8")
+    except UnicodeDecodeError:
+        raise CommandError("payload is not UTF-8 text") from None
 
 
 def _first(group: BaseExceptionGroup[BaseException]) -> BaseException:
