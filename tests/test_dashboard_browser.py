@@ -9,8 +9,10 @@ and the duty-cycle load has something to show.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +21,7 @@ from typing import Any
 import pytest
 from daemon_rig import LiveDaemon
 from join_server import JoinServer
+from modbus_rig import FieldDevice, tcp_server
 from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
@@ -31,6 +34,31 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 
 
+class FieldLine:
+    """A real pymodbus server on loopback with ``devices``, in a thread of its own (the daemon has its loop)."""
+
+    def __init__(self, devices: list[FieldDevice], dead: set[int]) -> None:
+        self.devices = devices
+        self.dead = dead
+        self.port = 0
+        self.ready = threading.Event()
+        self.loop = asyncio.new_event_loop()
+        self.stopping = asyncio.Event()
+        self.thread = threading.Thread(target=self.loop.run_until_complete, args=(self._serve(),), daemon=True)
+        self.thread.start()
+        assert self.ready.wait(10), "the ModBUS server did not start"
+
+    async def _serve(self) -> None:
+        async with tcp_server(self.devices, dead=self.dead) as port:
+            self.port = port
+            self.ready.set()
+            await self.stopping.wait()
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.stopping.set)
+        self.thread.join(10)
+
+
 @pytest.fixture(scope="module")
 def join_server() -> Iterator[JoinServer]:
     server = JoinServer()
@@ -39,9 +67,27 @@ def join_server() -> Iterator[JoinServer]:
 
 
 @pytest.fixture(scope="module")
-def daemon(tmp_path_factory: pytest.TempPathFactory, join_server: JoinServer) -> Iterator[LiveDaemon]:
+def field() -> Iterator[FieldLine]:
+    line = FieldLine([FieldDevice(1, holding={5: 550}, inputs={0: 612}, coils={0: False})], dead={9})
+    yield line
+    line.stop()
+
+
+@pytest.fixture(scope="module")
+def daemon(tmp_path_factory: pytest.TempPathFactory, join_server: JoinServer,
+           field: FieldLine) -> Iterator[LiveDaemon]:
+    industrial = {
+        "modbus": {"buses": [{"name": "plc", "host": "127.0.0.1", "tcp_port": field.port, "devices": [
+            {"name": "boiler", "device_id": 1, "interval_s": 0.5, "points": [
+                {"name": "setpoint", "address": 5, "scale": 0.1, "unit": "°C", "writable": True, "min": 20,
+                 "max": 80},
+                {"name": "flow_temp", "table": "input", "address": 0, "type": "i16", "scale": 0.1, "unit": "°C"}]},
+            {"name": "gone", "device_id": 9, "timeout_s": 0.2, "max_failures": 1,
+             "points": [{"name": "x", "address": 0}]}]}]},
+        "wisblock": [{"name": "pump", "slot": 2, "module": "RAK13007"}],
+    }
     live = LiveDaemon(tmp_path_factory.mktemp("dashboard"), token=TOKEN, devices=40, interval_s=1.0,
-                      lora=join_server.lora_section())
+                      lora=join_server.lora_section(), industrial=industrial)
     yield live
     live.stop()
 
@@ -180,6 +226,50 @@ def test_the_duty_cycle_load_shows_the_modules_transmissions(page: WebDriver, da
     assert "limit" in legend and all(f"module {b['board']} · {b['band']}" in legend for b in bands), legend
     assert "ETSI EN 300 220" in text(page, "duty-regulation")
     assert severe(page) == []
+
+
+def industrial_write_ok(page: WebDriver) -> bool:
+    return page.find_element(By.ID, "industrial-result").get_attribute("data-ok") == "true"
+
+
+def test_industrial_points_health_and_writes(page: WebDriver, daemon: LiveDaemon) -> None:
+    def cell(d: WebDriver, reading: str) -> str:
+        return str(d.execute_script(
+            "const c = document.querySelector(`td[data-reading='${arguments[0]}']`); return c ? c.textContent : null",
+            reading))
+
+    wait(page, lambda d: d.find_element(By.ID, "industrial-card").is_displayed())
+    wait(page, lambda d: cell(d, "modbus.boiler.flow_temp") == "61.2" and cell(d, "modbus.boiler.setpoint") == "55.0")
+    wait(page, lambda d: cell(d, "wisblock.pump.relay") == "off")
+    # health with the reason: the device that never answers
+    wait(page, lambda d: d.execute_script(
+        "const r = document.querySelector('#industrial-devices tr[data-device=gone]'); return r && r.dataset.status")
+        == "disabled")
+    reason = page.find_element(By.CSS_SELECTOR, "#industrial-devices tr[data-device=gone] td:nth-child(4)").text
+    assert reason == "timeout (no reply in 0.2 s) reading holding 0-0"
+    token = page.find_element(By.ID, "token")
+    token.clear()
+    token.send_keys(TOKEN)
+    box = page.find_element(By.CSS_SELECTOR, "input[data-input='modbus.boiler.setpoint']")
+    box.send_keys("61.5")
+    page.find_element(By.CSS_SELECTOR, "button[data-write='modbus.boiler.setpoint']").click()
+    wait(page, lambda d: cell(d, "modbus.boiler.setpoint") == "61.5", timeout=5)
+    assert industrial_write_ok(page)
+    assert daemon.supervisor.state.value("modbus.boiler.setpoint") == pytest.approx(61.5)  # read back from the device
+    box.clear()
+    box.send_keys("95")
+    page.find_element(By.CSS_SELECTOR, "button[data-write='modbus.boiler.setpoint']").click()
+    wait(page, lambda d: text(d, "industrial-result").startswith("422"), timeout=5)
+    assert "95 is above setpoint's maximum 80" in text(page, "industrial-result")
+    assert daemon.supervisor.state.value("modbus.boiler.setpoint") == pytest.approx(61.5)
+    page.find_element(By.CSS_SELECTOR, "button[data-write='wisblock.pump.relay'][data-value=on]").click()
+    wait(page, lambda d: cell(d, "wisblock.pump.relay") == "on", timeout=5)
+    gateway = daemon.supervisor.state.industrial
+    assert gateway is not None and gateway.relays["pump"] is True
+    expander = daemon.target.expander("expander2")
+    assert daemon.on_board(lambda: expander.read_pin(12)) is True  # the relay line (slot 2) is driven
+    # the refused write is the only thing the browser reports
+    assert all("422" in message for message in severe(page))
 
 
 def test_a_wrong_token_is_refused_and_said_so(page: WebDriver, daemon: LiveDaemon) -> None:

@@ -8,7 +8,7 @@
   const LIVE_POINTS = 3600;
   const ui = {
     range: 3600, charts: {}, packets: [], paused: false, types: new Set(), health: {},
-    links: {}, lastStatus: null, oledBusy: false, trafficModule: "",
+    links: {}, lastStatus: null, oledBusy: false, trafficModule: "", industrial: { layout: "", cells: new Map() },
   };
 
   // ---- helpers ---------------------------------------------------------------------------------------
@@ -263,6 +263,7 @@
     ui.lastStatus = status;
     updateFacts(status);
     updateBoard(status);
+    updateIndustrialValues(status.readings);
     appendLive(status);
     refreshOled();
   }
@@ -502,10 +503,122 @@
   }
 
   // ---- controls ----------------------------------------------------------------------------------------
-  async function control(method, path, body) {
+  // ---- industrial: ModBUS points and WisBlock IO with device health; writes with the token -------------
+  const INDUSTRIAL_ANALOG = ["RAK5801", "RAK5811"];
+  function industrialRows(data) {
+    const rows = [];
+    for (const d of data.devices) {
+      for (const p of d.points) {
+        const bits = p.type === "bool";
+        const kind = !p.writable ? "" : bits ? "switch" : p.type === "string" ? "text" : "number";
+        rows.push({ key: `modbus.${d.name}.${p.name}`, owner: d.name, name: p.name, unit: p.unit, digits: p.digits,
+          onOff: bits, kind, point: p, write: `/api/industrial/devices/${d.name}/points/${p.name}` });
+      }
+    }
+    for (const m of data.wisblock) {
+      const analog = INDUSTRIAL_ANALOG.includes(m.module);
+      const names = analog ? [m.module === "RAK5801" ? "current" : "voltage", ...(m.range ? ["value"] : [])]
+        : ["relay", ...m.readings.filter((r) => r.name.endsWith(".input")).map(() => "input")];
+      for (const name of names) {
+        const unit = name === "current" ? "mA" : name === "voltage" ? "V" : name === "value" ? m.unit : "";
+        rows.push({ key: `wisblock.${m.name}.${name}`, owner: `${m.name} (${m.module}, slot ${m.slot})`, name, unit,
+          digits: name === "value" ? 2 : 3, onOff: !analog, kind: name === "relay" ? "relay" : "",
+          write: `/api/industrial/wisblock/${m.name}/relay` });
+      }
+    }
+    return rows;
+  }
+  function industrialControl(row) {
+    const cell = el("td");
+    const answered = (answer) => {
+      if (!answer) return;
+      if (answer.read_back) updateIndustrialValues([answer.read_back]);
+      if (answer.on !== undefined) updateIndustrialValues([{ name: row.key, ok: true, number: answer.on ? 1 : 0 }]);
+    };
+    const send = async (value) => answered(await control("POST", row.write, value, "industrial-result"));
+    if (row.kind === "switch" || row.kind === "relay") {
+      for (const [label, on] of [["On", true], ["Off", false]]) {
+        const button = el("button", { "data-write": row.key, "data-value": label.toLowerCase() }, label);
+        button.onclick = () => send(row.kind === "relay" ? { on } : { value: on ? 1 : 0 });
+        cell.append(button);
+      }
+    } else if (row.kind) {
+      const p = row.point;
+      const attrs = { "data-input": row.key, type: row.kind === "number" ? "number" : "text" };
+      if (row.kind === "number") {
+        if (p.min !== null) attrs.min = p.min;
+        if (p.max !== null) attrs.max = p.max;
+        attrs.step = "any";
+      }
+      const input = el("input", attrs);
+      const button = el("button", { "data-write": row.key }, "Set");
+      button.onclick = () => send({ value: row.kind === "number" ? Number(input.value) : input.value });
+      input.onkeydown = (event) => { if (event.key === "Enter") button.click(); };
+      cell.append(input, button);
+      if (row.kind === "number" && (p.min !== null || p.max !== null)) {
+        cell.append(el("small", { class: "muted" }, `${p.min ?? "…"}–${p.max ?? "…"}`));
+      }
+    }
+    return cell;
+  }
+  function layoutIndustrial(rows) {
+    const layout = rows.map((r) => `${r.key}:${r.kind}`).join("|");
+    if (layout === ui.industrial.layout) return;
+    ui.industrial.layout = layout;
+    ui.industrial.cells = new Map();
+    const body = $("industrial-points").querySelector("tbody");
+    body.replaceChildren();
+    for (const row of rows) {
+      const value = el("td", { class: "value", "data-reading": row.key }, "–");
+      ui.industrial.cells.set(row.key, { cell: value, row });
+      body.append(el("tr"));
+      body.lastChild.append(el("td", {}, row.owner), el("td", {}, row.name), value, el("td", {}, row.unit || ""),
+        industrialControl(row));
+    }
+  }
+  function updateIndustrialValues(readings) {
+    for (const r of readings || []) {
+      const known = ui.industrial.cells.get(r.name);
+      if (!known) continue;
+      const { cell, row } = known;
+      cell.classList.toggle("err", !r.ok);
+      cell.title = r.ok ? "" : r.error || "";
+      if (!r.ok) cell.textContent = "error";
+      else if (r.number === undefined || r.number === null) cell.textContent = r.value;
+      else cell.textContent = row.onOff ? (r.number ? "on" : "off") : fmt(r.number, row.digits);
+    }
+  }
+  async function loadIndustrial() {
+    let data = null;
+    // only while the service runs: a 503 every few seconds would fill the browser's console
+    if (ui.health.industrial) {
+      try { data = await getJson("/api/industrial"); } catch (error) { /* stopped meanwhile */ }
+    }
+    if (!data) { $("industrial-card").hidden = true; return; }
+    $("industrial-card").hidden = false;
+    const devices = $("industrial-devices").querySelector("tbody");
+    devices.replaceChildren();
+    for (const d of data.devices) {
+      const status = el("span", { class: `pill ${d.status === "ok" ? "ok" : d.status === "unknown" ? "warn" : "err"}` },
+        d.status);
+      const row = el("tr", { "data-device": d.name, "data-status": d.status });
+      row.append(el("td", {}, d.name), el("td", {}, `${d.bus} #${d.device_id}`), el("td"), el("td", {}, d.reason || ""),
+        el("td", {}, `${d.errors}/${d.requests} (${fmt(d.error_rate * 100, 1)} %)`));
+      row.children[2].append(status);
+      devices.append(row);
+    }
+    const down = data.devices.filter((d) => d.status !== "ok").length;
+    $("industrial-summary").textContent = `${data.devices.length} ModBUS device${data.devices.length === 1 ? "" : "s"}`
+      + (down ? `, ${down} not answering` : "") + `, ${data.wisblock.length} WisBlock module${data.wisblock.length === 1 ? "" : "s"}`;
+    layoutIndustrial(industrialRows(data));
+    updateIndustrialValues(data.devices.flatMap((d) => d.points.map((p) => p.reading).filter(Boolean)));
+    updateIndustrialValues(data.wisblock.flatMap((m) => m.readings));
+  }
+
+  async function control(method, path, body, resultId = "control-result") {
     const token = $("token").value.trim();
     sessionStorage.setItem("wisgate-token", token);
-    const result = $("control-result");
+    const result = $(resultId);
     try {
       const response = await fetch(path, {
         method, headers: { "Content-Type": "application/json", ...(token ? { Authorization: `Bearer ${token}` } : {}) },
@@ -515,9 +628,11 @@
       const detail = Array.isArray(answer.detail) ? answer.detail.map((d) => d.msg).join("; ") : answer.detail;
       result.textContent = response.ok ? `done: ${JSON.stringify(answer)}` : `${response.status}: ${detail}`;
       result.dataset.ok = String(response.ok);
+      return response.ok ? answer : null;
     } catch (error) {
       result.textContent = `no answer: ${error}`;
       result.dataset.ok = "false";
+      return null;
     }
   }
   function wireControls() {
@@ -559,6 +674,8 @@
     stream("/api/events/stream?recent=true", { event: onEvent });
     stream("/api/lora/stream", { uplink: onPacket, downlink: onPacket });
     loadLora();
+    loadIndustrial();
+    setInterval(loadIndustrial, 3000);
     setInterval(loadHealth, 5000);
     setInterval(loadLora, 10000);
     setInterval(() => { if (ui.range !== 3600) loadHistory(); }, 60000);
