@@ -1,12 +1,14 @@
 """ModBUS polling figures (docs/industrial.md): a pymodbus server in a child process, the daemon's own
 poller (wisgate.industrial.modbus.poller.BusPoller) in this one, traffic on 127.0.0.1 / a socat pty pair.
 
-1. throughput: points polled per second over TCP on loopback and RTU over a pty (a pty has no line rate:
-   the figure is the software's ceiling; the serial line's own limit at 9600 and 115200 baud is computed
-   from the frame sizes and printed beside it);
+1. throughput: points polled per second over TCP on loopback, RTU over a pty (a pty has no line rate:
+   the software's ceiling), and RTU over a line paced at 9600 and at 115200 baud (a relay between two pty
+   pairs plays the half-duplex wire: each frame takes its characters' time, 10 bits each, and the
+   inter-frame silence after it), each beside the line's own limit computed from the frame sizes;
 2. one dead device among 20: the longest round of due devices, and the longest gap between two readings
    of a live device, with the dead one timing out at 0.5 s, disabled after 3 failures, retried every 5 s;
-3. CPU of the polling process per 100 points/s (10 devices x 10 points every second, for 10 s).
+3. CPU of the polling process per 100 points/s (10 devices x 10 points every second, for 10 s; the board
+   state keeps the readings and the history file takes them, as in the daemon).
 
 Run: .venv/bin/python bench/modbus_poll.py
 """
@@ -21,19 +23,21 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
 from wisgate.industrial.config import BusSection
 from wisgate.industrial.modbus.poller import BusPoller
+from wisgate.services.history import History
 from wisgate.services.state import BoardState
 
 POINTS = 10
 DEAD_ID = 20
 
 
-def serve(kind: str, where: str, devices: int) -> None:
+def serve(kind: str, where: str, devices: int, baud: int) -> None:
     """The child process: ``devices`` ids with 100 holding registers each; DEAD_ID never answers."""
     import logging
     from functools import partial
@@ -55,11 +59,42 @@ def serve(kind: str, where: str, devices: int) -> None:
         if kind == "tcp":
             server = ModbusTcpServer(sims, address=("127.0.0.1", int(where)), trace_packet=partial(drop, 6))
         else:
-            server = ModbusSerialServer(sims, framer=FramerType.RTU, port=where, baudrate=115200,
+            server = ModbusSerialServer(sims, framer=FramerType.RTU, port=where, baudrate=baud,
                                         trace_packet=partial(drop, 0))
         await server.serve_forever()
 
     asyncio.run(main())
+
+
+def relay(a: str, b: str, baud: int) -> None:
+    """The child process: an RS485 line of ``baud`` between two ptys. The line is half duplex (one wire for
+    both directions): a chunk of bytes (a frame, as senders write them) is delivered when its last character
+    would have arrived, after whatever was on the wire before it, and the wire then stays silent for the
+    RTU inter-frame gap (3.5 characters; 1.75 ms above 19200 baud) before it carries the next frame."""
+    import os
+    import tty
+
+    char_s = 10 / baud
+    gap_s = 3.5 * char_s if baud <= 19200 else 0.00175
+    ends = [os.open(p, os.O_RDWR | os.O_NOCTTY) for p in (a, b)]
+    for fd in ends:
+        tty.setraw(fd)
+    wire = threading.Lock()
+    free_at = [0.0]
+
+    def carry(source: int, sink: int) -> None:
+        while True:
+            data = os.read(source, 4096)
+            with wire:
+                arrive = max(time.monotonic(), free_at[0]) + len(data) * char_s
+                free_at[0] = arrive + gap_s
+            delay = arrive - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            os.write(sink, data)
+
+    threading.Thread(target=carry, args=(ends[1], ends[0]), daemon=True).start()
+    carry(ends[0], ends[1])
 
 
 def free_port() -> int:
@@ -69,8 +104,8 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def server(kind: str, where: str, devices: int) -> Any:
-    child = subprocess.Popen([sys.executable, __file__, "--serve", kind, where, str(devices)])
+def server(kind: str, where: str, devices: int, baud: int = 115200) -> Any:
+    child = subprocess.Popen([sys.executable, __file__, "--serve", kind, where, str(devices), str(baud)])
     try:
         if kind == "tcp":
             for _ in range(500):
@@ -102,6 +137,19 @@ def pty_pair() -> Any:
         socat.wait(5)
 
 
+@contextlib.contextmanager
+def paced_line(baud: int) -> Any:
+    """(field end, gateway end) of a serial line carrying ``baud``: two pty pairs and the relay between them."""
+    with pty_pair() as (field, near), pty_pair() as (far, gateway):
+        child = subprocess.Popen([sys.executable, __file__, "--relay", near, far, str(baud)])
+        time.sleep(0.3)
+        try:
+            yield field, gateway
+        finally:
+            child.terminate()
+            child.wait(5)
+
+
 def bus(link: dict[str, Any], devices: int, interval_s: float, *, dead: bool = False) -> BusSection:
     ids = [*list(range(1, devices)), DEAD_ID] if dead else list(range(1, devices + 1))
     return BusSection.model_validate({"name": "bench", **link, "devices": [
@@ -109,8 +157,9 @@ def bus(link: dict[str, Any], devices: int, interval_s: float, *, dead: bool = F
          "retry_s": 5.0, "points": [{"name": f"p{n}", "address": n} for n in range(POINTS)]} for i in ids]})
 
 
-async def poll_for(section: BusSection, seconds: float) -> tuple[BusPoller, BoardState, dict[str, list[float]]]:
-    state = BoardState()
+async def poll_for(section: BusSection, seconds: float, history: History | None = None,
+                   ) -> tuple[BusPoller, BoardState, dict[str, list[float]]]:
+    state = BoardState(history=history)
     times: dict[str, list[float]] = {}
     original = state.put_readings
 
@@ -130,8 +179,8 @@ async def poll_for(section: BusSection, seconds: float) -> tuple[BusPoller, Boar
     return poller, state, times
 
 
-def points_per_second(section: BusSection, seconds: float) -> float:
-    _, _, times = asyncio.run(poll_for(section, seconds))
+def points_per_second(section: BusSection, seconds: float, history: History | None = None) -> float:
+    _, _, times = asyncio.run(poll_for(section, seconds, history))
     return sum(len(t) for t in times.values()) * POINTS / seconds
 
 
@@ -156,11 +205,14 @@ def main() -> None:
         print(f"TCP, 20 devices every 1 s, one dead: longest round {poller.max_round_s * 1000:.0f} ms, longest gap "
               f"between two readings of a live device {max(live_gaps):.2f} s; dead device tried {dead.requests} "
               f"times in 15 s ({dead.status})")
-        started_cpu, started = time.process_time(), time.monotonic()
-        rate = points_per_second(bus(tcp, 10, 1.0), 10.0)
-        cpu = (time.process_time() - started_cpu) / (time.monotonic() - started)
-        print(f"CPU of the polling process at {rate:.0f} points/s: {cpu * 100:.1f} % of one core "
-              f"({cpu * 100 * 100 / rate:.2f} % per 100 points/s)")
+        with tempfile.TemporaryDirectory() as folder:
+            history = History(Path(folder) / "history.sqlite")
+            started_cpu, started = time.process_time(), time.monotonic()
+            rate = points_per_second(bus(tcp, 10, 1.0), 10.0, history)
+            cpu = (time.process_time() - started_cpu) / (time.monotonic() - started)
+            history.close()
+        print(f"CPU of the polling process (poller, board state, history) at {rate:.0f} points/s: "
+              f"{cpu * 100:.1f} % of one core ({cpu * 100 * 100 / rate:.2f} % per 100 points/s)")
     with pty_pair() as (field, gateway), server("rtu", field, 20):
         rtu = {"port": gateway, "baudrate": 115200}
         fast = points_per_second(bus(rtu, 10, 0.011), 5.0)
@@ -171,10 +223,18 @@ def main() -> None:
         live_gaps = [max(b - a for a, b in itertools.pairwise(t)) for s, t in times.items() if len(t) > 1]
         print(f"RTU pty, 20 devices every 1 s, one dead: longest round {poller.max_round_s * 1000:.0f} ms, longest "
               f"gap between two readings of a live device {max(live_gaps):.2f} s")
+    for baud in (9600, 115200):
+        with paced_line(baud) as (field, gateway), server("rtu", field, 20, baud):
+            rate = points_per_second(bus({"port": gateway, "baudrate": baud}, 10, 0.011), 10.0)
+            limit = line_limit(baud, POINTS)
+            print(f"RTU on a line paced at {baud} baud: {rate:,.0f} points/s; the line's limit {limit:,.0f} "
+                  f"({rate / limit * 100:.0f} %)")
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 5 and sys.argv[1] == "--serve":
-        serve(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+    if len(sys.argv) == 6 and sys.argv[1] == "--serve":
+        serve(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))
+    elif len(sys.argv) == 5 and sys.argv[1] == "--relay":
+        relay(sys.argv[2], sys.argv[3], int(sys.argv[4]))
     else:
         main()
