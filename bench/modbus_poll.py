@@ -8,7 +8,9 @@ poller (wisgate.industrial.modbus.poller.BusPoller) in this one, traffic on 127.
 2. one dead device among 20: the longest round of due devices, and the longest gap between two readings
    of a live device, with the dead one timing out at 0.5 s, disabled after 3 failures, retried every 5 s;
 3. CPU of the polling process per 100 points/s (10 devices x 10 points every second, for 10 s; the board
-   state keeps the readings and the history file takes them, as in the daemon).
+   state keeps the readings and the history file takes them, as in the daemon); and of the whole daemon
+   (``wisgate run --sim`` with only the monitor, history, API and industrial services) at 0, 100 and
+   1,000 points/s, from its /proc counters over 20 s, the points counted from its own /metrics.
 
 Run: .venv/bin/python bench/modbus_poll.py
 """
@@ -18,6 +20,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import os
+import re
 import shutil
 import socket
 import subprocess
@@ -25,6 +29,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -71,7 +76,6 @@ def relay(a: str, b: str, baud: int) -> None:
     both directions): a chunk of bytes (a frame, as senders write them) is delivered when its last character
     would have arrived, after whatever was on the wire before it, and the wire then stays silent for the
     RTU inter-frame gap (3.5 characters; 1.75 ms above 19200 baud) before it carries the next frame."""
-    import os
     import tty
 
     char_s = 10 / baud
@@ -193,6 +197,62 @@ def line_limit(baud: int, registers: int) -> float:
     return registers / transaction_s
 
 
+#: every service but these is switched off for the daemon figure
+DAEMON_OFF = ("fan", "environment", "leds", "rtc", "lora", "power", "buzzer", "display")
+
+
+def daemon_config(folder: Path, api_port: int, tcp_port: int, interval_s: float | None) -> Path:
+    """A daemon configuration polling 10 devices x 10 points every ``interval_s`` (None: no industrial)."""
+    lines = [f"[{name}]\nenabled = false" for name in DAEMON_OFF]
+    lines += ["[monitor]\ninterval_s = 5", f"[api]\nport = {api_port}",
+              f'[history]\npath = "{folder / "history.sqlite"}"']
+    if interval_s is None:
+        lines.append("[industrial]\nenabled = false")
+    else:
+        lines.append(f'[[industrial.modbus.buses]]\nname = "bench"\nhost = "127.0.0.1"\ntcp_port = {tcp_port}')
+        for i in range(1, 11):
+            points = ", ".join(f'{{ name = "p{n}", address = {n} }}' for n in range(POINTS))
+            lines.append(f'[[industrial.modbus.buses.devices]]\nname = "d{i}"\ndevice_id = {i}\n'
+                         f"interval_s = {interval_s}\npoints = [{points}]")
+    path = folder / "wisgate.toml"
+    path.write_text("\n\n".join(lines) + "\n")
+    return path
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def requests_seen(api_port: int) -> float:
+    with urllib.request.urlopen(f"http://127.0.0.1:{api_port}/metrics", timeout=5) as answer:
+        text = answer.read().decode()
+    return sum(float(m) for m in re.findall(r"^wisgate_modbus_requests_total\{[^}]*\} (\S+)$", text, re.M))
+
+
+def daemon_cpu(tcp_port: int, interval_s: float | None, seconds: float = 20.0) -> tuple[float, float]:
+    """(points/s, share of one core) of a ``wisgate run --sim`` daemon, measured after a 5 s warm-up."""
+    api_port = free_port()
+    with tempfile.TemporaryDirectory() as name:
+        folder = Path(name)
+        config = daemon_config(folder, api_port, tcp_port, interval_s)
+        env = {**os.environ, "WISGATE_STATE_DIR": str(folder), "WISGATE_RUNTIME_DIR": str(folder)}
+        child = subprocess.Popen([sys.executable, "-m", "wisgate", "run", "--sim", "--plain", "--config",
+                                  str(config)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            time.sleep(5.0)
+            first = requests_seen(api_port) if interval_s is not None else 0.0
+            cpu, started = cpu_seconds(child.pid), time.monotonic()
+            time.sleep(seconds)
+            elapsed = time.monotonic() - started
+            share = (cpu_seconds(child.pid) - cpu) / elapsed
+            points = (requests_seen(api_port) - first) * POINTS / elapsed if interval_s is not None else 0.0
+        finally:
+            child.terminate()
+            child.wait(10)
+    return points, share
+
+
 def main() -> None:
     port = free_port()
     tcp = {"host": "127.0.0.1", "tcp_port": port}
@@ -213,6 +273,13 @@ def main() -> None:
             history.close()
         print(f"CPU of the polling process (poller, board state, history) at {rate:.0f} points/s: "
               f"{cpu * 100:.1f} % of one core ({cpu * 100 * 100 / rate:.2f} % per 100 points/s)")
+        figures = [daemon_cpu(port, interval) for interval in (None, 1.0, 0.1)]
+        for points, share in figures:
+            print(f"daemon (monitor, history, API, industrial) at {points:,.0f} points/s: {share * 100:.2f} % of "
+                  "one core")
+        (idle_rate, idle), (busy_rate, busy) = figures[0], figures[-1]
+        print(f"daemon CPU per 100 points/s (above its idle {idle * 100:.2f} %): "
+              f"{(busy - idle) * 100 * 100 / (busy_rate - idle_rate):.2f} % of one core")
     with pty_pair() as (field, gateway), server("rtu", field, 20):
         rtu = {"port": gateway, "baudrate": 115200}
         fast = points_per_second(bus(rtu, 10, 0.011), 5.0)
