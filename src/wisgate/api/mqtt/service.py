@@ -23,6 +23,7 @@ import logging
 import random
 import secrets
 import time
+from typing import TYPE_CHECKING
 
 import aiomqtt
 
@@ -33,10 +34,12 @@ from wisgate.api.mqtt.payloads import encode, event_payload, reading_payload, st
 from wisgate.api.mqtt.settings import TelemetrySettings
 from wisgate.api.mqtt.topics import Identity, slug
 from wisgate.clock import Clock
-from wisgate.industrial.controls import Control, WriteError, WriteFailed, parse_command
 from wisgate.services.events import Event, EventKind, Subscription
 from wisgate.services.state import BoardState, FanOverride, OledOverride
 from wisgate.services.supervisor import Context, ServiceFn
+
+if TYPE_CHECKING:  # the industrial modules are imported only where a board has industrial points
+    from wisgate.industrial.controls import Control
 
 log = logging.getLogger("wisgate.mqtt")
 
@@ -299,6 +302,8 @@ class Telemetry:
     def _start_write(self, client: aiomqtt.Client, identity: Identity, command: str, control: Control,
                      payload: bytes) -> None:
         """Check the value now (a refusal is counted at once); the write itself waits for the device."""
+        from wisgate.industrial.controls import WriteError, parse_command
+
         try:
             value = parse_command(control, _command_text(payload))
         except (CommandError, WriteError) as exc:
@@ -310,6 +315,8 @@ class Telemetry:
 
     async def _write(self, client: aiomqtt.Client, identity: Identity, command: str, control: Control,
                      value: float | str | bool) -> None:
+        from wisgate.industrial.controls import WriteError, WriteFailed
+
         industrial = self.state.industrial
         if industrial is None:
             self._refuse(command, "the industrial service is not running")
