@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from wisgate.industrial.config import BIT_TABLES, DeviceSection, PointSection, WisblockSection
-from wisgate.industrial.modbus.codec import DataType
+from wisgate.industrial.modbus.datatypes import DataType
 
 #: sensor: a number or text; binary: on/off (a coil or input read, a bit, a WisBlock input);
 #: number, switch, text: writable
