@@ -29,6 +29,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 
 from wisgate.api.http import create_app
+from wisgate.api.models import StatusOut
 from wisgate.api.service import _listen, api_service
 from wisgate.chips.ssd1306 import render_text
 from wisgate.clock import SimClock
@@ -108,6 +109,7 @@ def no_env_token(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_status_has_the_readings_and_the_service_summaries(board: Board) -> None:
     body = board.client().get("/api/status").json()
+    StatusOut.model_validate(body)  # the route writes its answer unchecked: it must be as its document says
     rows = {r["name"]: r for r in body["readings"]}
     climate = rows["pcb.temperature"]
     assert climate["ok"] and climate["unit"] == "°C" and climate["device"] == "temperature_sensor"
@@ -247,7 +249,9 @@ def test_posted_text_reaches_the_simulated_panel() -> None:
     lines = ["maintenance", "back at 14:00"]
     response = client.post("/api/oled", json={"lines": lines}, headers={"Authorization": f"Bearer {TOKEN}"})
     assert response.status_code == 200 and response.json()["seconds"] == 60
-    assert client.get("/api/status").json()["overrides"]["oled"]["lines"] == lines
+    status = client.get("/api/status").json()
+    assert status["overrides"]["oled"]["lines"] == lines
+    StatusOut.model_validate(status)
     shown: list[bool] = []
 
     async def main() -> None:

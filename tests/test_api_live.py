@@ -16,6 +16,7 @@ import pytest
 from daemon_rig import LiveDaemon, SseReader
 from prometheus_client.parser import text_string_to_metric_families
 
+from wisgate.api.models import StatusOut
 from wisgate.lora.core.types import LoraModulation, TxClass, TxRequest
 from wisgate.lora.frames.crypto import build_data_frame
 from wisgate.lora.frames.phy import MType
@@ -119,6 +120,7 @@ def test_status_stream_shows_a_supply_cut_at_once(daemon: LiveDaemon) -> None:
         lost = reader.until(lambda e: e.event == "status" and e.data["power"]["supply"] == "lost", timeout=5)
         assert time.monotonic() - cut < 0.8, "the status stream waited for its period instead of the event"
         assert lost.data["power"]["since"] is not None
+        StatusOut.model_validate(lost.data)  # as the document says, with an outage running
     finally:
         daemon.restore_supply()
         reader.close()
@@ -233,6 +235,7 @@ def test_fan_holds_a_target_temperature(daemon: LiveDaemon) -> None:
     fan = wait_for(held, 5)
     # a PI loop toward 30 °C with the CPU well above it: most of the airflow at once
     assert fan and fan["target_c"] == 30 and cpu > 35 and fan["duty_percent"] >= 60
+    StatusOut.model_validate(daemon.request("GET", "/api/status")[1])  # as documented, with the override held
     assert daemon.request("POST", "/api/fan", {"target_c": 30, "duty": 10}, token=TOKEN)[0] == 422
     assert daemon.request("DELETE", "/api/fan", token=TOKEN)[0] == 200
     def released() -> bool:

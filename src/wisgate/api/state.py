@@ -7,6 +7,7 @@ time and says when it is stale.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from typing import Any
 
@@ -21,15 +22,21 @@ STALE_INTERVALS = 3
 
 
 def reading_dict(reading: Reading, now: float, max_age_s: float) -> dict[str, Any]:
+    # Reading's properties (ok, number, age_s, stale) written out once each: this runs for every reading of
+    # every /api/status call
+    error = reading.error
+    age = max(0.0, now - reading.time)
     item: dict[str, Any] = {
-        "name": reading.name, "device": reading.source, "label": reading.label, "ok": reading.ok,
-        "value": format_value(reading) if reading.ok else reading.error, "time": reading.time,
-        "age_s": round(reading.age_s(now), 3), "stale": reading.stale(now, max_age_s),
+        "name": reading.name, "device": reading.source, "label": reading.label, "ok": error is None,
+        "value": format_value(reading) if error is None else error, "time": reading.time,
+        "age_s": round(age, 3), "stale": age > max_age_s,
     }
-    if reading.number is not None:
-        item.update(number=reading.number, unit=reading.unit)
-    if reading.error is not None:
-        item["error"] = reading.error
+    number = reading.number
+    if number is not None:
+        item["number"] = number
+        item["unit"] = reading.unit
+    if error is not None:
+        item["error"] = error
     return item
 
 
@@ -38,11 +45,31 @@ def reading_dicts(state: BoardState, max_age_s: float) -> list[dict[str, Any]]:
     return [reading_dict(r, now, max_age_s) for r in state.readings.values()]
 
 
+@functools.cache
+def _field_names(kind: type) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(kind))
+
+
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+def _plain(value: object) -> object:
+    """A state field as JSON-ready data: a nested record as a dict, a tuple as a list. (``dataclasses.asdict``
+    deep-copies every value: a third of a ``/api/status`` call went to it.)"""
+    if type(value) in _SCALARS:
+        return value
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {name: _plain(getattr(value, name)) for name in _field_names(type(value))}
+    if isinstance(value, tuple):
+        return [_plain(item) for item in value]
+    return value
+
+
 def typed_section(value: object, max_age_s: float | None = None) -> dict[str, Any] | None:
     """A frozen state dataclass as a dict, with its age and, given ``max_age_s``, whether it is stale."""
     if value is None or not dataclasses.is_dataclass(value) or isinstance(value, type):
         return None
-    out = dataclasses.asdict(value)
+    out = {name: _plain(getattr(value, name)) for name in _field_names(type(value))}
     stamp = out.get("time")
     if isinstance(stamp, float):
         age = max(0.0, time.time() - stamp)
