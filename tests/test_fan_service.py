@@ -207,3 +207,8 @@ def test_an_unreadable_cpu_temperature_runs_the_fan_at_full_speed() -> None:
         assert state is not None and state.mode == "failsafe" and state.duty_percent == 100 and state.cpu_c is None
     finally:
         target.close()
+
+
+def test_a_start_kicks_at_the_spin_up_duty_when_asked_then_settles_at_the_minimum() -> None:
+    policy = PiController(target_c=60, spin_up_percent=40, spin_up_s=3, filter_s=0, ki=0)
+    assert [policy.duty(60, t) for t in (0, 2, 4)] == [40, 40, policy.min_duty]
