@@ -54,8 +54,8 @@ def test_a_board_with_api_and_display_loads_no_modbus_lora_or_crypto(tmp_path: P
     modules = daemon_modules(tmp_path, "[lora]\nenabled = false\n[industrial]\nsim_field_devices = false\n")
     assert loaded(modules, *NEVER, "pymodbus", "serial", "zmq", "chirpstack_api", "google.protobuf", "aiomqtt",
                   "paho", "cryptography", "wisgate.lora.backhaul.station", "wisgate.lora.backhaul.mqtt_forwarder",
-                  "wisgate.lora.backhaul.udp_forwarder", "wisgate.sim.lora_site",
-                  "wisgate.apps.engine") == []
+                  "wisgate.lora.backhaul.udp_forwarder", "wisgate.lora.backhaul.udp_link", "wisgate.sim.lora_site",
+                  "wisgate.apps.engine", "wisgate.apps.manifest", "yaml") == []
 
 
 def test_the_default_simulated_board_loads_its_lora_site_and_field_devices_but_no_unused_backhaul(

@@ -19,7 +19,7 @@ from wisgate.errors import ConfigError
 from wisgate.industrial.config import IndustrialSection
 from wisgate.lora.backhaul.mqtt_settings import MqttSettings
 from wisgate.lora.backhaul.station_settings import StationSettings
-from wisgate.lora.backhaul.udp_link import UdpServerConfig
+from wisgate.lora.backhaul.udp_settings import UdpServerConfig
 from wisgate.lora.core.filters import FilterSettings
 from wisgate.services.settings import (
     DEFAULT_CRITICAL_C,

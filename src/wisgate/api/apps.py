@@ -37,13 +37,14 @@ from wisgate.apps.errors import (
     NotInstalledError,
     SettingError,
 )
-from wisgate.apps.manifest import APP_ID, SETTING_NAME, CatalogApp
+from wisgate.apps.names import APP_ID, SETTING_NAME
 from wisgate.apps.running import running_config
 from wisgate.errors import WisgateError
 
 if TYPE_CHECKING:
     from wisgate.apps.engine import Installed
     from wisgate.apps.manager import AppManager
+    from wisgate.apps.manifest import CatalogApp  # the catalog is loaded when an endpoint reads it
 
 T = TypeVar("T")
 AppId = Annotated[str, Path(pattern=APP_ID)]

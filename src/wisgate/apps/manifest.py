@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
 from wisgate.apps.errors import CatalogError
+from wisgate.apps.names import APP_ID, SETTING_NAME
 from wisgate.apps.needs import KINDS, NeedKind
 from wisgate.errors import ConfigError
 from wisgate.tomlfile import problems, read_toml
@@ -21,8 +21,6 @@ from wisgate.tomlfile import problems, read_toml
 MANIFEST = "app.toml"
 COMPOSE = "compose.yaml"
 
-APP_ID = r"^[a-z0-9][a-z0-9-]{0,39}$"
-SETTING_NAME = r"^[A-Z][A-Z0-9_]{0,39}$"
 SERVICE_NAME = r"^[a-z0-9][a-z0-9_-]{0,39}$"
 
 Category = Literal["lorawan", "messaging", "automation", "database", "dashboard", "network", "other"]
@@ -189,6 +187,8 @@ def read_manifest(folder: Path) -> Manifest:
 
 
 def read_compose(folder: Path) -> dict[str, Any]:
+    import yaml  # only for the catalog's compose files, not for every module that needs the models
+
     path = folder / COMPOSE
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))

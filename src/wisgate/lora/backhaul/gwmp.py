@@ -39,6 +39,7 @@ from datetime import datetime
 from enum import IntEnum
 from typing import Any
 
+from wisgate.lora.backhaul.udp_settings import MAX_DATAGRAM_BYTES as MAX_DATAGRAM_BYTES  # an IPv4 fact, set once
 from wisgate.lora.core.types import (
     CrcStatus,
     FskModulation,
@@ -56,8 +57,6 @@ VERSIONS = (1, 2)
 PROTOCOL_VERSION = 2
 HEADER_BYTES = 4
 EUI_BYTES = 8
-#: The largest UDP payload over IPv4; nothing longer can be a datagram.
-MAX_DATAGRAM_BYTES = 65_507
 #: A txpk carries at most 255 payload bytes (340 in base64) and a few fields; far less than this.
 MAX_PULL_RESP_BYTES = 4096
 MAX_TX_ACK_BYTES = 1024
