@@ -185,6 +185,7 @@ def main() -> None:
             try:
                 daemon.wait(20)
             except subprocess.TimeoutExpired:
+                print("the daemon did not stop within 20 s of SIGTERM: killed")
                 daemon.kill()
             module.stop()
 
