@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from wisgate.lora.core.types import LoraModulation
 from wisgate.lora.frames.airtime import lora_airtime, sx1280_airtime
 
 
@@ -74,9 +75,21 @@ def test_invalid_parameters(sf: int, bw: int, cr: str) -> None:
 
 
 def test_modulation_picks_the_formula_by_band() -> None:
-    from wisgate.lora.core.types import LoraModulation
 
     assert LoraModulation(12, 812_000, "4/8LI").airtime(23) == sx1280_airtime(23, 12)
     assert LoraModulation(12, 812_000, "4/7LI").airtime(23) == sx1280_airtime(23, 12)
     assert LoraModulation(7, 125_000).airtime(13) == lora_airtime(13, 7, 125_000)
     assert LoraModulation(7, 250_000).datr == "SF7BW250"
+
+
+def test_remembered_uplink_airtimes_are_the_computed_ones() -> None:
+    from wisgate.lora.core.types import LoraModulation
+
+    for sf in range(5, 13):
+        for bandwidth in (125_000, 250_000, 500_000, 812_000):
+            for code_rate in ("4/5", "4/8", "4/8LI"):
+                modulation = LoraModulation(sf, bandwidth, code_rate)
+                for size in (0, 13, 51, 255):
+                    first, again = modulation.airtime(size), modulation.airtime(size)
+                    assert first == again == modulation._airtime(size, crc=True, preamble=8)
+                    assert modulation.airtime(size, crc=False) == modulation._airtime(size, crc=False, preamble=8)

@@ -323,12 +323,12 @@ def uplink_record(received: ReceivedUplink, *, session: int, rxtime: float, rece
     ).encode()
 
 
-def uplink_message(record: bytes, rates: DataRates, reftime: float) -> str:
-    """The Station message for a stored uplink, with this connection's ``RefTime`` and ``DR``."""
+def uplink_message(record: bytes, rates: DataRates, reftime: float) -> bytes:
+    """The Station message (UTF-8 JSON text) for a stored uplink, with this connection's ``RefTime`` and ``DR``."""
     prefix, _, body = record.partition(b"\n")
     sf_text, _, bw_text = prefix.partition(b" ")
     dr = rates.index_of(int(sf_text), int(bw_text))
-    return f'{body.decode()},"RefTime":{reftime:.6f},"DR":{dr}}}'
+    return b'%s,"RefTime":%.6f,"DR":%d}' % (body, reftime, dr)
 
 
 # ---------------------------------------------------------------------------------------------- downlinks

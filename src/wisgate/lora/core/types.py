@@ -31,6 +31,11 @@ SUB_GHZ_BANDWIDTHS_HZ = frozenset({7_800, 10_400, 15_600, 20_800, 31_250, 41_700
 FSK_OVERHEAD_BYTES = 5 + 3 + 1 + 2
 
 
+#: Airtimes with a CRC and the LoRaWAN preamble, by (SF, bandwidth, code rate, size); bounded whatever modules report.
+_UPLINK_AIRTIMES: dict[tuple[int, int, str, int], float] = {}
+AIRTIME_CACHE_MAX = 16_384
+
+
 @dataclass(frozen=True, slots=True)
 class LoraModulation:
     spreading_factor: int
@@ -47,6 +52,17 @@ class LoraModulation:
         return f"SF{self.spreading_factor}BW{self.bandwidth_hz // 1000}"
 
     def airtime(self, size: int, *, crc: bool = True, preamble: int = 8) -> float:
+        if crc and preamble == 8:  # every uplink asks this twice (channel stats, dedup window): remembered
+            key = (self.spreading_factor, self.bandwidth_hz, self.code_rate, size)
+            seconds = _UPLINK_AIRTIMES.get(key)
+            if seconds is None:
+                seconds = self._airtime(size, crc=crc, preamble=preamble)
+                if len(_UPLINK_AIRTIMES) < AIRTIME_CACHE_MAX:
+                    _UPLINK_AIRTIMES[key] = seconds
+            return seconds
+        return self._airtime(size, crc=crc, preamble=preamble)
+
+    def _airtime(self, size: int, *, crc: bool, preamble: int) -> float:
         if self.is_2g4:
             return sx1280_airtime(
                 size, self.spreading_factor, self.bandwidth_hz, code_rate=self.code_rate, crc=crc, preamble=preamble
