@@ -246,10 +246,20 @@ def test_a_module_that_never_answers_is_a_reported_problem(tmp_path: Path) -> No
     alive = Rig(tmp_path / "alive")
     for backend in (link.backend for rig in (gone, alive) for link in rig.gateway.links.values()):
         backend.command_timeout = 0.2  # type: ignore[attr-defined]
+    told: list[tuple[str, int, bool, str]] = []
+    gone.gateway.on_module_state(lambda board, up, detail: told.append(("gone", board, up, detail)))
+    stop = alive.gateway.on_module_state(lambda board, up, detail: told.append(("alive", board, up, detail)))
     try:
         problems = asyncio.run(gone.gateway.check_modules())
         assert sorted(problems) == [0, 1] and "does not answer" in problems[0]
         assert asyncio.run(alive.gateway.check_modules()) == {}
+        asyncio.run(gone.gateway.check_modules())  # still silent: not told again
+        assert [(who, board, up) for who, board, up, _ in told] == [
+            ("gone", 0, False), ("gone", 1, False), ("alive", 0, True), ("alive", 1, True)]
+        assert "no answer from" in told[0][3] and told[2][3] == "module answers"
+        stop()
+        asyncio.run(alive.gateway.check_modules())
+        assert len(told) == 4
     finally:
         gone.close()
         alive.close()

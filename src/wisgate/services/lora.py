@@ -18,6 +18,7 @@ from wisgate.lora.core.filters import UplinkFilter
 from wisgate.lora.core.gateway import Gateway, ModuleLink
 from wisgate.lora.core.jit import JitQueue
 from wisgate.lora.plans.allocation import Module
+from wisgate.services.events import EventKind, Severity
 from wisgate.services.supervisor import Context, ServiceFn
 
 if TYPE_CHECKING:
@@ -79,6 +80,17 @@ def lora_service(config: LoraSection) -> ServiceFn:
         ]
         gateway = Gateway(config.gateway_id, links, clock=context.target.clock, uplink_filter=uplink_filter(config))
         context.state.lora.gateway = gateway
+
+        def module_state(board: int, up: bool, detail: str) -> None:
+            if up:
+                context.publish(EventKind.LORA_MODULE_UP, f"lora.board{board}",
+                                f"LoRa module on board {board}: {detail}", board=board)
+            else:
+                context.publish(EventKind.LORA_MODULE_DOWN, f"lora.board{board}",
+                                f"LoRa module on board {board}: {detail}; no uplinks from it", Severity.WARNING,
+                                board=board, error=detail)
+
+        gateway.on_module_state(module_state)
         publisher = zmq.asyncio.Context.instance().socket(zmq.PUB)
         publisher.setsockopt(zmq.LINGER, 0)
         publisher.bind(config.traffic_url)

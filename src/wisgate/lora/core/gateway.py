@@ -114,6 +114,9 @@ class Gateway:
         #: board -> why it is not working (a module that never answers); shown in logs and /api/health
         self.module_problems: dict[int, str] = {}
         self._last_event: dict[int, float] = {}
+        #: board -> whether its module answers (absent until it first answered or was asked)
+        self.module_up: dict[int, bool] = {}
+        self._module_listeners: list[Callable[[int, bool, str], None]] = []
         self.quiet_probe_s = QUIET_PROBE_S
         #: the version of the last remote configuration applied ("" until one is)
         self.plan_version = ""
@@ -193,9 +196,8 @@ class Gateway:
     async def _pump(self, link: ModuleLink) -> None:
         async for event in link.backend.events():
             self._last_event[link.board] = self.clock.monotonic()
-            if link.board in self.module_problems:
-                log.info("board %d: its module answers again", link.board)
-                del self.module_problems[link.board]
+            if self.module_up.get(link.board) is not True:
+                self._module_answers(link.board)
             if isinstance(event, Malformed):
                 self.malformed(event)
             else:
@@ -231,14 +233,39 @@ class Gateway:
             try:
                 await link.backend.gateway_id()
             except BackendError as exc:
-                if board not in self.module_problems:
-                    log.warning("board %d: its module does not answer (%s); no uplinks from it", board, exc)
-                self.module_problems[board] = f"module does not answer: {exc}"
+                self._module_silent(board, str(exc))
             else:
-                if board in self.module_problems:
-                    log.info("board %d: its module answers again", board)
-                self.module_problems.pop(board, None)
+                self._module_answers(board)
         return dict(self.module_problems)
+
+    def on_module_state(self, listener: Callable[[int, bool, str], None]) -> Callable[[], None]:
+        """Call ``listener(board, up, detail)`` when a module starts answering (up) or goes silent; returns a
+        function that stops the calls. The first answer of each module after start is an "up" too."""
+        self._module_listeners.append(listener)
+        return lambda: self._module_listeners.remove(listener)
+
+    def _module_answers(self, board: int) -> None:
+        was = self.module_up.get(board)
+        self.module_up[board] = True
+        if self.module_problems.pop(board, None) is not None:
+            log.info("board %d: its module answers again", board)
+        if was is not True:
+            self._tell_module_state(board, True, "module answers" if was is None else "module answers again")
+
+    def _module_silent(self, board: int, reason: str) -> None:
+        if board not in self.module_problems:
+            log.warning("board %d: its module does not answer (%s); no uplinks from it", board, reason)
+        problem = self.module_problems[board] = f"module does not answer: {reason}"
+        if self.module_up.get(board) is not False:
+            self.module_up[board] = False
+            self._tell_module_state(board, False, problem)
+
+    def _tell_module_state(self, board: int, up: bool, detail: str) -> None:
+        for listener in list(self._module_listeners):
+            try:
+                listener(board, up, detail)
+            except Exception:  # a listener's bug never stops the gateway's watch
+                log.exception("board %d: a module state listener failed", board)
 
     async def _watch(self) -> None:
         started = self.clock.monotonic()
