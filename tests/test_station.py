@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -186,6 +187,44 @@ def test_timesync_gives_uplinks_a_gps_time(rig: Rig, certs: Certificates, tmp_pa
         assert abs(gpstime - GPS_EPOCH_OFFSET_US) < 1_000_000
 
     asyncio.run(main())
+
+
+def test_getxtime_is_answered_and_runcmd_and_rmtsh_are_refused(rig: Rig, certs: Certificates, tmp_path: Path,
+                                                                caplog: pytest.LogCaptureFixture) -> None:
+    marker = tmp_path / "ran"
+
+    async def main() -> tuple[StationForwarder, Lns, int]:
+        server = Lns(certs, router_config=ROUTER_CONFIG)
+        await server.start()
+        try:
+            async with station(rig, server, certs, tmp_path) as forwarder:
+                await connected(forwarder)
+                count = rig.daemons[0].count_us()
+                uplink(rig, 0, data(0x26012345, 4), count)  # board 0 heard from: its time is known
+                await server.wait_for(lambda: len(server.of("updf")) == 1)
+                await server.send({"msgtype": "runcmd", "command": "touch", "arguments": [str(marker)]})
+                await server.send({"msgtype": "rmtsh", "user": "root", "term": "xterm", "start": 0})
+                await server.send({"msgtype": "getxtime", "MuxTime": 1_700_000_123.5})
+                await server.wait_for(lambda: len(server.of("getxtime")) == 1)
+        finally:
+            await server.stop()
+        return forwarder, server, count
+
+    with caplog.at_level(logging.WARNING, logger="wisgate.lora.station"):
+        forwarder, server, count = asyncio.run(main())
+    assert not marker.exists()
+    assert forwarder.stats.commands_refused == 2
+    assert "asked to run 'touch' (runcmd): refused" in caplog.text
+    assert "'remote shell' (rmtsh): refused" in caplog.text
+    (answer,) = server.of("getxtime")
+    assert answer["MuxTime"] == 1_700_000_123.5 and answer["ustime"] >= 0 and answer["UTCtime"] > 1.6e9
+    xtimes = answer["xtimes"]
+    assert len(xtimes) == len(rig.gateway.boards)
+    unit, session, time_us = lns.xtime_parts(xtimes[0])
+    assert (unit, session) == (0, forwarder.session)
+    assert 0 <= time_us - count < 1_000_000  # board 0's counter now: at or a little after its uplink
+    updf_xtime = server.of("updf")[0]["upinfo"]["xtime"]
+    assert lns.xtime_parts(updf_xtime)[:2] == (0, forwarder.session)
 
 
 def test_an_lns_restart_mid_stream_loses_nothing(rig: Rig, certs: Certificates, tmp_path: Path) -> None:

@@ -21,7 +21,9 @@ Reconnection uses equal-jitter backoff.
 
 TLS: ``wss://`` with the system CAs or ``ca_file``; ``cert_file``/``key_file`` for client
 authentication; ``token`` is sent as the ``Authorization`` header (Station's token mode). CUPS (remote
-credential and firmware update) is not implemented.
+credential and firmware update) and class B (``dnsched``) are not implemented. ``getxtime`` is answered;
+``runcmd`` and ``rmtsh`` are always refused (counted, logged once): running what the network sends is not
+something a gateway daemon should do for anyone who can speak for the LNS.
 """
 
 from __future__ import annotations
@@ -68,6 +70,7 @@ class StationStats:
     dntxed: int = 0
     timesyncs: int = 0
     bad_messages: Counter[str] = field(default_factory=Counter)
+    commands_refused: int = 0
 
 
 class StationForwarder:
@@ -264,6 +267,10 @@ class StationForwarder:
                     self.schedule(lns.parse_dnmsg(message), ws)
                 elif kind == "timesync":
                     self._timesync_answer(message)
+                elif kind == "getxtime":
+                    await ws.send(self.getxtime_answer(message))
+                elif kind in ("runcmd", "rmtsh"):
+                    self._refuse_command(kind, message)
                 else:
                     self._bad("msgtype", f"msgtype {str(kind)[:30]!r} not handled")
             except lns.LnsError as exc:
@@ -392,6 +399,33 @@ class StationForwarder:
             raise lns.LnsError("timesync answer for no request of ours")
         self.stats.timesyncs += 1
 
+    # -- diagnostics --------------------------------------------------------
+
+    def getxtime_answer(self, message: dict[str, Any]) -> str:
+        """Station's answer to ``getxtime``: the LNS's ``MuxTime`` echoed, the gateway's time and, per board
+        (Station's TX unit), its xtime now (0 for a board not heard from yet)."""
+        now = self.gateway.clock.monotonic()
+        host_us = int(now * 1_000_000)
+        timebases = getattr(self.gateway, "timebases", {})
+        xtimes = [0] * (max(self.gateway.boards, default=-1) + 1)
+        for board in self.gateway.boards:
+            timebase = timebases.get(board)
+            if timebase is not None and timebase.synced:
+                xtimes[board] = lns.xtime(board, self.session, timebase.extend(timebase.from_gateway(host_us)))
+        muxtime = message.get("MuxTime", 0)
+        if isinstance(muxtime, bool) or not isinstance(muxtime, int | float):
+            muxtime = 0
+        return lns.json_text({"msgtype": "getxtime", "MuxTime": muxtime, "ustime": round(now, 6),
+                              "UTCtime": round(self._wall(), 6), "xtimes": xtimes})
+
+    def _refuse_command(self, kind: str, message: dict[str, Any]) -> None:
+        """``runcmd`` (run a program) and ``rmtsh`` (remote shell) are refused, always: whoever speaks for the
+        LNS (a compromised server, or anyone in the path of a ws:// link) would run code on the gateway."""
+        self.stats.commands_refused += 1
+        what = str(message.get("command", ""))[:60] if kind == "runcmd" else "remote shell"
+        self._once(f"refused-{kind}-{what}", "LNS %s asked to run %s (%s): refused; wisgate never runs commands "
+                   "sent over the network", self.muxs_uri, repr(what), kind)
+
     # -- problems -----------------------------------------------------------
 
     def _bad(self, reason: str, detail: str) -> None:
@@ -412,7 +446,8 @@ class StationForwarder:
             "connected": self.connected.is_set(), "muxs": self.muxs_uri, "sent": s.sent, "confirmed": s.confirmed,
             "replayed": s.replayed, "queued": self.backlog, "connects": s.connects,
             "connect_failures": s.connect_failures, "downlinks": dict(s.downlinks), "dntxed": s.dntxed,
-            "timesync": self.gps_offset_us is not None, "store": self.store.snapshot(),
+            "timesync": self.gps_offset_us is not None, "commands_refused": s.commands_refused,
+            "store": self.store.snapshot(),
         }
 
 
