@@ -290,3 +290,28 @@ def test_batch_and_single_readers_see_every_uplink_and_a_slow_reader_loses_its_o
     slow.add(uplinks[2:])  # type: ignore[arg-type]
     assert slow.lost == 2
     assert asyncio.run(slow.take()) == uplinks[2:]
+
+
+def test_a_downlink_moved_to_a_module_quiet_for_a_minute_lands_on_its_drifted_counter(rig: Rig) -> None:
+    """Board 0 runs 40 ppm fast and heard nothing for 60 s: 2.4 ms off without its estimated drift rate."""
+    g = rig.gateway
+    rig.daemons[0].module.drift_ppm, rig.daemons[1].module.drift_ppm = 40.0, -10.0
+    fcnt = 0
+    for _ in range(150):  # both boards hear an uplink every 2 s for 5 minutes
+        rig.clock.advance(2.0)
+        now = rig.clock.monotonic()
+        for board in (0, 1):
+            fcnt += 1
+            g.handle(event(board, data(0x26000001, fcnt), rig.daemons[board].count_us()), now=now)
+    assert abs((g.timebases[0].drift_ppm or 0) - 40.0) < 0.5 and abs((g.timebases[1].drift_ppm or 0) + 10.0) < 0.5
+    rig.clock.advance(60.0)  # board 0 goes quiet; board 1 hears one more
+    now = rig.clock.monotonic()
+    count1 = rig.daemons[1].count_us()
+    g.handle(event(1, data(0x26000001, fcnt + 1), count1), now=now)
+    request = TxRequest(b"\x60" + bytes(12), 869_525_000, 14, LoraModulation(9, 125_000),
+                        count_us=(count1 + 1_000_000) & 0xFFFFFFFF, board=1)
+    result = asyncio.run(g.send_downlink(request))
+    assert result.outcome is TxOutcome.OK and result.board == 0
+    (sent,) = rig.daemons[0].module.transmissions
+    error = ((sent.count_us - rig.daemons[0].module.count_at(now + 1.0)) + 2**31) % 2**32 - 2**31
+    assert abs(error) <= 80  # one second of each board's drift at most; 2,400 µs without the rate

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import random
+from collections.abc import Callable
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -88,3 +91,48 @@ def test_monotonic_steps_extend_exactly(start: int, steps: list[int]) -> None:
     for step in steps:
         true_time += step
         assert tb.extend(true_time & COUNTER_MASK) == true_time
+
+
+def _drifting(ppm: float, start: int = 4_000_000_000) -> Callable[[int], int]:
+    """A board counter running ``ppm`` fast against host µs, starting near the wrap."""
+    return lambda host_us: (start + host_us + round(host_us * ppm * 1e-6)) & COUNTER_MASK
+
+
+def test_the_drift_rate_places_a_time_long_after_the_last_uplink() -> None:
+    board_at = _drifting(25.0)
+    timebase = BoardTimebase(0)
+    for k in range(400):  # an uplink every 1.5 s for 10 minutes
+        timebase.sync(board_at(k * 1_500_000), k * 1_500_000)
+    last = 399 * 1_500_000
+    assert timebase.drift_ppm is not None and abs(timebase.drift_ppm - 25.0) < 0.01
+    later = last + 60_000_000  # a minute without an uplink: 1.5 ms of drift at 25 ppm
+    assert abs(counter_diff(timebase.from_gateway(later), board_at(later))) <= 2
+    assert abs(timebase.to_gateway(board_at(later)) - later) <= 2
+    assert timebase.extended_at(later) & COUNTER_MASK == timebase.from_gateway(later)
+
+
+def test_the_drift_estimate_averages_polling_jitter_and_waits_for_a_long_enough_span() -> None:
+    rng = random.Random(5)
+    board_at = _drifting(-12.0)
+    timebase = BoardTimebase(1)
+    host = 0
+    while host < 50_000_000:  # under a minute of samples: jitter would swamp the slope
+        timebase.sync(board_at(host), host + rng.randrange(0, 4_000))  # handled 0-4 ms after reception
+        host += rng.randrange(200_000, 3_000_000)
+    assert timebase.drift_ppm is None
+    while host < 900_000_000:
+        timebase.sync(board_at(host), host + rng.randrange(0, 4_000))
+        host += rng.randrange(200_000, 3_000_000)
+    assert timebase.drift_ppm is not None and abs(timebase.drift_ppm + 12.0) < 1.0
+
+
+def test_a_counter_that_jumps_is_not_taken_for_drift() -> None:
+    timebase = BoardTimebase(0)
+    for k in range(100):
+        timebase.sync(_drifting(5.0)(k * 1_000_000), k * 1_000_000)
+    assert timebase.drift_ppm is not None
+    for k in range(100, 200):  # the module restarted: its counter began again elsewhere
+        timebase.sync(_drifting(5.0, start=7)(k * 1_000_000), k * 1_000_000)
+    assert timebase.drift_ppm is None  # hundreds of ppm "drift" is refused: the plain mapping again
+    timebase.sync(_drifting(5.0, start=7)(10), 5)  # host time went back (a new clock): the estimate restarts
+    assert timebase.drift_ppm is None

@@ -411,7 +411,7 @@ class StationForwarder:
         for board in self.gateway.boards:
             timebase = timebases.get(board)
             if timebase is not None and timebase.synced:
-                xtimes[board] = lns.xtime(board, self.session, timebase.extend(timebase.from_gateway(host_us)))
+                xtimes[board] = lns.xtime(board, self.session, timebase.extended_at(host_us))
         muxtime = message.get("MuxTime", 0)
         if isinstance(muxtime, bool) or not isinstance(muxtime, int | float):
             muxtime = 0

@@ -9,6 +9,7 @@ samples are within ±35.8 minutes (2^31 µs) of the newest, which any live board
 
 from __future__ import annotations
 
+from collections import deque
 from typing import NamedTuple
 
 COUNTER_BITS = 32
@@ -33,18 +34,37 @@ class BoardTime(NamedTuple):
         return self.us & COUNTER_MASK
 
 
+#: Sync samples kept for the drift estimate: at most one per this many host µs...
+RATE_SPACING_US = 1_000_000
+#: ...over this long (host µs); older ones are dropped.
+RATE_WINDOW_US = 900_000_000
+#: No estimate until the kept samples span this long: a sample's host time carries the module's polling
+#: jitter (a few ms), which over a short span would look like hundreds of ppm.
+RATE_MIN_SPAN_US = 60_000_000
+#: A crystal is within tens of ppm; an estimate beyond this is bad data (a module restart), not drift.
+RATE_MAX_PPM = 200.0
+
+
 class BoardTimebase:
     """Extends one board's 32-bit counter; optionally maps it to gateway time (host µs).
 
     The first sample defines the epoch: its extended value equals the raw counter.
+
+    Mapping to gateway time: each uplink is a sync sample (the counter it carries, the host time it was
+    handled). The latest one anchors the mapping; the counter's rate against host time (its crystal's
+    drift, a few ppm) is the least-squares slope over the samples of the last ``RATE_WINDOW_US``, so a time
+    long after the last uplink (a downlink moved to this board, a minute after it last heard anything) is
+    placed at the rate the board really runs: 10 ppm over 60 s is 0.6 ms otherwise.
     """
 
-    __slots__ = ("_latest", "_offset_us", "board")
+    __slots__ = ("_anchor", "_latest", "_rate", "_samples", "board")
 
     def __init__(self, board: int) -> None:
         self.board = board
         self._latest: int | None = None
-        self._offset_us: int | None = None
+        self._anchor: tuple[int, int] | None = None  # the latest sync: (host µs, extended counter)
+        self._samples: deque[tuple[int, int]] = deque()  # (host µs, extended counter)
+        self._rate = 1.0  # board µs per host µs
 
     @property
     def latest(self) -> int | None:
@@ -73,28 +93,69 @@ class BoardTimebase:
     def reset(self) -> None:
         """Forget the timeline (the board restarted and its counter began again from 0)."""
         self._latest = None
-        self._offset_us = None
+        self._anchor = None
+        self._samples.clear()
+        self._rate = 1.0
 
     # gateway time: host µs, the common scale that lets one board's time be expressed on another
 
     def sync(self, count_us: int, host_us: int) -> None:
         """Record that the board counter read ``count_us`` at host time ``host_us``."""
-        self._offset_us = host_us - self.extend(count_us)
+        extended = self.extend(count_us)
+        self._anchor = (host_us, extended)
+        samples = self._samples
+        if not samples or host_us - samples[-1][0] >= RATE_SPACING_US:
+            samples.append((host_us, extended))
+            while host_us - samples[0][0] > RATE_WINDOW_US:
+                samples.popleft()
+            self._estimate_rate()
+        elif host_us < samples[-1][0]:  # host time went back (a new clock): start the estimate again
+            samples.clear()
+            self._rate = 1.0
 
     @property
     def synced(self) -> bool:
-        return self._offset_us is not None
+        return self._anchor is not None
+
+    @property
+    def drift_ppm(self) -> float | None:
+        """How much faster the board's counter runs than host time (ppm); None until estimated."""
+        return None if self._rate == 1.0 else (self._rate - 1.0) * 1e6
 
     def to_gateway(self, count_us: int) -> int:
-        if self._offset_us is None:
-            raise LookupError(f"board {self.board}: no sync sample yet, cannot map to gateway time")
-        return self.extend(count_us) + self._offset_us
+        host, extended = self._sync_anchor("to")
+        return host + round((self.extend(count_us) - extended) / self._rate)
+
+    def extended_at(self, host_us: int) -> int:
+        """The board's extended (64-bit) counter at gateway time ``host_us`` (the timeline is not moved)."""
+        host, extended = self._sync_anchor("from")
+        return extended + round((host_us - host) * self._rate)
 
     def from_gateway(self, host_us: int) -> int:
         """The board's 32-bit counter value at gateway time ``host_us``."""
-        if self._offset_us is None:
-            raise LookupError(f"board {self.board}: no sync sample yet, cannot map from gateway time")
-        return (host_us - self._offset_us) & COUNTER_MASK
+        return self.extended_at(host_us) & COUNTER_MASK
+
+    def _sync_anchor(self, direction: str) -> tuple[int, int]:
+        if self._anchor is None:
+            raise LookupError(f"board {self.board}: no sync sample yet, cannot map {direction} gateway time")
+        return self._anchor
+
+    def _estimate_rate(self) -> None:
+        samples = self._samples
+        first_host, first_count = samples[0]
+        span = samples[-1][0] - first_host
+        if span < RATE_MIN_SPAN_US:
+            return
+        n = len(samples)
+        mean_x = sum(h - first_host for h, _ in samples) / n
+        mean_y = sum(c - first_count for _, c in samples) / n
+        sxx = sxy = 0.0
+        for h, c in samples:
+            dx = h - first_host - mean_x
+            sxx += dx * dx
+            sxy += dx * (c - first_count - mean_y)
+        rate = sxy / sxx
+        self._rate = rate if abs(rate - 1.0) * 1e6 <= RATE_MAX_PPM else 1.0
 
 
 def convert_counter(count_us: int, source: BoardTimebase, target: BoardTimebase) -> int:
