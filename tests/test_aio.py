@@ -182,3 +182,41 @@ def test_a_slow_stop_names_the_tasks_it_waits_for(monkeypatch: pytest.MonkeyPatc
     asyncio.run(main())
     assert "still stopping after 0.05 s: task supervisor waits at" in caplog.text
     assert "test_aio.py" in caplog.text  # where it waits
+
+
+@pytest.mark.parametrize("how", ["owner cancelled", "sibling failed", "body failed"])
+def test_a_task_group_stops_a_task_that_swallows_its_cancellation(how: str) -> None:
+    from wisgate.aio import TaskGroup
+
+    async def stubborn() -> None:
+        with contextlib.suppress(asyncio.CancelledError):  # as asyncio.wait_for can on Python 3.11
+            await asyncio.Event().wait()
+        await asyncio.Event().wait()
+
+    async def failing() -> None:
+        await asyncio.sleep(0.01)
+        raise ValueError("sibling failed")
+
+    async def owner() -> None:
+        async with TaskGroup() as group:
+            group.create_task(stubborn())
+            if how == "sibling failed":
+                group.create_task(failing())
+            if how == "body failed":
+                await asyncio.sleep(0.01)
+                raise ValueError("body failed")
+
+    async def main() -> None:
+        task = asyncio.create_task(owner())
+        await asyncio.sleep(0.02)
+        if how == "owner cancelled":
+            task.cancel()
+        async with asyncio.timeout(3):
+            with contextlib.suppress(asyncio.CancelledError, ExceptionGroup):
+                await task
+        assert task.done()
+        if how != "owner cancelled":
+            error = task.exception()
+            assert isinstance(error, ExceptionGroup) and str(error.exceptions[0]) == how
+
+    asyncio.run(main())

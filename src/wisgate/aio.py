@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import Callable, Coroutine, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from types import TracebackType
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -80,6 +82,45 @@ async def run_all(coros: Mapping[str, Coroutine[Any, Any, Any]]) -> None:
                 raise task.exception()  # type: ignore[misc]
     finally:
         await cancel_and_wait(tasks)
+
+
+class TaskGroup(asyncio.TaskGroup):
+    """``asyncio.TaskGroup`` whose stop cancels each task until it has ended.
+
+    The standard group cancels its tasks once when it stops early (its body failed or was cancelled, a task
+    failed, or its own task was cancelled); a task that swallowed that cancellation (see
+    :func:`cancel_and_wait`) kept the group, its service and the daemon's stop waiting for ever.
+    """
+
+    RECANCEL_S = 0.5
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._parts: list[asyncio.Task[Any]] = []
+
+    def create_task(self, coro: Coroutine[Any, Any, T], *, name: str | None = None,  # type: ignore[override]
+                    context: contextvars.Context | None = None) -> asyncio.Task[T]:
+        task = super().create_task(coro, name=name, context=context)
+        self._parts.append(task)
+        return task
+
+    async def __aexit__(self, et: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        owner = asyncio.current_task()
+        recancel = asyncio.create_task(self._recancel(owner, stopping=et is not None))
+        try:
+            await super().__aexit__(et, exc, tb)
+        finally:
+            recancel.cancel()
+
+    async def _recancel(self, owner: asyncio.Task[Any] | None, *, stopping: bool) -> None:
+        while True:
+            await asyncio.sleep(self.RECANCEL_S)
+            failed = any(t.done() and not t.cancelled() and t.exception() is not None for t in self._parts)
+            if stopping or failed or (owner is not None and owner.cancelling()):
+                for task in self._parts:
+                    if not task.done():
+                        task.cancel()
 
 
 async def run_child(coro: Coroutine[Any, Any, T], name: str | None = None) -> T:

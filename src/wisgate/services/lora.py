@@ -12,6 +12,7 @@ import json
 import logging
 from typing import TYPE_CHECKING
 
+from wisgate.aio import TaskGroup
 from wisgate.config import LoraSection
 from wisgate.lora.core.describe import describe
 from wisgate.lora.core.filters import UplinkFilter
@@ -127,7 +128,7 @@ def lora_service(config: LoraSection) -> ServiceFn:
                 config.store_dir.mkdir(parents=True, exist_ok=True)
             except OSError as exc:  # each store retries it; uplinks wait in memory meanwhile
                 log.warning("uplink store directory %s cannot be created: %s", config.store_dir, exc)
-            async with asyncio.TaskGroup() as group:
+            async with TaskGroup() as group:
                 if config.udp:
                     from wisgate.lora.backhaul.udp_forwarder import UdpForwarder
 
@@ -159,7 +160,7 @@ def lora_service(config: LoraSection) -> ServiceFn:
                     group.create_task(_run_closing(station, station_store), name="lora-station")
 
         try:
-            async with asyncio.TaskGroup() as group:
+            async with TaskGroup() as group:
                 group.create_task(gateway.run(), name="lora-gateway")
                 group.create_task(publish(), name="lora-traffic")
                 group.create_task(radio(), name="lora-radio")

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 
 import aiomqtt
 
-from wisgate.aio import run_child
+from wisgate.aio import TaskGroup, run_child
 from wisgate.api.mqtt.commands import MAX_PAYLOAD, CommandError, parse_duty, parse_oled, parse_press
 from wisgate.api.mqtt.discovery import discovery_configs
 from wisgate.api.mqtt.payloads import encode, event_payload, reading_payload, state_payloads
@@ -148,7 +148,7 @@ class Telemetry:
     async def _session(self, identity: Identity, events: Subscription) -> None:
         """One connection, until it fails (raising) or the service is cancelled."""
         client = self._client(identity)
-        async with client, asyncio.TaskGroup() as group:
+        async with client, TaskGroup() as group:
             receiver = group.create_task(self._receive(client, identity), name="mqtt-telemetry-receive")
             try:
                 await self._start(client, identity)

@@ -51,7 +51,7 @@ from google.protobuf import json_format
 from google.protobuf.message import DecodeError, Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from wisgate.aio import cancel_and_wait
+from wisgate.aio import TaskGroup, cancel_and_wait
 from wisgate.lora.backends.concentratord.wire import CRC, TX_STATUS, channels_from_configuration, downlink_from_proto
 from wisgate.lora.backhaul.mqtt_settings import Encoding, MqttSettings
 from wisgate.lora.backhaul.store import StoredUplink, StoreError
@@ -269,7 +269,7 @@ class MqttForwarder:
                 await client.subscribe(self.topic("command/config"), qos=1)
                 self.connected.set()
                 log.info("MQTT broker %s:%d connected", self.settings.host, self.settings.port)
-                async with asyncio.TaskGroup() as group:
+                async with TaskGroup() as group:
                     group.create_task(self._sender(client), name="mqtt-send")
                     group.create_task(self._receiver(client), name="mqtt-receive")
                     group.create_task(self._stats_loop(client), name="mqtt-stats")
@@ -362,7 +362,7 @@ class MqttForwarder:
 
     async def _receiver(self, client: aiomqtt.Client) -> None:
         down, config = self.topic("command/down"), self.topic("command/config")
-        async with asyncio.TaskGroup() as group:
+        async with TaskGroup() as group:
             async for message in client.messages:
                 if not isinstance(message.payload, bytes | bytearray):
                     continue

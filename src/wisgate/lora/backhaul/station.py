@@ -41,6 +41,7 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
+from wisgate.aio import TaskGroup
 from wisgate.lora.backhaul import lns
 from wisgate.lora.backhaul.station_settings import StationSettings
 from wisgate.lora.backhaul.store import StoredUplink
@@ -128,7 +129,7 @@ class StationForwarder:
 
     async def run(self) -> None:
         try:
-            async with asyncio.TaskGroup() as group:
+            async with TaskGroup() as group:
                 group.create_task(self.intake.run(self.gateway), name="station-intake")
                 group.create_task(self.store.upkeep(), name="station-store-upkeep")
                 group.create_task(self._connection_loop(), name="station-connection")
@@ -167,7 +168,8 @@ class StationForwarder:
         async with connect(f"{base}/router-info", ssl=self._ssl, additional_headers=self._headers(),
                            open_timeout=10, compression=None) as ws:
             await ws.send(lns.json_text({"router": lns.id6(self.router)}))
-            answer = lns.decode(await asyncio.wait_for(ws.recv(), 10))
+            async with asyncio.timeout(10):  # not wait_for: see wisgate.aio
+                answer = lns.decode(await ws.recv())
         if answer.get("error"):
             raise lns.LnsError(f"router-info refused this gateway: {str(answer['error'])[:200]}")
         uri = answer.get("uri")
@@ -185,7 +187,7 @@ class StationForwarder:
             self.connected.set()
             await ws.send(lns.version_message(station=STATION_VERSION, firmware=STATION_VERSION, model=MODEL))
             log.info("LNS %s connected (router %s)", self.muxs_uri, lns.id6(self.router))
-            async with asyncio.TaskGroup() as group:
+            async with TaskGroup() as group:
                 group.create_task(self._receiver(ws), name="station-receive")
                 group.create_task(self._sender(ws), name="station-send")
                 group.create_task(self._timesync(ws), name="station-timesync")

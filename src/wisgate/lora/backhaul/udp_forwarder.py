@@ -36,6 +36,7 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
 
+from wisgate.aio import TaskGroup
 from wisgate.clock import Clock
 from wisgate.errors import ConfigError
 from wisgate.lora.backhaul import gwmp
@@ -208,7 +209,7 @@ class UdpForwarder:
                 log.info("%s: %d uplinks queued from before; replaying them first", config.name, len(link.store))
         finally:
             opened.set()
-        async with asyncio.TaskGroup() as group:
+        async with TaskGroup() as group:
             group.create_task(link.replay_loop(), name=f"gwmp-{config.name}-replay")
             group.create_task(link.keepalive_loop(), name=f"gwmp-{config.name}-keepalive")
             group.create_task(link.store.upkeep(), name=f"gwmp-{config.name}-store-upkeep")

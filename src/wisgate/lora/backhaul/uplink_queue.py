@@ -27,6 +27,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from itertools import islice
 from typing import Protocol
 
+from wisgate.aio import TaskGroup
 from wisgate.lora.backhaul.store import StoredUplink, StoreError
 from wisgate.lora.core.types import GatewayPort, ReceivedUplink
 
@@ -344,7 +345,7 @@ class UplinkIntake:
         batches = gateway.uplink_batches()
         encode, pending = self._encode, self._pending
         try:
-            async with asyncio.TaskGroup() as group:
+            async with TaskGroup() as group:
                 group.create_task(self._write_submitted(), name=f"{self.queue.server}-store")
                 async for batch in batches:
                     for received in batch:

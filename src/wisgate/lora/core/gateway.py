@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 
-from wisgate.aio import wait_event
+from wisgate.aio import TaskGroup, wait_event
 from wisgate.clock import Clock
 from wisgate.lora.core.dedup import Deduplicator
 from wisgate.lora.core.filters import UplinkFilter
@@ -215,7 +215,7 @@ class Gateway:
     async def run(self) -> None:
         """Pump every module and emit merged uplinks until cancelled; then emit what is pending."""
         try:
-            async with asyncio.TaskGroup() as group:
+            async with TaskGroup() as group:
                 for link in self.links.values():
                     group.create_task(self._pump(link), name=f"lora-board-{link.board}")
                 group.create_task(self._flush(), name="lora-dedup")
