@@ -25,7 +25,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from wisgate.aio import BusWorker
 from wisgate.bus.gpio import GpioLine
@@ -74,6 +74,8 @@ class FieldDevices(Protocol):
 
     #: (name, device id, template) of each device
     devices: tuple[tuple[str, int, str], ...]
+    #: templates of its own (as ``[industrial.modbus.templates.NAME]`` tables), for devices no shipped one fits
+    templates: dict[str, dict[str, Any]]
 
     async def start(self) -> int:
         """Start serving; returns the loopback TCP port."""

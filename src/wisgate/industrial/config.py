@@ -299,8 +299,8 @@ class IndustrialSection(Section):
     """Field devices on ModBUS and WisBlock IO modules (docs/industrial.md)."""
 
     enabled: bool = True
-    #: On the simulated board with no buses configured, poll its simulated field devices (an energy meter
-    #: and a temperature/humidity transmitter on a loopback ModBUS TCP line).
+    #: On the simulated board with no buses configured, poll its simulated field devices (an energy meter,
+    #: a temperature/humidity transmitter and a heating controller on a loopback ModBUS TCP line).
     sim_field_devices: bool = True
     modbus: ModbusSection = ModbusSection()
     wisblock: list[WisblockSection] = []

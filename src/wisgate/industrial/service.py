@@ -248,7 +248,7 @@ class IndustrialGateway:
 
 def field_bus(devices: FieldDevices, port: int) -> ModbusSection:
     """The configuration of a target's own field devices: one loopback TCP line, templates as they say."""
-    return ModbusSection.model_validate({"buses": [{
+    return ModbusSection.model_validate({"templates": devices.templates, "buses": [{
         "name": "sim-field", "host": "127.0.0.1", "tcp_port": port,
         "devices": [{"name": name, "device_id": device_id, "template": template, "interval_s": 2.0}
                     for name, device_id, template in devices.devices]}]})

@@ -1,8 +1,12 @@
-"""Simulated ModBUS field devices: an energy meter and a temperature/humidity transmitter on a loopback
-ModBUS TCP line, so ``wisgate run`` on the simulated board has field values to poll out of the box.
+"""Simulated ModBUS field devices: an energy meter, a temperature/humidity transmitter and a heating
+controller on a loopback ModBUS TCP line, so ``wisgate run`` on the simulated board has field values to
+poll, and points to write, out of the box.
 
-They are real pymodbus servers holding the register layouts of the shipped templates (energy-meter,
-th-sensor); their values change with time and follow the simulated room (the climate's ambient).
+They are real pymodbus servers. The meter and transmitter hold the register layouts of the shipped
+templates (energy-meter, th-sensor); their values change with time and follow the simulated room (the
+climate's ambient). The heating controller is no real model (its template, ``sim-heating``, comes with
+the simulation): a writable flow setpoint and a pump coil, and a flow temperature that approaches the
+setpoint while the pump runs and the room's temperature while it is off.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import asyncio
 import contextlib
 import math
 from functools import partial
+from typing import Any
 
 from pymodbus.constants import ExcCodes
 from pymodbus.server import ModbusTcpServer
@@ -23,19 +28,39 @@ from wisgate.sim.environment import Climate
 
 METER_ID = 1
 SENSOR_ID = 2
+HEATING_ID = 3
 F32 = Encoding(Type.F32)
+#: the flow temperature's time constant (a first-order approach to the setpoint or the room)
+HEATING_TAU_S = 120.0
+HEATING_TEMPLATE: dict[str, Any] = {
+    "description": "simulated heating controller (no real model): flow setpoint, pump, flow temperature",
+    "points": [
+        {"name": "setpoint", "table": "holding", "address": 0, "scale": 0.1, "unit": "°C", "writable": True,
+         "min": 30, "max": 80},
+        {"name": "pump", "table": "coil", "address": 0, "writable": True},
+        {"name": "flow_temp", "table": "input", "address": 0, "type": "i16", "scale": 0.1, "unit": "°C",
+         "deadband": 0.2},
+    ],
+}
 
 
 class SimFieldDevices:
     """(name, device id, template) of each device, and the line's start/stop."""
 
-    devices: tuple[tuple[str, int, str], ...] = (("meter", METER_ID, "energy-meter"), ("room", SENSOR_ID, "th-sensor"))
+    devices: tuple[tuple[str, int, str], ...] = (("meter", METER_ID, "energy-meter"), ("room", SENSOR_ID, "th-sensor"),
+                                                 ("heating", HEATING_ID, "sim-heating"))
+    #: templates of devices that are no real model
+    templates: dict[str, dict[str, Any]] = {"sim-heating": HEATING_TEMPLATE}
 
     def __init__(self, clock: Clock, climate: Climate) -> None:
         self.clock = clock
         self.climate = climate
         self._energy_kwh = 1234.5
         self._last_t: float | None = None
+        self.setpoint_c = 55.0
+        self.pump = True
+        self.flow_c: float | None = None
+        self._flow_t: float | None = None
         self._server: ModbusTcpServer | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -54,6 +79,28 @@ class SimFieldDevices:
     def sensor_values(self, t: float) -> dict[int, int]:
         celsius = self.climate.ambient_c + 0.3 * math.sin(2 * math.pi * t / 300)
         return {1: round(celsius * 10) & 0xFFFF, 2: round(self.climate.ambient_rh * 10)}
+
+    def flow_value(self, t: float) -> float:
+        """The flow temperature at ``t``: first order towards the setpoint (pump on) or the room (off)."""
+        target = self.setpoint_c if self.pump else self.climate.ambient_c
+        if self.flow_c is None or self._flow_t is None:
+            self.flow_c = self.climate.ambient_c
+        elif t > self._flow_t:
+            self.flow_c = target + (self.flow_c - target) * math.exp(-(t - self._flow_t) / HEATING_TAU_S)
+        self._flow_t = t
+        return self.flow_c
+
+    async def _heating(self, function: int, start: int, address: int, count: int, registers: list[int],
+                       values: list[int] | list[bool] | None) -> ExcCodes | None:
+        now = self.clock.monotonic()
+        self.flow_value(now)  # up to now under the old setting
+        if function in (6, 16) and values is not None and start <= 0 < start + len(values):
+            self.setpoint_c = values[0 - start] / 10
+        elif function in (5, 15) and values is not None and start <= 0 < start + len(values):
+            self.pump = bool(values[0 - start])
+        elif function == 4 and start <= 0 < start + len(registers):
+            registers[0 - start] = round(self.flow_value(now) * 10) & 0xFFFF
+        return None
 
     async def _meter(self, function: int, start: int, address: int, count: int, registers: list[int],
                      values: list[int] | list[bool] | None) -> ExcCodes | None:
@@ -83,7 +130,12 @@ class SimFieldDevices:
                                                                        datatype=DataType.REGISTERS)],
                                                [SimData(0, count=8, values=0, datatype=DataType.REGISTERS)]),
                            action=partial(SimFieldDevices._sensor, self))
-        self._server = ModbusTcpServer([meter, sensor], address=("127.0.0.1", 0))
+        heating = SimDevice(HEATING_ID, simdata=(
+            [SimData(0, values=[self.pump] + [False] * 15, datatype=DataType.BITS)], empty,
+            [SimData(0, values=[round(self.setpoint_c * 10)] + [0] * 7, datatype=DataType.REGISTERS)],
+            [SimData(0, count=8, values=0, datatype=DataType.REGISTERS)]),
+            action=partial(SimFieldDevices._heating, self))
+        self._server = ModbusTcpServer([meter, sensor, heating], address=("127.0.0.1", 0))
         self._task = asyncio.create_task(self._server.serve_forever(), name="sim modbus field")
         for _ in range(500):
             listener = getattr(self._server, "transport", None)
