@@ -21,7 +21,7 @@ from wisgate.api.http import create_app
 from wisgate.apps.engine import connect
 from wisgate.apps.running import set_running_config
 from wisgate.cli import cli
-from wisgate.commands._options import console
+from wisgate.commands._options import rich_console
 from wisgate.config import ApiSection, parse_config
 from wisgate.services.supervisor import Supervisor
 from wisgate.target import open_target
@@ -118,7 +118,7 @@ def test_the_api_exports(api: tuple[TestClient, str]) -> None:
 
 
 def test_the_apps_commands(client: docker.DockerClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(console, "width", 240)
+    monkeypatch.setattr(rich_console(), "width", 240)  # the console behind the commands' lazy one
     runner = CliRunner(env={"WISGATE_APPS_CATALOG": "", "WISGATE_CONFIG": None, "WISGATE_BOARD": None})
     prefix = unique("cli")
     name, port = f"{prefix}-echo", free_port()

@@ -16,9 +16,9 @@ from pathlib import Path
 
 from lora_rig import free_port
 
-#: libraries no configuration of the daemon needs: the app catalog's Docker SDK is loaded by app commands,
-#: the test tools never
-NEVER = ("docker", "schemathesis", "hypothesis", "pytest", "websockets")
+#: libraries no configuration of the daemon needs: rich only for the live view (these runs are --plain, as under
+#: systemd), the app catalog's Docker SDK only for app commands, the test tools never
+NEVER = ("docker", "schemathesis", "hypothesis", "pytest", "websockets", "rich")
 
 RUN = textwrap.dedent("""
     import json, sys

@@ -9,8 +9,6 @@ import sys
 from pathlib import Path
 
 import click
-from rich.markup import escape
-from rich.table import Table
 
 from wisgate.board.rak7391 import ONBOARD_DEVICES
 from wisgate.commands._options import bus_options, console
@@ -61,6 +59,9 @@ def scan(target: Target) -> None:
               help="Also ask the LoRa modules this configuration lists ([[lora.modules]]) whether they answer.")
 def status(target: Target, config_path: Path | None) -> None:
     """Every sensor of the board, read once (and, with --config, each configured LoRa module)."""
+    from rich.markup import escape
+    from rich.table import Table
+
     from wisgate.services.readings import format_value
     from wisgate.services.status import read_status
 

@@ -4,16 +4,38 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import click
-from rich.console import Console
 
 from wisgate.target import open_target
 
+if TYPE_CHECKING:
+    from rich.console import Console
+
 F = TypeVar("F", bound=Callable[..., Any])
 
-console = Console(highlight=False)
+
+@functools.cache
+def rich_console() -> Console:
+    """The commands' rich console, made at first use: ``wisgate run`` with plain logs (systemd, a pipe)
+    never loads rich (a megabyte and a half of the daemon's memory)."""
+    from rich.console import Console
+
+    return Console(highlight=False)
+
+
+class _Console:
+    """Stands for :func:`rich_console` until something prints through it."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(rich_console(), name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(rich_console(), name, value)
+
+
+console = cast("Console", _Console())
 
 
 def checked_bus(bus_path: str | None) -> str | None:

@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 
 import click
-from rich.table import Table
 
 from wisgate.commands._options import console
 from wisgate.commands.events import open_history
@@ -47,6 +46,8 @@ def command(reading: str | None, since: str, path: Path | None) -> None:
         samples = history.samples(reading, since=start)
     finally:
         history.close()
+    from rich.table import Table
+
     unit = samples[0].unit if samples else ""
     table = Table(title=f"{reading} ({unit})" if unit else reading)
     for column in ("time", "mean", "min", "max"):

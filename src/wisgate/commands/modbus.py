@@ -9,12 +9,14 @@ BADC, DCBA), so the order a device uses is the column that makes sense.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.table import Table
 
 from wisgate.commands._options import console
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 #: the common names of the byte/word orders: (byte order, word order)
 ORDER_NAMES = {"ABCD": ("big", "big"), "CDAB": ("big", "little"), "BADC": ("little", "big"),
@@ -151,6 +153,8 @@ def text_of(values: list[int], byte_order: str) -> str:
 
 
 def dump_table(values: list[int], address: int, table: str, dtype: str, title: str) -> Table:
+    from rich.table import Table
+
     from wisgate.industrial.modbus.codec import DataType, Encoding, decode
 
     grid = Table(title=f"{table} registers of {title}")

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from wisgate.commands._options import console
+from wisgate.commands._options import rich_console
 
 if TYPE_CHECKING:
     from wisgate.config import Config
@@ -72,6 +72,11 @@ async def report_a_slow_stop(stop: asyncio.Event, supervising: asyncio.Task[None
                                              task.get_name(), where)
 
 
+def _say(text: str, *, soft_wrap: bool = False) -> None:
+    """A line as rich prints it where there is no terminal (these lines carry no markup)."""
+    click.echo(text)
+
+
 def _run(config: Config, config_path: Path | None, spec: str | None, duration: float | None, plain: bool,
          fresh: bool) -> None:
     from wisgate.control.server import serve_control
@@ -79,29 +84,31 @@ def _run(config: Config, config_path: Path | None, spec: str | None, duration: f
     from wisgate.preflight import check_config
     from wisgate.services.daemon import build_supervisor
     from wisgate.services.history import History, default_history_path
-    from wisgate.services.liveview import plain_logging, show_live, wants_live_view
+    from wisgate.services.logsetup import plain_logging, wants_live_view
     from wisgate.services.notify import Notifier, report_to_systemd, stop_requester, watchdog_interval_s
     from wisgate.target import open_target
 
     check_config(config, source=str(config_path or "default configuration"))
     plain_logging(config.log_level)
     live = wants_live_view(sys.stdout, plain=plain)
+    # plain output needs no rich: a daemon under systemd or in a pipe never loads it
+    say = rich_console().print if live else _say
     target = open_target(spec, realtime=True, addresses=config.board.addresses, state_file=sim_board_file(),
                          fresh=fresh, via_daemon=False)
     target.apply_scenario(config.sim)
-    console.print(f"wisgate running on the {target.description}; Ctrl-C stops it")
+    say(f"wisgate running on the {target.description}; Ctrl-C stops it")
     history = None
     if config.history.enabled:
         history_path = config.history.path or default_history_path()
         history = History.open_or_none(history_path)
         if history is not None:
-            console.print(f"history (readings and events): {history_path}", soft_wrap=True)
+            say(f"history (readings and events): {history_path}", soft_wrap=True)
     picture = config.display.png or target.display_path()
     if config.display.enabled and picture is not None:
-        console.print(f"the OLED is drawn to {picture.resolve()}", soft_wrap=True)
+        say(f"the OLED is drawn to {picture.resolve()}", soft_wrap=True)
     if config.api.enabled:
         host = f"[{config.api.host}]" if ":" in config.api.host else config.api.host
-        console.print(f"dashboard: http://{host}:{config.api.port}/ (API docs /docs, metrics /metrics)",
+        say(f"dashboard: http://{host}:{config.api.port}/ (API docs /docs, metrics /metrics)",
                       soft_wrap=True)
     supervisor = build_supervisor(target, config, history)
     notifier = Notifier()
@@ -123,7 +130,9 @@ def _run(config: Config, config_path: Path | None, spec: str | None, duration: f
         helpers = [reporting, asyncio.create_task(serve_control(target, spec), name="control-socket"),
                    asyncio.create_task(report_a_slow_stop(stop, supervising), name="slow-stop-report")]
         if live:
-            view = show_live(supervisor.state, console, title=target.description, stop=stop)
+            from wisgate.services.liveview import show_live
+
+            view = show_live(supervisor.state, rich_console(), title=target.description, stop=stop)
             helpers.append(asyncio.create_task(view, name="live-view"))
         try:
             await supervising
@@ -137,4 +146,4 @@ def _run(config: Config, config_path: Path | None, spec: str | None, duration: f
     finally:
         notifier.close()
         target.close()
-    console.print("wisgate stopped")
+    say("wisgate stopped")

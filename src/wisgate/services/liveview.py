@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import sys
 import time
 from collections.abc import Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING
 
 from rich.console import Console, Group, RenderableType
 from rich.live import Live
@@ -24,62 +22,24 @@ from rich.table import Table
 from rich.text import Text
 
 from wisgate.services.events import Event, Severity
+
+# the plain side lives in logsetup (no rich); re-exported for the view's users
+from wisgate.services.logsetup import JournalFormatter as JournalFormatter
+from wisgate.services.logsetup import plain_logging as plain_logging
+from wisgate.services.logsetup import stderr_is_journal as stderr_is_journal
+from wisgate.services.logsetup import under_systemd as under_systemd
+from wisgate.services.logsetup import wants_live_view as wants_live_view
 from wisgate.services.readings import Reading, format_value
 
 if TYPE_CHECKING:
     from wisgate.services.state import BoardState
 
-PLAIN_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 #: how many events the view keeps on screen
 EVENT_ROWS = 6
 #: the view is redrawn at least this often, and at most 4 times a second
 REFRESH_S = 1.0
 MIN_REDRAW_S = 0.25
 SEVERITY_STYLE = {Severity.INFO: "green", Severity.WARNING: "yellow", Severity.ALARM: "bold red"}
-
-
-def under_systemd(environ: Mapping[str, str] | None = None) -> bool:
-    """Started by systemd (a service, ``systemd-run``): it sets ``INVOCATION_ID``; ``JOURNAL_STREAM``
-    when stdout/stderr go to the journal."""
-    env = os.environ if environ is None else environ
-    return bool(env.get("INVOCATION_ID") or env.get("JOURNAL_STREAM"))
-
-
-def wants_live_view(stdout: TextIO, *, plain: bool, environ: Mapping[str, str] | None = None) -> bool:
-    return not plain and stdout.isatty() and not under_systemd(environ)
-
-
-def stderr_is_journal(environ: Mapping[str, str] | None = None, stream: TextIO | None = None) -> bool:
-    """``JOURNAL_STREAM`` is ``device:inode`` of the journal's socket; it applies only if stderr is it
-    (a child that redirected stderr elsewhere inherits the variable, systemd.exec(5))."""
-    env = os.environ if environ is None else environ
-    device, _, inode = env.get("JOURNAL_STREAM", "").partition(":")
-    try:
-        stat = os.fstat((stream or sys.stderr).fileno())
-        return (stat.st_dev, stat.st_ino) == (int(device), int(inode))
-    except (ValueError, OSError):
-        return False
-
-
-class JournalFormatter(logging.Formatter):
-    """``<3>wisgate.fan: ...``: the journal reads the priority from the prefix (sd-daemon(3)) and
-    stamps the time itself."""
-
-    PRIORITY = {logging.CRITICAL: 2, logging.ERROR: 3, logging.WARNING: 4, logging.INFO: 6, logging.DEBUG: 7}
-
-    def __init__(self) -> None:
-        super().__init__("%(name)s: %(message)s")
-
-    def format(self, record: logging.LogRecord) -> str:
-        priority = next((p for level, p in sorted(self.PRIORITY.items(), reverse=True) if record.levelno >= level), 7)
-        return f"<{priority}>{super().format(record)}"
-
-
-def plain_logging(level: str) -> None:
-    """Plain log lines on stderr; journal-style when stderr is the journal."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JournalFormatter() if stderr_is_journal() else logging.Formatter(PLAIN_FORMAT))
-    logging.basicConfig(level=level.upper(), handlers=[handler])  # a no-op where logging is set up already
 
 
 class ConsoleLogHandler(logging.Handler):
