@@ -268,3 +268,23 @@ def test_expire_forgets_packets_only_once_they_have_left_the_air() -> None:
     # across the counter wrap too
     assert q.enqueue(req(50_000), COUNTER_MASK - 100_000).ok
     assert q.expire(COUNTER_MASK) == 0 and q.expire(60_000 + airtime) == 1
+
+
+@pytest.mark.parametrize(("region", "limited"), [("EU868-16", True), ("EU868", True), ("US915", False)])
+def test_the_running_gateway_keeps_the_duty_cycle_where_the_region_has_one(region: str, limited: bool) -> None:
+    from wisgate.lora.plans.allocation import Module
+    from wisgate.services.lora import module_jit
+
+    low, high = (863_000_000, 870_000_000) if region.startswith("EU") else (902_000_000, 928_000_000)
+    q = module_jit(Module(0, band_min_hz=low, band_max_hz=high, tx_freq_min_hz=low, tx_freq_max_hz=high), region)
+    frequency = EU_RX1 if limited else 923_300_000
+    slow = LoraModulation(12, 125_000)
+    air = req(0, modulation=slow, payload=bytes(51), frequency_hz=frequency).airtime_us()
+    t, outcomes = 1_000_000, []
+    for _ in range(36_000_000 // air + 1):  # one more than band M's 1 % of an hour holds
+        outcomes.append(q.enqueue(req(t, modulation=slow, payload=bytes(51), frequency_hz=frequency),
+                                  now_us=t - 500_000).outcome)
+        q.pop_due(t)
+        t += 10_000_000
+    assert (outcomes[-1] is TxOutcome.DUTY_CYCLE) is limited
+    assert all(o is TxOutcome.OK for o in outcomes[:-1])

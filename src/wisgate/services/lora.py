@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from wisgate.aio import TaskGroup
 from wisgate.config import LoraSection
 from wisgate.lora.core.describe import describe
+from wisgate.lora.core.dutycycle import DutyCycleTracker
 from wisgate.lora.core.filters import UplinkFilter
 from wisgate.lora.core.gateway import Gateway, ModuleLink
 from wisgate.lora.core.jit import JitQueue
@@ -48,11 +49,15 @@ def udp_servers(config: LoraSection) -> list[UdpServerConfig]:
     ]
 
 
-def _jit(module: Module) -> JitQueue:
+def module_jit(module: Module, region: str) -> JitQueue:
+    """A module's JIT queue; in EU868 it keeps the ETSI EN 300 220 duty cycle per sub-band (one tracker per
+    module: each transmitter is a device of its own under the regulation)."""
     low, high = module.tx_freq_min_hz, module.tx_freq_max_hz
     if low is None or high is None:
         low = high = 0  # receive-only: no frequency is in range
-    return JitQueue(board=module.board, tx_freq_min_hz=low, tx_freq_max_hz=high, power_lut=POWER_LUT_DBM)
+    duty_cycle = DutyCycleTracker() if region.upper().startswith("EU868") else None
+    return JitQueue(board=module.board, tx_freq_min_hz=low, tx_freq_max_hz=high, power_lut=POWER_LUT_DBM,
+                    duty_cycle=duty_cycle)
 
 
 async def _hold(forwarder: UdpForwarder) -> None:
@@ -77,7 +82,8 @@ def lora_service(config: LoraSection) -> ServiceFn:
             log.warning("no LoRa modules configured ([[lora.modules]]): the gateway is not started")
             return
         links = [
-            ModuleLink(module.board, backend, _jit(module), module) for module, backend in concentrators.modules
+            ModuleLink(module.board, backend, module_jit(module, config.region), module)
+            for module, backend in concentrators.modules
         ]
         gateway = Gateway(config.gateway_id, links, clock=context.target.clock, uplink_filter=uplink_filter(config))
         context.state.lora.gateway = gateway
