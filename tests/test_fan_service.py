@@ -212,3 +212,12 @@ def test_an_unreadable_cpu_temperature_runs_the_fan_at_full_speed() -> None:
 def test_a_start_kicks_at_the_spin_up_duty_when_asked_then_settles_at_the_minimum() -> None:
     policy = PiController(target_c=60, spin_up_percent=40, spin_up_s=3, filter_s=0, ki=0)
     assert [policy.duty(60, t) for t in (0, 2, 4)] == [40, 40, policy.min_duty]
+
+
+def test_a_held_temperature_keeps_the_configured_critical_limit() -> None:
+    from wisgate.services.fan import held
+
+    holding = held(None, 60.0, 70.0)
+    assert holding.critical_c == 70.0 and holding.duty(70.5, 0.0) == 100.0  # full speed at [fan] critical_c
+    assert held(holding, 60.0, 70.0) is holding  # the same loop while the target stays
+    assert held(None, 74.0, 70.0).critical_c == 75.0  # a hold above the limit still gets full speed just over it

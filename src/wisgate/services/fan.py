@@ -28,11 +28,12 @@ CRITICAL_FALLBACK_C = 80.0
 __all__ = ["FanCurve", "PiController", "fan_service"]
 
 
-def held(controller: PiController | None, target_c: float) -> PiController:
-    """The closed loop for a temperature held through the API: the same one while the target stays."""
+def held(controller: PiController | None, target_c: float, critical_c: float) -> PiController:
+    """The closed loop for a temperature held through the API: the same one while the target stays. Full
+    speed comes at the configured ``critical_c``, or just above a held target as high as that."""
     if controller is not None and controller.target_c == target_c:
         return controller
-    return PiController(target_c=target_c, critical_c=max(CRITICAL_FALLBACK_C, target_c + 5))
+    return PiController(target_c=target_c, critical_c=max(critical_c, target_c + 1))
 
 
 def fan_fault(status: FanStatus) -> str | None:
@@ -56,6 +57,7 @@ def fan_service(policy: FanPolicy, interval_s: float) -> ServiceFn:
         fault: str | None = None
         sensor_error: str | None = None
         holding: PiController | None = None
+        critical_c = policy.critical_c if isinstance(policy, PiController) else CRITICAL_FALLBACK_C
         while True:
             mode = policy.name
             try:
@@ -76,7 +78,7 @@ def fan_service(policy: FanPolicy, interval_s: float) -> ServiceFn:
             elif celsius is None or celsius >= CRITICAL_FALLBACK_C:
                 duty = 100.0
             elif hold_c is not None:
-                holding = held(holding, hold_c)
+                holding = held(holding, hold_c, critical_c)
                 duty, mode = holding.duty(celsius, now), "closed-loop"
             else:
                 duty = policy.duty(celsius, target.clock.monotonic())
