@@ -15,6 +15,8 @@ from wisgate.api.http import create_app
 from wisgate.config import ApiSection
 from wisgate.lora.backhaul import gwmp
 from wisgate.lora.backhaul.mqtt_forwarder import MqttForwarder, MqttSettings
+from wisgate.lora.backhaul.station import StationForwarder
+from wisgate.lora.backhaul.station_settings import StationSettings
 from wisgate.lora.backhaul.udp_forwarder import UdpForwarder
 from wisgate.lora.backhaul.uplink_queue import MemoryStore, UplinkQueue
 from wisgate.services.supervisor import Supervisor
@@ -48,6 +50,8 @@ def test_backhaul_counters_in_the_api_and_metrics(tmp_path: Path) -> None:
             state.lora.udp = forwarder
             state.lora.mqtt = MqttForwarder(rig.gateway, MqttSettings(port=free_port()),
                                                UplinkQueue(MemoryStore(), server="mqtt"))
+            state.lora.station = StationForwarder(rig.gateway, StationSettings(uri=f"ws://127.0.0.1:{free_port()}"),
+                                                  MemoryStore())
             client = TestClient(create_app(supervisor.context, ApiSection()))
             body = client.get("/api/lora/backhaul").json()
             metrics = samples(client.get("/metrics").text)
@@ -60,6 +64,10 @@ def test_backhaul_counters_in_the_api_and_metrics(tmp_path: Path) -> None:
         assert broken["ok"] is False and "s.db" in broken["problem"] and "memory" in broken["problem"]
         assert broken["unprotected"] == 10 and broken["store_errors"] >= 1 and broken["queued"] == 0
         assert body["mqtt"]["ok"] is True and body["mqtt"]["connected"] is False
+        station = body["station"]
+        assert station["ok"] is True and station["connected"] is False and station["queued"] == 0
+        assert station["muxs"] == "" and station["timesync"] is False and station["lost"] == 0
+        assert metrics[("wisgate_backhaul_ok", (("backhaul", "station"), ("server", "station")))] == 1.0
         udp = (("backhaul", "udp"), ("server", "broken"))
         assert metrics[("wisgate_backhaul_ok", udp)] == 0.0
         assert metrics[("wisgate_backhaul_unprotected_total", udp)] == 10.0
@@ -79,6 +87,6 @@ def test_backhaul_counters_in_the_api_and_metrics(tmp_path: Path) -> None:
 def test_no_forwarder_no_backhaul() -> None:
     supervisor = Supervisor(open_target("sim"))
     client = TestClient(create_app(supervisor.context, ApiSection()))
-    assert client.get("/api/lora/backhaul").json() == {"udp": {}, "mqtt": None}
+    assert client.get("/api/lora/backhaul").json() == {"udp": {}, "mqtt": None, "station": None}
     assert "wisgate_backhaul_ok{" not in client.get("/metrics").text
     supervisor.context.bus.close()

@@ -1,6 +1,6 @@
 """The forwarders' own counters in ``/api/lora/backhaul`` and ``/metrics``: link health, queue, unprotected sends.
 
-Read at request time from the board state (``state.lora.udp``, ``state.lora.mqtt``) through the
+Read at request time from the board state (``state.lora.udp``, ``.mqtt``, ``.station``) through the
 forwarders' ``snapshot()``, plain data. Kept apart from the rest of the API so the backhaul's figures
 can grow without touching it.
 """
@@ -19,9 +19,16 @@ from wisgate.services.state import BoardState
 
 
 def backhaul(state: BoardState) -> dict[str, Any]:
-    """``{"udp": {server: {...}}, "mqtt": {...} or None}``: what each forwarder reports of itself."""
-    udp, mqtt = state.lora.udp, state.lora.mqtt
-    return {"udp": udp.snapshot() if udp is not None else {}, "mqtt": mqtt.snapshot() if mqtt is not None else None}
+    """``{"udp": {server: {...}}, "mqtt": {...} or None, "station": {...} or None}``: what each forwarder reports
+    of itself (the Station link's store figures beside its own, as the others have them)."""
+    udp, mqtt, station = state.lora.udp, state.lora.mqtt, state.lora.station
+    return {"udp": udp.snapshot() if udp is not None else {}, "mqtt": mqtt.snapshot() if mqtt is not None else None,
+            "station": _flat(station.snapshot()) if station is not None else None}
+
+
+def _flat(snapshot: Mapping[str, Any]) -> dict[str, Any]:
+    store = snapshot.get("store")
+    return {**(store if isinstance(store, Mapping) else {}), **{k: v for k, v in snapshot.items() if k != "store"}}
 
 
 def links(state: BoardState) -> Iterator[tuple[str, str, Mapping[str, Any]]]:
@@ -31,6 +38,8 @@ def links(state: BoardState) -> Iterator[tuple[str, str, Mapping[str, Any]]]:
         yield "udp", str(name), link
     if isinstance(found["mqtt"], Mapping):
         yield "mqtt", "mqtt", found["mqtt"]
+    if isinstance(found["station"], Mapping):
+        yield "station", "station", found["station"]
 
 
 def problems(state: BoardState) -> dict[str, str]:

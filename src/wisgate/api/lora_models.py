@@ -169,6 +169,20 @@ class MqttLinkOut(LinkQueueOut):
     bad_commands: dict[str, int]
 
 
+class StationLinkOut(LinkQueueOut):
+    connected: bool
+    muxs: str = Field(description="the LNS data endpoint router-info named (empty before the first discovery)")
+    sent: int
+    confirmed: int
+    connects: int
+    connect_failures: int
+    downlinks: dict[str, int]
+    dntxed: int
+    timesync: bool = Field(description="whether the LNS has answered a timesync (GPS time known)")
+    commands_refused: int
+
+
 class BackhaulOut(Body):
     udp: dict[str, UdpLinkOut] = Field(description="per Semtech UDP server, by name")
     mqtt: MqttLinkOut | None
+    station: StationLinkOut | None = Field(description="the LoRa Basics Station link ([lora.station])")
