@@ -18,7 +18,8 @@ class CommandError(ValueError):
     pass
 
 
-def _text(payload: bytes) -> str:
+def command_text(payload: bytes) -> str:
+    """A command's payload as text: bounded in size, UTF-8, or a CommandError saying which."""
     if len(payload) > MAX_PAYLOAD:
         raise CommandError(f"payload of {len(payload)} bytes (at most {MAX_PAYLOAD})")
     try:
@@ -29,7 +30,7 @@ def _text(payload: bytes) -> str:
 
 def parse_duty(payload: bytes) -> float:
     """A fan duty in percent, 0-100: ``42`` or ``42.5``."""
-    text = _text(payload).strip()
+    text = command_text(payload).strip()
     try:
         duty = float(text)
     except ValueError:
@@ -43,7 +44,7 @@ def parse_duty(payload: bytes) -> float:
 
 def parse_oled(payload: bytes) -> tuple[str, ...]:
     """The OLED's lines, separated by ``|`` or new lines; empty: give the screen back to the display service."""
-    text = _text(payload).replace("\r\n", "\n")
+    text = command_text(payload).replace("\r\n", "\n")
     if not text.strip():
         return ()
     lines = tuple(line for part in text.split("\n") for line in part.split(OLED_SEPARATOR))
@@ -59,6 +60,6 @@ def parse_oled(payload: bytes) -> tuple[str, ...]:
 
 def parse_press(payload: bytes) -> None:
     """A button press: ``PRESS`` (what Home Assistant sends) or an empty payload."""
-    text = _text(payload).strip()
+    text = command_text(payload).strip()
     if text not in ("", PRESS):
         raise CommandError(f"button payload {text[:40]!r} (expected {PRESS!r})")

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 import aiomqtt
 
 from wisgate.aio import TaskGroup, run_child
-from wisgate.api.mqtt.commands import MAX_PAYLOAD, CommandError, parse_duty, parse_oled, parse_press
+from wisgate.api.mqtt.commands import CommandError, command_text, parse_duty, parse_oled, parse_press
 from wisgate.api.mqtt.discovery import discovery_configs
 from wisgate.api.mqtt.payloads import encode, event_payload, reading_payload, state_payloads
 from wisgate.api.mqtt.settings import TelemetrySettings
@@ -305,7 +305,7 @@ class Telemetry:
         from wisgate.industrial.controls import WriteError, parse_command
 
         try:
-            value = parse_command(control, _command_text(payload))
+            value = parse_command(control, command_text(payload))
         except (CommandError, WriteError) as exc:
             self._refuse(command, str(exc))
             return
@@ -352,13 +352,6 @@ class Telemetry:
             log.warning("%s", message)
 
 
-def _command_text(payload: bytes) -> str:
-    if len(payload) > MAX_PAYLOAD:
-        raise CommandError(f"payload of {len(payload)} bytes (at most {MAX_PAYLOAD})")
-    try:
-        return payload.decode("utf-8")
-    except UnicodeDecodeError:
-        raise CommandError("payload is not UTF-8 text") from None
 
 
 def _first(group: BaseExceptionGroup[BaseException]) -> BaseException:
