@@ -148,29 +148,36 @@ def make_gateway(directory: str, clock: SimClock) -> tuple[Gateway, SimConcentra
     return Gateway("0016c001ff1a7391", links, clock=clock), daemon
 
 
+async def feed(gateway: Gateway, clock: SimClock, events: list[tuple[int, bytes]]) -> tuple[int, float]:
+    """Hand the serialized events to the gateway core, CHUNK per event-loop turn (one ms apart on ``clock``);
+    the uplinks it emitted, and the CPU time spent in the core (decode, handle, dedup, emit): the rest of the
+    process's CPU time is the backhaul's."""
+    out = 0
+    core_cpu = 0.0
+    for base in range(0, len(events), CHUNK):
+        chunk_cpu = time.process_time()
+        for i in range(base, min(base + CHUNK, len(events))):
+            board, raw = events[i]
+            now = i * 0.001
+            clock.advance(now - clock.monotonic())
+            event = gw.Event()
+            event.ParseFromString(raw)
+            gateway.handle(uplink_from_proto(event.uplink_frame, board), now)
+            out += len(gateway.emit_due(now))
+        core_cpu += time.process_time() - chunk_cpu
+        await asyncio.sleep(0)
+    return out + len(gateway.emit_due(float("inf"))), core_cpu
+
+
 async def uplinks(gateway: Gateway, clock: SimClock, events: list[tuple[int, bytes]], port: int,
                   conn: Connection, store: Path) -> None:
     config = UdpServerConfig(name="sink", host="127.0.0.1", port_up=port, port_down=port, stat_interval_s=0,
                              store_path=store)
     async with UdpForwarder(gateway, [config]) as forwarder:
         link = forwarder.links["sink"]
-        out = 0
         start = time.perf_counter()
         cpu_start = time.process_time()
-        core_cpu = 0.0  # CPU time in the gateway core (decode, handle, dedup, emit): the rest is the backhaul
-        for base in range(0, len(events), CHUNK):
-            chunk_cpu = time.process_time()
-            for i in range(base, min(base + CHUNK, len(events))):
-                board, raw = events[i]
-                now = i * 0.001
-                clock.advance(now - clock.monotonic())
-                event = gw.Event()
-                event.ParseFromString(raw)
-                gateway.handle(uplink_from_proto(event.uplink_frame, board), now)
-                out += len(gateway.emit_due(now))
-            core_cpu += time.process_time() - chunk_cpu
-            await asyncio.sleep(0)
-        out += len(gateway.emit_due(float("inf")))
+        out, core_cpu = await feed(gateway, clock, events)
         while link.stats.uplinks_acked < out or len(link.store):
             await asyncio.sleep(0.0005)
         elapsed = time.perf_counter() - start

@@ -28,18 +28,16 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from chirpstack_api import gw
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parent.parent / "tests"))
-from gwmp_throughput import CHUNK, FAR_US, cpu_line, make_gateway, pin
+from gwmp_throughput import FAR_US, cpu_line, feed, make_gateway, pin
 from lns_peer import EU868_DRS, Certificates
 from lora_pipeline import make_events
 
 from wisgate.clock import SimClock
-from wisgate.lora.backends.concentratord.wire import uplink_from_proto
 from wisgate.lora.backhaul.station import StationForwarder, StationSettings
 from wisgate.lora.backhaul.store import UplinkStore
 from wisgate.lora.backhaul.uplink_queue import UplinkQueue
@@ -127,23 +125,9 @@ async def uplinks(forwarder: StationForwarder, clock: SimClock, events: list[tup
                   conn: Connection) -> float:
     gateway = forwarder.gateway
     await forwarder.configured.wait()
-    out = 0
     start = time.perf_counter()
     cpu_start = time.process_time()
-    core_cpu = 0.0  # CPU time in the gateway core (decode, handle, dedup, emit): the rest is the backhaul
-    for base in range(0, len(events), CHUNK):
-        chunk_cpu = time.process_time()
-        for i in range(base, min(base + CHUNK, len(events))):
-            board, raw = events[i]
-            now = i * 0.001
-            clock.advance(now - clock.monotonic())
-            event = gw.Event()
-            event.ParseFromString(raw)
-            gateway.handle(uplink_from_proto(event.uplink_frame, board), now)  # type: ignore[attr-defined]
-            out += len(gateway.emit_due(now))  # type: ignore[attr-defined]
-        core_cpu += time.process_time() - chunk_cpu
-        await asyncio.sleep(0)
-    out += len(gateway.emit_due(float("inf")))  # type: ignore[attr-defined]
+    out, core_cpu = await feed(gateway, clock, events)  # type: ignore[arg-type]
     fed = time.perf_counter() - start
     while forwarder.stats.confirmed < out or forwarder.backlog:
         await asyncio.sleep(0.0005)
