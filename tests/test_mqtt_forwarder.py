@@ -21,7 +21,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import aiomqtt
 import pytest
@@ -278,12 +278,19 @@ async def peer(broker: Broker, *, identifier: str | None = None, clean: bool = T
                 await task
 
 
+class Connecting(Protocol):
+    connected: asyncio.Event
+
+    async def run(self) -> None: ...
+
+
 @contextlib.asynccontextmanager
-async def running(forwarder: MqttForwarder) -> AsyncIterator[asyncio.Task[None]]:
-    task = asyncio.create_task(forwarder.run())
+async def running(client: Connecting) -> AsyncIterator[asyncio.Task[None]]:
+    """``client.run()`` as a task, once it has connected to the broker; cancelled at the end."""
+    task = asyncio.create_task(client.run())
     try:
         async with asyncio.timeout(5):
-            await forwarder.connected.wait()
+            await client.connected.wait()
         yield task
     finally:
         task.cancel()

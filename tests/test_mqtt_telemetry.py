@@ -16,7 +16,7 @@ from typing import Any
 
 import aiomqtt
 import pytest
-from test_mqtt_forwarder import Broker, make_pki  # the real Mosquitto, started by the tests
+from test_mqtt_forwarder import Broker, make_pki, running  # the real Mosquitto, started by the tests
 
 from wisgate.api.mqtt.service import Telemetry
 from wisgate.api.mqtt.settings import TelemetrySettings
@@ -113,19 +113,6 @@ async def watching(broker: Broker, *topics: str) -> AsyncIterator[Watcher]:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
                 await task
-
-
-@contextlib.asynccontextmanager
-async def running(telemetry: Telemetry) -> AsyncIterator[asyncio.Task[None]]:
-    task = asyncio.create_task(telemetry.run())
-    try:
-        async with asyncio.timeout(5):
-            await telemetry.connected.wait()
-        yield task
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 def telemetry(broker: Broker, state: BoardState, **extra: Any) -> Telemetry:
