@@ -52,7 +52,7 @@ def test_udp_full_disk_sends_live_unprotected_keeps_outage_uplinks_and_recovers(
                 await feed(forwarder, rig.clock, 100, 300)
                 await until(lambda: not link.live)
                 assert link.store.in_memory >= 290
-                peer.up = True
+                await peer.reconnect()
                 await until(lambda: len(link.store) == 0 and not link.backlog)
                 filler.unlink()  # space returns: the store opens by itself, no restart
                 peer.up = False
@@ -60,7 +60,7 @@ def test_udp_full_disk_sends_live_unprotected_keeps_outage_uplinks_and_recovers(
                 await until(lambda: link.store.problem is None and link.store.in_memory == 0)
                 assert isinstance(link.store.store, UplinkStore) and len(link.store.store) >= 290
                 unprotected = link.sync_stats().unprotected
-                peer.up = True
+                await peer.reconnect()
                 await until(lambda: len(link.store) == 0 and not link.backlog)
                 assert link.problem is None and link.sync_stats().unprotected == unprotected
         got = Counter(numbers(peer.rxpk))
@@ -93,7 +93,7 @@ def test_udp_deletes_that_fail_never_cause_resends(tmp_path: Path) -> None:
                 filler = fill(fs)  # another process takes the rest of the disk during the outage
                 disk = link.store.store
                 assert disk is not None and len(disk) == 600
-                peer.up = True
+                await peer.reconnect()
                 await until(lambda: len(link.store) == 0 and not link.backlog)
                 await asyncio.sleep(0.3)  # several retry intervals: nothing is offered again
                 failed = link.stats.store_errors
