@@ -9,6 +9,7 @@ cryptography through the simulated secure element, aiomqtt through the LoRa serv
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -32,7 +33,8 @@ RUN = textwrap.dedent("""
 """)
 
 
-def daemon_modules(tmp_path: Path, config: str) -> set[str]:
+def daemon_modules(tmp_path: Path, config: str) -> tuple[set[str], str]:
+    """The modules the daemon had loaded when it stopped, and its log."""
     path = tmp_path / "wisgate.toml"
     path.write_text(config + f'[api]\nport = {free_port()}\n[history]\npath = "{tmp_path / "h.sqlite"}"\n',
                     encoding="utf-8")
@@ -43,7 +45,7 @@ def daemon_modules(tmp_path: Path, config: str) -> set[str]:
     modules = set(json.loads(result.stdout.strip().splitlines()[-1]))
     # the services really ran: the API built its app and the display drew
     assert {"wisgate.api.http", "uvicorn", "PIL.ImageDraw"} <= modules
-    return modules
+    return modules, result.stderr
 
 
 def loaded(modules: set[str], *names: str) -> list[str]:
@@ -51,18 +53,27 @@ def loaded(modules: set[str], *names: str) -> list[str]:
 
 
 def test_a_board_with_api_and_display_loads_no_modbus_lora_or_crypto(tmp_path: Path) -> None:
-    modules = daemon_modules(tmp_path, "[lora]\nenabled = false\n[industrial]\nsim_field_devices = false\n")
+    modules, _ = daemon_modules(tmp_path, "[lora]\nenabled = false\n[industrial]\nsim_field_devices = false\n")
     assert loaded(modules, *NEVER, "pymodbus", "serial", "zmq", "chirpstack_api", "google.protobuf", "aiomqtt",
                   "paho", "cryptography", "wisgate.lora.backhaul.station", "wisgate.lora.backhaul.mqtt_forwarder",
                   "wisgate.lora.backhaul.udp_forwarder", "wisgate.lora.backhaul.udp_link", "wisgate.sim.lora_site",
                   "wisgate.apps.engine", "wisgate.apps.manifest", "yaml") == []
 
 
-def test_the_default_simulated_board_loads_its_lora_site_and_field_devices_but_no_unused_backhaul(
+#: the simulated LoRa site: its own process has these, the daemon never (as Concentratord on hardware)
+SITE = ("cryptography", "wisgate.sim.lora_site", "wisgate.sim.lora_site_child", "wisgate.sim.radio",
+        "wisgate.sim.concentratord", "wisgate.lora.frames.crypto")
+
+
+def test_the_default_simulated_board_runs_its_lora_site_in_a_child_and_loads_no_unused_backhaul(
         tmp_path: Path) -> None:
     port = free_port()
-    modules = daemon_modules(tmp_path, f'[lora]\ntraffic_url = "tcp://127.0.0.1:{port}"\n[lora.sim]\ndevices = 5\n')
-    assert {"zmq", "chirpstack_api.gw", "pymodbus", "cryptography", "wisgate.sim.lora_site"} <= modules
-    assert loaded(modules, *NEVER, "aiomqtt", "paho", "wisgate.lora.backhaul.station",
+    modules, log = daemon_modules(tmp_path,
+                                  f'[lora]\ntraffic_url = "tcp://127.0.0.1:{port}"\n[lora.sim]\ndevices = 5\n')
+    assert {"zmq", "chirpstack_api.gw", "pymodbus", "wisgate.sim.lora_site_process"} <= modules
+    assert loaded(modules, *NEVER, *SITE, "aiomqtt", "paho", "wisgate.lora.backhaul.station",
                   "wisgate.lora.backhaul.mqtt_forwarder", "wisgate.lora.backhaul.udp_forwarder",
                   "chirpstack_api.api", "chirpstack_api.integration", "chirpstack_api.stream") == []
+    # the site did run, beside the daemon: its log lines came through with their prefix, and it was stopped
+    assert re.search(r"lora-site\[\d+\] wisgate.sim.lora_site: 3 module\(s\)", log), log[-3000:]
+    assert re.search(r"lora-site\[\d+\] wisgate.sim.lora_site: stopped: \d+ transmissions", log), log[-3000:]

@@ -108,11 +108,17 @@ class RealtimeSimClock(SimClock):
         self._wall0 = time.monotonic()
         self._skew = 0.0
 
+    def wall_offset(self) -> float:
+        """What to add to :func:`time.monotonic` for this clock's time (as of its next :meth:`sync`): its start
+        and everything :meth:`advance` added. CLOCK_MONOTONIC is the machine's, so another process given this
+        offset has the board's time base (:mod:`wisgate.sim.shared_time`)."""
+        return self._skew - self._wall0
+
     def sync(self) -> None:
         if self._notifying:
             # an observer asking the time while being told about a step sees that step, not a newer one
             return
-        target = time.monotonic() - self._wall0 + self._skew
+        target = time.monotonic() + self.wall_offset()
         if target > self._now:
             super().advance(target - self._now)
 

@@ -22,8 +22,8 @@ import contextlib
 import logging
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -52,21 +52,33 @@ class LineInUseError(DeviceBusyError):
     """A GPIO line another owner holds."""
 
 
+class ModuleRunner(Protocol):
+    """What keeps a target's own concentrator modules going (the simulated site's process): started before the
+    gateway, run beside it (telling it which module went down and why), closed after it."""
+
+    async def start(self) -> None: ...
+
+    async def run(self, down: Callable[[int, str], None]) -> None:
+        """Keep the modules going until cancelled; ``down(board, reason)`` when one stops answering."""
+        ...
+
+    def close(self) -> None: ...
+
+
 @dataclass
 class ConcentratorSet:
     """The concentrator modules of a LoRa configuration: a backend per module, the module's radio
-    description (for its JIT queue), and what keeps them going (a simulated site's radio) until closed."""
+    description (for its JIT queue), and what runs them (a simulated site) where the target runs them itself."""
 
     modules: list[tuple[Module, ConcentratordBackend]]
-    #: runs until cancelled (a simulated radio environment); None when the modules run on their own
-    run: Callable[[], Awaitable[None]] | None = None
-    _close: list[Callable[[], None]] = field(default_factory=list)
+    #: None when the modules run on their own (Concentratord daemons started by systemd)
+    runner: ModuleRunner | None = None
 
     def close(self) -> None:
         for backend in (b for _, b in self.modules):
             backend.close()
-        for close in self._close:
-            close()
+        if self.runner is not None:
+            self.runner.close()
 
 
 class FieldDevices(Protocol):

@@ -163,6 +163,8 @@ class RadioEnvironment:
     seed: int = 1
     shadowing_db: float = 4.0
     stats: RadioStats = field(default_factory=RadioStats)
+    #: the clock's time when the devices are switched on (a site started late on a board's clock)
+    start_s: float = 0.0
 
     def __post_init__(self) -> None:
         self._random = random.Random(self.seed)
@@ -171,7 +173,7 @@ class RadioEnvironment:
         self._shadow: dict[tuple[int, int], float] = {}
         self._ppm: dict[int, float] = {}
         self._crystals = random.Random(self.seed + 1)  # its own stream: the traffic stays as seeded before
-        self._time = 0.0
+        self._time = self.start_s
         self._awaiting: dict[int, _Join] = {}
         self._downlinks_seen: dict[int, int] = {}
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -11,15 +12,18 @@ from typing import TYPE_CHECKING, TypeVar
 
 from wisgate.bus.gpio import GpioLine
 from wisgate.bus.thermal_zone import CpuTemperature
-from wisgate.clock import SimClock
-from wisgate.paths import state_dir
+from wisgate.clock import RealtimeSimClock, SimClock
+from wisgate.errors import WisgateError
+from wisgate.paths import runtime_dir, state_dir
 from wisgate.sim.board import SimBoard
 from wisgate.sim.chips.ssd1306 import SSD1306Model
 from wisgate.sim.identity import SimIdentity
+from wisgate.sim.shared_time import TimeShare
 from wisgate.target import ConcentratorSet, FieldDevices, Target, concentratord_set
 
 if TYPE_CHECKING:
     from wisgate.config import LoraSection, SimSection
+    from wisgate.sim.lora_site_process import SiteProcess
 
 log = logging.getLogger("wisgate.sim")
 
@@ -28,8 +32,6 @@ T = TypeVar("T")
 #: how often a running daemon's simulation catches up with wall time (edges on simulated lines are seen
 #: at most this late; 20 ms is the power-fail debounce, and a 5 ms tick cost the idle daemon 2 % of a core)
 TICK_S = 0.02
-#: the radio environment delivers what was sent up to now this often
-RADIO_STEP_S = 0.02
 
 
 class SimTarget(Target):
@@ -42,6 +44,9 @@ class SimTarget(Target):
         self.addresses = dict(board.addresses)
         #: host time (UTC) when the RTC was set from the kept offset
         self._host_at_start = datetime.now(UTC).replace(tzinfo=None)
+        #: the simulated LoRa sites' processes started for the LoRa service (for tests; services never look here)
+        self.lora_sites: list[SiteProcess] = []
+        self._time_shares: list[TimeShare] = []
 
     @classmethod
     def open(
@@ -104,24 +109,31 @@ class SimTarget(Target):
             return concentratord_set(config)
         from wisgate.lora.backends.concentratord import ConcentratordBackend
         from wisgate.lora.plans.site import sim_allocations
-        from wisgate.sim.lora_site import SimLoraSite
+        from wisgate.sim.lora_site_process import SiteProcess
+        from wisgate.sim.site_spec import SiteSpec, site_directory
 
+        if not isinstance(self.clock, RealtimeSimClock):
+            raise WisgateError("the simulated LoRa site runs in real time beside the board: open the simulated "
+                               "board with realtime=True (as wisgate run does)")
         allocations = sim_allocations(config)
-        site = SimLoraSite(
-            allocations, self.clock, devices=config.sim.devices, radius_m=config.sim.radius_m,
-            mean_interval_s=config.sim.mean_interval_s, seed=config.sim.seed,
-        ).start()
+        directory = site_directory(runtime_dir())
+        share = TimeShare(directory / "board-time", self.clock.wall_offset())
+        self._time_shares.append(share)
 
-        async def radio() -> None:
-            while True:
-                site.step()
-                await asyncio.sleep(RADIO_STEP_S)
+        def closed() -> None:
+            self._time_shares.remove(share)
+            share.close()
+            shutil.rmtree(directory, ignore_errors=True)
 
+        spec = SiteSpec.build(allocations, config.sim, directory, share.path)
+        site = SiteProcess(spec, on_close=closed)
+        self.lora_sites.append(site)
         modules = [
-            (a.module, ConcentratordBackend(board=m.board, event_url=m.event_url, command_url=m.command_url))
-            for m, a in zip(site.modules, allocations, strict=True)
+            (a.module, ConcentratordBackend(board=a.module.board, event_url=spec.event_url(a.module.board),
+                                           command_url=spec.command_url(a.module.board)))
+            for a in allocations
         ]
-        return ConcentratorSet(modules, run=radio, _close=[site.stop])
+        return ConcentratorSet(modules, runner=site)
 
     # -- may ---------------------------------------------------------------------------------------
 
@@ -165,7 +177,12 @@ class SimTarget(Target):
         return await self.worker.run(func)
 
     async def run_background(self) -> None:
-        """Move the simulation to wall time every few milliseconds, on the bus worker (its one thread)."""
+        """Move the simulation to wall time every few milliseconds, on the bus worker (its one thread), and
+        tell the simulated LoRa site's process where the board's time now is."""
         while True:
             await self.worker.run(self.clock.sync)
+            if self._time_shares and isinstance(self.clock, RealtimeSimClock):
+                offset = self.clock.wall_offset()
+                for share in self._time_shares:
+                    share.publish(offset)
             await asyncio.sleep(TICK_S)

@@ -233,7 +233,7 @@ class Gateway:
             try:
                 await link.backend.gateway_id()
             except BackendError as exc:
-                self._module_silent(board, str(exc))
+                self.module_silent(board, str(exc))
             else:
                 self._module_answers(board)
         return dict(self.module_problems)
@@ -252,7 +252,8 @@ class Gateway:
         if was is not True:
             self._tell_module_state(board, True, "module answers" if was is None else "module answers again")
 
-    def _module_silent(self, board: int, reason: str) -> None:
+    def module_silent(self, board: int, reason: str) -> None:
+        """Board ``board``'s module does not answer (a failed probe, the simulated site's process gone)."""
         if board not in self.module_problems:
             log.warning("board %d: its module does not answer (%s); no uplinks from it", board, reason)
         problem = self.module_problems[board] = f"module does not answer: {reason}"
