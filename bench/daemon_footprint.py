@@ -11,9 +11,13 @@ Configurations (each a fresh daemon with its own state folder and loopback ports
 - the board and the API only: LoRa off and no simulated field devices (what a board with no LoRa module
   and no ModBUS device configured runs).
 
-Printed per run: RSS at the end and its maximum, the share of one core used (user + system time / wall
-time), the thread count, and the end's RSS split into anonymous memory (Python objects, malloc) and mapped
-files (libpython, native extensions), with the largest mapped files.
+The simulated LoRa site runs in a child process of the daemon (``wisgate.sim.lora_site_child``, as
+Concentratord runs beside the daemon on hardware): it is measured apart and the two are added up. Printed per
+run: the daemon's RSS at the end and its maximum, its share of one core (user + system time / wall time) and
+its threads; the site's RSS at the end and its share of a core; their RSS added (pages both map, libc and the
+shared libraries, counted twice) and their PSS added (each shared page split between the processes that map
+it: what the pair really costs); the daemon's RSS split into anonymous memory (Python objects, malloc) and
+mapped files (libpython, native extensions), with its largest mapped files.
 
 Run: .venv/bin/python bench/daemon_footprint.py [seconds per run, default 600] [configuration names...]
 """
@@ -60,6 +64,22 @@ def sample(pid: int) -> tuple[float, float]:
     rss_kb = int(next(line for line in status.splitlines() if line.startswith("VmRSS:")).split()[1])
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return rss_kb / 1024, (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def pss(pid: int) -> float:
+    """Proportional set size (MB): shared pages split between the processes that map them."""
+    rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    return int(next(line for line in rollup.splitlines() if line.startswith("Pss:")).split()[1]) / 1024
+
+
+def site_child(daemon: int) -> int | None:
+    """The PID of the daemon's simulated LoRa site (None: it runs none)."""
+    for task in Path(f"/proc/{daemon}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            with contextlib.suppress(OSError):
+                if b"wisgate.sim.lora_site_child" in Path(f"/proc/{child}/cmdline").read_bytes():
+                    return int(child)
+    return None
 
 
 def mappings(pid: int) -> tuple[float, float, list[tuple[float, str]]]:
@@ -133,29 +153,40 @@ def run(seconds: float, sections: Sections, broker: int) -> str:
             time.sleep(START_S)
             if daemon.poll() is not None:
                 raise SystemExit(f"the daemon stopped: {errors.read_text()[-2000:]}")
+            site = site_child(daemon.pid)
+            site_cpu0 = 0.0 if site is None else sample(site)[1]
             rss_max, (_, cpu0), t0 = 0.0, sample(daemon.pid), time.monotonic()
             while time.monotonic() - t0 < seconds:
                 time.sleep(1)
                 rss, cpu = sample(daemon.pid)
                 rss_max = max(rss_max, rss)
-            share = (cpu - cpu0) / (time.monotonic() - t0)
+            wall = time.monotonic() - t0
+            share = (cpu - cpu0) / wall
             threads = len(os.listdir(f"/proc/{daemon.pid}/task"))
             anon, files, top = mappings(daemon.pid)
+            daemon_pss = pss(daemon.pid)
+            if site is not None and site != site_child(daemon.pid):
+                raise SystemExit(f"the LoRa site was restarted during the run: {errors.read_text()[-2000:]}")
+            site_rss, site_cpu = (0.0, 0.0) if site is None else sample(site)
+            site_share = (site_cpu - site_cpu0) / wall
+            site_pss = 0.0 if site is None else pss(site)
         finally:
             daemon.terminate()
             daemon.wait(30)
         biggest = ", ".join(f"{name} {mb:.1f}" for mb, name in top)
-        return (f"{rss:>8.1f} {rss_max:>8.1f} {100 * share:>7.2f} {threads:>7d} {anon:>7.1f} {files:>7.1f}"
-                f"   {biggest}")
+        site_text = f"{'-':>8} {'-':>7}" if site is None else f"{site_rss:>8.1f} {100 * site_share:>7.2f}"
+        return (f"{rss:>8.1f} {rss_max:>8.1f} {100 * share:>7.2f} {threads:>7d} {site_text} "
+                f"{rss + site_rss:>8.1f} {daemon_pss + site_pss:>8.1f} {anon:>7.1f} {files:>7.1f}   {biggest}")
 
 
 def main() -> None:
     seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 600.0
     wanted = sys.argv[2:] or list(CONFIGS)
-    print(f"wisgate run --sim, {seconds:.0f} s per run after {START_S:.0f} s of start-up; "
-          f"RSS and its split in MB, CPU in % of one core")
-    print(f"{'configuration':<26} {'RSS end':>8} {'RSS max':>8} {'CPU %':>7} {'threads':>7} {'anon':>7} "
-          f"{'files':>7}   largest mapped files (MB)")
+    print(f"wisgate run --sim, {seconds:.0f} s per run after {START_S:.0f} s of start-up; MB and % of one core. "
+          "daemon: the wisgate run process; site: its simulated LoRa site's process; sum: both (RSS counts "
+          "shared libraries twice, PSS splits them)")
+    print(f"{'configuration':<26} {'daemon':>8} {'max':>8} {'CPU %':>7} {'threads':>7} {'site':>8} {'CPU %':>7} "
+          f"{'RSS sum':>8} {'PSS sum':>8} {'anon':>7} {'files':>7}   daemon's largest mapped files (MB)")
     with tempfile.TemporaryDirectory() as folder, Mosquitto(Path(folder)) as broker:
         for name in wanted:
             print(f"{name:<26} {run(seconds, CONFIGS[name], broker.port)}", flush=True)
