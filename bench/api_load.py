@@ -11,7 +11,10 @@ ports), then for ``GET /api/status`` and ``GET /metrics``:
 
 Every loop is bounded in count and time; traffic goes to 127.0.0.1 only.
 
-Run: .venv/bin/python bench/api_load.py [clients] [requests_per_client]
+``/metrics`` bodies are shared for ``[api] metrics_max_age_s`` (default 0.5 s); a third argument sets it
+(0: rendered for every scrape, the cost before the cache).
+
+Run: .venv/bin/python bench/api_load.py [clients] [requests_per_client] [metrics_max_age_s]
 """
 
 from __future__ import annotations
@@ -46,9 +49,10 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))]
 
 
-def start_daemon(workdir: Path, port: int) -> subprocess.Popen[str]:
+def start_daemon(workdir: Path, port: int, metrics_max_age_s: str | None) -> subprocess.Popen[str]:
     config = workdir / "wisgate.toml"
-    config.write_text(f'[api]\nport = {port}\n[lora]\ntraffic_url = "tcp://{HOST}:{free_port()}"\n')
+    api = f"port = {port}\n" + (f"metrics_max_age_s = {float(metrics_max_age_s)}\n" if metrics_max_age_s else "")
+    config.write_text(f'[api]\n{api}[lora]\ntraffic_url = "tcp://{HOST}:{free_port()}"\n')
     daemon = subprocess.Popen(
         [sys.executable, "-m", "wisgate", "run", "--sim", "--config", str(config), "--duration", "600"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True,
@@ -122,9 +126,10 @@ async def concurrent(port: int, path: str, clients: int, requests: int) -> tuple
 def main() -> None:
     clients = int(sys.argv[1]) if len(sys.argv) > 1 else CLIENTS
     per_client = int(sys.argv[2]) if len(sys.argv) > 2 else PER_CLIENT
+    metrics_max_age_s = sys.argv[3] if len(sys.argv) > 3 else None
     port = free_port()
     with tempfile.TemporaryDirectory() as workdir:
-        daemon = start_daemon(Path(workdir), port)
+        daemon = start_daemon(Path(workdir), port, metrics_max_age_s)
         try:
             for path in PATHS:
                 times = sequential(port, path)

@@ -15,7 +15,7 @@ import tomllib
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -297,6 +297,23 @@ def test_metrics_come_from_the_state(board: Board) -> None:
     assert values[("wisgate_service_restarts_total", (("service", "flaky"),))] == 2
     assert not any(name == "wisgate_reading" and ("name", "rtc.time") in labels for name, labels in values)
     assert b"wisgate_" not in generate_latest(REGISTRY)  # every app has its own registry
+
+
+def test_concurrent_scrapes_share_a_body_no_older_than_metrics_max_age_s(board: Board) -> None:
+    fan = board.state.fan
+    assert fan is not None
+    held, fresh = board.client(metrics_max_age_s=10.0), board.client(metrics_max_age_s=0.2)
+    duty = ("wisgate_fan_duty_percent", ())
+    before = samples(held.get("/metrics").text)[duty]
+    assert samples(fresh.get("/metrics").text)[duty] == before
+    board.state.fan = replace(fan, duty_percent=before + 11)
+    try:
+        assert samples(held.get("/metrics").text)[duty] == before  # within its 10 s: the shared body
+        time.sleep(0.25)
+        assert samples(fresh.get("/metrics").text)[duty] == before + 11  # past its 0.2 s: the state now
+        assert samples(board.client(metrics_max_age_s=0.0).get("/metrics").text)[duty] == before + 11
+    finally:
+        board.state.fan = fan
 
 
 def test_openapi_documents_the_endpoints_and_the_bearer_scheme(board: Board) -> None:

@@ -253,6 +253,9 @@ class ApiSection(Section):
     #: From its first byte (or the connect) a request must arrive whole within this, or the connection is
     #: closed: idle and trickling clients cannot hold connections.
     request_timeout_s: Annotated[float, Field(gt=0, le=300, allow_inf_nan=False)] = 10.0
+    #: A /metrics body is shared by the scrapes within this of its rendering, so it shows the state at most
+    #: this old (0: rendered for every scrape). Concurrent scrapers then cost one render, not one each.
+    metrics_max_age_s: Annotated[float, Field(ge=0, le=10, allow_inf_nan=False)] = 0.5
 
 
 class TelemetrySection(TelemetrySettings):

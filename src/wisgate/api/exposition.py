@@ -7,11 +7,17 @@ and counters with names fixed in the code, so names are checked once per family 
 here, and only label values and help texts are escaped. The text is byte for byte what
 ``generate_latest`` writes (tests/test_api_exposition.py); any other metric type or name falls back
 to it.
+
+A ``ScrapeCache`` shares one rendered body among the scrapes that arrive within ``max_age_s`` of its
+rendering: 500 concurrent scrapers made the render (about half a millisecond for a LoRa board's 270
+lines) most of the event loop's work, while Prometheus itself scrapes every 15 s and never sees the
+cache.
 """
 
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -49,6 +55,31 @@ def render(registry: CollectorRegistry) -> bytes:
             else:
                 out.append(f"{name} {_number(sample.value)}\n")
     return "".join(out).encode()
+
+
+class ScrapeCache:
+    """The exposition of ``registry``, rendered at most once per ``max_age_s`` (0: at every scrape).
+
+    A body is served only while the state it was read from is at most ``max_age_s`` old: its age counts
+    from before the collectors run. Rendering stays on the event loop, the thread that updates the
+    state, so a body is one consistent snapshot (on another thread a service could replace its state
+    halfway through a scrape); serialised there, concurrent scrapers wait for one render, not one each.
+    """
+
+    def __init__(self, registry: CollectorRegistry, max_age_s: float,
+                 now: Callable[[], float] = time.monotonic) -> None:
+        self.registry = registry
+        self.max_age_s = max_age_s
+        self._now = now
+        self._body = b""
+        self._read_at = -float("inf")
+
+    def body(self) -> bytes:
+        now = self._now()
+        if not 0 <= now - self._read_at < self.max_age_s:  # expired (or the clock stepped back)
+            self._body = render(self.registry)
+            self._read_at = now
+        return self._body
 
 
 def _labels(items: tuple[tuple[str, str], ...]) -> str | None:

@@ -24,7 +24,7 @@ from wisgate.api.backhaul import problems as backhaul_problems
 from wisgate.api.backhaul import router as backhaul_router
 from wisgate.api.controls import controls_router
 from wisgate.api.errors import TOO_MANY_CONNECTIONS
-from wisgate.api.exposition import render
+from wisgate.api.exposition import ScrapeCache
 from wisgate.api.guard import RequestGuard
 from wisgate.api.industrial import industrial_router
 from wisgate.api.lora_models import LoraStatsOut, PacketOut, TrafficOut
@@ -49,7 +49,7 @@ def create_app(context: Context, settings: ApiSection, *, stale_after_s: float =
     app.add_exception_handler(RequestValidationError, validation_failed)
     state = context.state
     clock = context.target.clock
-    registry = registry_for(state)
+    scrapes = ScrapeCache(registry_for(state), settings.metrics_max_age_s)
     tokens = TokenCheck(resolve_token(settings))
     app.add_middleware(RequestGuard, tokens=tokens)
     authorised = Depends(token_guard(tokens))
@@ -122,7 +122,7 @@ def create_app(context: Context, settings: ApiSection, *, stale_after_s: float =
     @app.get("/metrics", summary="Prometheus metrics", response_class=Response, responses={200: {
         "description": "Prometheus text format 0.0.4", "content": {"text/plain": {"schema": {"type": "string"}}}}})
     async def metrics() -> Response:
-        return Response(render(registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(scrapes.body(), media_type=CONTENT_TYPE_LATEST)
 
     app.include_router(backhaul_router(state))
     app.include_router(records_router(state))
