@@ -518,7 +518,9 @@ def test_long_outage_at_50_uplinks_per_second_replays_everything_in_order(tmp_pa
                     rig.forwarder.submit(received(second * 50 + n, rig.clock.monotonic()))
                 rig.clock.advance(1.0)
                 await asyncio.sleep(0)  # one store transaction per simulated second
-            await asyncio.sleep(0.01)
+            async with asyncio.timeout(5):  # the writer thread syncs them one transaction after another
+                while rig.forwarder.store.writing or rig.forwarder.intake.pending:
+                    await asyncio.sleep(0.01)
             assert len(rig.store) == total and rig.store.dropped == 0
             broker.start()
             async with peer(broker, identifier="ns-long", clean=False) as ns:

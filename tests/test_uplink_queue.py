@@ -61,6 +61,8 @@ def test_deletes_that_fail_are_hidden_and_written_later(tmp_path: Path) -> None:
         store._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the WAL gives its space back...
         filler = fill(fs)  # ...and another process takes it
         queue.ack(u.id for u in sent[:200])
+        assert queue.peek(1)[0].id == sent[200].id  # hidden at once, while the deletes are under way
+        queue.drain()  # the deletes run on the writer thread
         assert queue.store_errors >= 1 and len(store) > 100  # the deletes could not all be written
         assert len(queue) == 100 and queue.peek(1)[0].id == sent[200].id  # but nothing acked is offered again
         filler.unlink()

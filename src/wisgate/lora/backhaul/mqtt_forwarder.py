@@ -224,7 +224,8 @@ class MqttForwarder:
         finally:
             self._stopping = True
             await cancel_and_wait(tasks)
-            self.intake.flush()  # what was received is queued before we stop (closing the queue stores it)
+            self.intake.flush()
+            self.store.drain()  # what was received is written (or held in memory) before run() returns
 
     async def _connection_loop(self) -> None:
         delay = self.settings.reconnect_min_s
@@ -306,6 +307,7 @@ class MqttForwarder:
         in_flight: dict[asyncio.Task[None], StoredUplink] = {}
         done: list[StoredUplink] = []
         failures: list[BaseException] = []
+        newest = 0
 
         def finished(task: asyncio.Task[None]) -> None:
             item = in_flight.pop(task)
@@ -329,11 +331,13 @@ class MqttForwarder:
                 if failures:
                     raise failures[0]  # the connection is gone: reconnect, the rest stays queued
                 free = window - len(in_flight)
-                fresh = self._next_to_send(in_flight.values(), free) if free else []
+                fresh = self._next_to_send(in_flight.values(), newest, free) if free else []
                 if fresh is None:  # the store cannot be read: try again shortly, the connection stays
                     await asyncio.sleep(self.settings.reconnect_min_s)
                     self._wake.set()
                     continue
+                if fresh:
+                    newest = max(newest, *(item.id for item in fresh))  # memory ids (negative) never count
                 for item in fresh:
                     task = asyncio.create_task(client.publish(topic, item.payload, qos=1))
                     in_flight[task] = item
@@ -348,14 +352,23 @@ class MqttForwarder:
             for task in list(in_flight):
                 task.cancel()
 
-    def _next_to_send(self, in_flight: Iterable[StoredUplink], free: int) -> list[StoredUplink] | None:
-        """The oldest queued uplinks not in flight (by their current id: one moved into the store got a new one)."""
-        sending = {self.store.alias(item.id) for item in in_flight}
+    def _next_to_send(self, in_flight: Iterable[StoredUplink], newest: int, free: int) -> list[StoredUplink] | None:
+        """The oldest queued uplinks not in flight (by their current id: one moved into the store got a new one).
+
+        Sent in id order: every store id up to ``newest`` (the newest published on this connection) is in flight
+        or acknowledged, so the store is read only above it. What is in flight from memory (negative ids, or
+        moved into the store since) is listed again and filtered out.
+        """
+        ids = [item.id for item in in_flight]
+        from_memory = sum(1 for i in ids if i < 0)
         try:
-            queued = self.store.peek(len(sending) + free)
+            queued = self.store.peek(from_memory + free, after=newest)
         except StoreError as exc:
             self._problem(f"uplink store cannot be read, retrying: {exc}", key="store-read")
             return None
+        if not from_memory:
+            return queued
+        sending = {self.store.alias(i) for i in ids}
         return [u for u in queued if u.id not in sending][:free]
 
     # -- downlinks ----------------------------------------------------------

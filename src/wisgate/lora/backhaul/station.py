@@ -135,6 +135,7 @@ class StationForwarder:
                 group.create_task(self._connection_loop(), name="station-connection")
         finally:
             self.intake.flush()
+            self.store.drain()  # what was received is written (or held in memory) before run() returns
             for task in list(self._downlinks):
                 task.cancel()
 
@@ -212,6 +213,7 @@ class StationForwarder:
         connected_at = self._wall()
         in_flight: deque[tuple[asyncio.Future[float], list[StoredUplink]]] = deque()
         sent: set[int] = set()
+        newest = 0
         while True:
             self._wake.clear()
             while in_flight and in_flight[0][0].done():
@@ -222,12 +224,11 @@ class StationForwarder:
                 self.stats.confirmed += len(items)
                 self.stats.replayed += sum(1 for item in items if item.received_at < connected_at)
             if len(in_flight) < MAX_WINDOWS:
-                sending = {self.store.alias(i) for i in sent}
-                queued = self.store.peek(len(sending) + window)
-                fresh = [item for item in queued if item.id not in sending][:window]
+                fresh = self._next_window(sent, newest, window)
                 if fresh:
                     await self._send_window(ws, fresh)
                     sent.update(item.id for item in fresh)
+                    newest = max(newest, *(item.id for item in fresh))  # memory ids (negative) never count
                     in_flight.append((asyncio.ensure_future(await ws.ping()), fresh))
                     continue
             waiting: list[asyncio.Future[Any]] = [asyncio.ensure_future(self._wake.wait())]
@@ -235,6 +236,17 @@ class StationForwarder:
                 waiting.append(in_flight[0][0])
             await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
             waiting[0].cancel()
+
+    def _next_window(self, sent: set[int], newest: int, window: int) -> list[StoredUplink]:
+        """The oldest queued uplinks not in flight. Sent in id order: every store id up to ``newest`` (the newest
+        sent on this connection) is in flight or acknowledged, so the store is read only above it. What is in
+        flight from memory (negative ids, or moved into the store since: aliased) is listed again, filtered out."""
+        from_memory = sum(1 for i in sent if i < 0)
+        queued = self.store.peek(from_memory + window, after=newest)
+        if not from_memory:
+            return queued
+        sending = {self.store.alias(i) for i in sent}
+        return [item for item in queued if item.id not in sending][:window]
 
     async def _send_window(self, ws: ClientConnection, items: list[StoredUplink]) -> None:
         rates = self._rates

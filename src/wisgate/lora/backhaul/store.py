@@ -32,8 +32,11 @@ A file that is not a readable SQLite database raises ``StoreCorruptError`` namin
 file. Recovery (``UplinkStore.recover``): the file is moved aside to
 ``<name>.corrupt-<time>`` and a new empty store is created; what it held is counted as lost.
 
-Concurrency: one process, one thread at a time (an asyncio event loop); the file is not
-meant to be shared between processes.
+Concurrency: one process. Writes (``put_many``, ``ack``, ``close``) come from one thread at a time (the
+forwarder's writer thread, see ``store_writer``); ``peek`` reads through a connection of its own, so a
+reader on another thread (the event loop) never waits for a write or its sync, and sees only committed,
+synced transactions (under ``synchronous=FULL`` SQLite publishes a commit to readers after syncing the
+WAL). The file is not meant to be shared between processes.
 """
 
 from __future__ import annotations
@@ -125,6 +128,7 @@ class UplinkStore:
         self.max_items = max_items
         self.policy = policy
         self._db = self._open()
+        self._reader: sqlite3.Connection | None = None  # peek's own connection, opened when first needed
         self._durable = True  # the connection's synchronous setting: FULL
         self._page = self._scalar("PRAGMA page_size")
         #: The most the WAL takes between checkpoints (frames carry a 24-byte header; one batch may overshoot).
@@ -268,13 +272,18 @@ class UplinkStore:
         ids = self.put_many([(payload, received_at)])
         return ids[0] if ids else -1
 
-    def peek(self, limit: int) -> list[StoredUplink]:
-        """The oldest ``limit`` queued uplinks, oldest first (they stay queued until acked)."""
+    def peek(self, limit: int, after: int = 0) -> list[StoredUplink]:
+        """The oldest ``limit`` queued uplinks with an id above ``after``, oldest first (they stay queued until
+        acked). Read through a connection of its own: committed (and synced) rows only, never waiting for a write.
+        """
         if limit <= 0:
             return []
         try:
-            rows = self._db.execute(
-                "SELECT id, payload, received_at FROM uplinks ORDER BY id LIMIT ?", (limit,)
+            if self._reader is None:
+                self._reader = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+                self._reader.execute("PRAGMA query_only=1")
+            rows = self._reader.execute(
+                "SELECT id, payload, received_at FROM uplinks WHERE id > ? ORDER BY id LIMIT ?", (after, limit)
             ).fetchall()
         except sqlite3.Error as exc:
             raise StoreError(f"read failed ({exc})", path=self.path) from exc
@@ -308,6 +317,8 @@ class UplinkStore:
         return self._lost
 
     def close(self) -> None:
+        if self._reader is not None:
+            self._reader.close()  # first: a checkpoint cannot truncate the WAL under a reader
         with contextlib.suppress(sqlite3.Error):
             self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         self._db.close()

@@ -31,6 +31,7 @@ from typing import cast
 from wisgate.aio import wait_event
 from wisgate.errors import WisgateError
 from wisgate.lora.backhaul import gwmp
+from wisgate.lora.backhaul.store import StoredUplink
 from wisgate.lora.backhaul.udp_settings import UdpServerConfig as UdpServerConfig
 from wisgate.lora.backhaul.uplink_queue import UplinkQueue
 
@@ -191,6 +192,7 @@ class ServerLink:
         self._replay_done: asyncio.Future[bool] | None = None
         self._replay_out = 0  # replayed datagrams not yet acknowledged or timed out
         self._replay_ok = True
+        self._replayed_to = 0  # the newest store id a replay has sent
 
     # addresses
 
@@ -261,19 +263,25 @@ class ServerLink:
             self.datagram_received(data, addr)
 
     def _flush(self) -> None:
-        """Once per event-loop turn: store what arrived, then send it unless the queue must drain first."""
+        """Once per event-loop turn: hand what arrived to the store's writer; it is sent once durable."""
         items, self._pending = self._pending, []
         if not items:
             return
         self._read_waiting()
         # never raises: what the store cannot take waits in memory (unprotected) and is sent all the same
-        accepted = self.store.put(items)
+        self.store.submit(items, self._stored)
+
+    def _stored(self, accepted: list[StoredUplink]) -> None:
+        """A batch is durable (or held in memory): send it now, unless the queue must drain first."""
         self.sync_stats()
         if self.backlog or not self.live or self.transport is None or self.address is None:
             self.backlog = True
             self._wake.set()
             return
-        self._send_records([u.id for u in accepted], [u.payload for u in accepted], replay=False)
+        # a replay that ran while the batch was being written may have sent it already (it was durable)
+        fresh = [u for u in accepted if u.id > self._replayed_to or u.id < 0]
+        if fresh:
+            self._send_records([u.id for u in fresh], [u.payload for u in fresh], replay=False)
 
     @property
     def _room(self) -> int:
@@ -416,6 +424,7 @@ class ServerLink:
                     end += 1
                 self._replay_out += 1
                 chunk = batch[start:end]
+                self._replayed_to = max(self._replayed_to, *(item.id for item in chunk))
                 self._push([item.id for item in chunk], [item.payload for item in chunk], None, replay=True)
                 start = end
             if await done:

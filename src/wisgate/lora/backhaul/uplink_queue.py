@@ -24,14 +24,19 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
-from itertools import islice
-from typing import Protocol
+from dataclasses import dataclass, field
+from itertools import dropwhile, islice
+from pathlib import Path
+from typing import Protocol, TypeVar
 
 from wisgate.aio import TaskGroup
 from wisgate.lora.backhaul.store import StoredUplink, StoreError
+from wisgate.lora.backhaul.store_writer import InlineWriter, ThreadWriter, Writer
 from wisgate.lora.core.types import GatewayPort, ReceivedUplink
 
 log = logging.getLogger("wisgate.lora.store")
+
+_T = TypeVar("_T")
 
 #: Uplinks moved from memory into the store per transaction when it works again.
 MOVE_CHUNK = 256
@@ -41,7 +46,7 @@ class QueueStore(Protocol):
     """What the queue needs of a store (:class:`~wisgate.lora.backhaul.store.UplinkStore` or :class:`MemoryStore`)."""
 
     def put_many(self, items: Sequence[tuple[bytes, float]]) -> list[int]: ...
-    def peek(self, limit: int) -> list[StoredUplink]: ...
+    def peek(self, limit: int, after: int = 0) -> list[StoredUplink]: ...
     def ack(self, ids: Iterable[int]) -> None: ...
     def __len__(self) -> int: ...
     @property
@@ -69,8 +74,11 @@ class MemoryStore:
             self._next += 1
         return ids
 
-    def peek(self, limit: int) -> list[StoredUplink]:
-        return list(islice(self._items.values(), max(limit, 0)))
+    def peek(self, limit: int, after: int = 0) -> list[StoredUplink]:
+        items = iter(self._items.values())
+        if after > 0:
+            items = dropwhile(lambda item: item.id <= after, items)
+        return list(islice(items, max(limit, 0)))
 
     def ack(self, ids: Iterable[int]) -> None:
         for i in ids:
@@ -88,7 +96,14 @@ class MemoryStore:
 
 
 class UplinkQueue:
-    """A server's queue: the store, with memory as the fallback; no method raises for a disk problem but ``peek``."""
+    """A server's queue: the store, with memory as the fallback; no method raises for a disk problem but ``peek``.
+
+    The store's writes run on its own writer thread (:mod:`~wisgate.lora.backhaul.store_writer`); a memory
+    store's run at once. ``submit`` hands a batch over and returns; its ``done`` runs on the event loop once
+    the batch is durable (or, if the store failed, held in memory). ``peek`` reads what is already written
+    (a separate read connection: it never waits for the writer), so a sender that peeks only ever sends
+    durable uplinks. ``put`` is the same write, waited for (tests, tools).
+    """
 
     def __init__(
         self,
@@ -110,58 +125,88 @@ class UplinkQueue:
         self.retry_s = retry_s
         self._clock = clock
         self._opener = opener
-        self.store = store
+        self.store: QueueStore | None = None
+        self._writer: Writer = InlineWriter()
         self._memory: OrderedDict[int, StoredUplink] = OrderedDict()
         self._next_memory_id = -1  # memory ids are negative: never confused with the store's
-        self._unsent_deletes: set[int] = set()
+        self._writing = 0  # uplinks handed to the writer and not written yet
+        self._stored = 0  # the store's length after the last job whose result came back (the writer's own moves on)
+        self._deleting: set[int] = set()  # acknowledged, their delete handed to the writer: never offered again
+        self._unsent_deletes: set[int] = set()  # deletes that failed: never offered again, retried
         self._moved: dict[int, int] = {}  # memory id -> store id, for acks of what was in flight when moved
+        self._halted = False  # writer thread only: a put failed, later ones go to memory until recovery
         self._retry_at = 0.0
         self.problem: str | None = None
         self.store_errors = 0
         self.unprotected = 0
         self.memory_dropped = 0
         self.lost_at_close = 0
-        if self.store is None:
+        if store is not None:
+            self._use(store)
+        else:
             self._open()
 
     # -- the queue -----------------------------------------------------------
 
-    def put(self, items: Sequence[tuple[bytes, float]]) -> list[StoredUplink]:
-        """Queue uplinks (payload, received_at); returns those accepted, in order, with their ids.
+    def submit(self, items: Sequence[tuple[bytes, float]],
+               done: Callable[[list[StoredUplink]], None] | None = None) -> None:
+        """Queue uplinks (payload, received_at) as one store transaction, on the writer thread; never blocks.
 
-        An uplink left out was dropped by the cap policy (counted in ``dropped``).
+        ``done`` then runs on the event loop with those accepted, in order, with their ids: written and
+        synced, or held in memory when the store could not take them. An uplink left out was dropped by
+        the cap policy (counted in ``dropped``). Batches are written, and their ``done`` run, in the order
+        they were submitted.
         """
         if not items:
-            return []
+            if done is not None:
+                done([])
+            return
         self._retry()
-        if self.store is not None and not self._memory:
-            try:
-                ids = self.store.put_many(items)
-            except StoreError as exc:
-                self._failed(exc)
-            else:
-                kept = items[: len(ids)] if self._store_policy == "drop-newest" else items[len(items) - len(ids) :]
-                return [StoredUplink(i, bytes(p), t) for i, (p, t) in zip(ids, kept, strict=True)]
-        return self._to_memory(items)
+        batch = list(items)
+        if self.store is None:
+            accepted = self._to_memory(batch)
+            if done is not None:
+                done(accepted)
+            return
+        store, behind = self.store, bool(self._memory)
+        self._writing += len(batch)
+        self._writer.submit(lambda: self._write(store, batch, behind),
+                            lambda result: self._written(batch, result, done))
 
-    def peek(self, limit: int) -> list[StoredUplink]:
-        """The oldest ``limit`` uplinks, the store's first; ``StoreError`` if the store cannot be read."""
+    def put(self, items: Sequence[tuple[bytes, float]]) -> list[StoredUplink]:
+        """``submit``, waiting until the batch is written; returns those accepted (see ``submit``)."""
+        accepted: list[StoredUplink] = []
+        self.submit(items, accepted.extend)
+        self._writer.drain()
+        return accepted
+
+    def drain(self) -> None:
+        """Wait until everything handed to the writer thread is written (blocks the caller), callbacks run."""
+        self._writer.drain()
+
+    def peek(self, limit: int, after: int = 0) -> list[StoredUplink]:
+        """The oldest ``limit`` uplinks written so far, the store's first; ``StoreError`` if it cannot be read.
+
+        ``after``: only store ids above it (a sender's newest one in flight: it need not read its whole window
+        again); what waits in memory is listed all the same. Acknowledged uplinks are never listed.
+        """
         self._retry()
         out: list[StoredUplink] = []
-        if self.store is not None and len(self.store) > len(self._unsent_deletes):
-            skip = self._unsent_deletes
+        if self.store is not None and len(self.store) > 0:
+            skip = self._deleting | self._unsent_deletes if self._unsent_deletes else self._deleting
+            extra = sum(1 for i in skip if i > after) if after else len(skip)
             try:
-                rows = self.store.peek(limit + len(skip))
+                rows = self.store.peek(limit + extra, after)
             except StoreError as exc:
                 self._failed(exc)
                 raise
-            out = [row for row in rows if row.id not in skip][:limit]
+            out = [row for row in rows if row.id not in skip][:limit] if extra else rows[:limit]
         if len(out) < limit and self._memory:
             out.extend(islice(self._memory.values(), limit - len(out)))
         return out
 
     def ack(self, ids: Iterable[int]) -> None:
-        """Delivered: forget these uplinks (a delete the store cannot write now is retried later)."""
+        """Delivered: forget these uplinks (the delete runs on the writer thread; one that fails is retried)."""
         on_disk: list[int] = []
         for i in ids:
             i = self._moved.pop(i, i)
@@ -177,8 +222,17 @@ class UplinkQueue:
         return self._moved.get(uplink_id, uplink_id)
 
     def __len__(self) -> int:
-        stored = len(self.store) - len(self._unsent_deletes) if self.store is not None else 0
-        return stored + len(self._memory)
+        """Uplinks queued: written (less those whose delete failed), being written, and in memory.
+
+        A delete still on its way to the disk counts until it is written: never less than what is there.
+        """
+        stored = max(self._stored - len(self._unsent_deletes), 0) if self.store is not None else 0
+        return stored + self._writing + len(self._memory)
+
+    @property
+    def writing(self) -> int:
+        """Uplinks handed to the writer thread and not written yet (not durable: not offered by ``peek``)."""
+        return self._writing
 
     @property
     def in_memory(self) -> int:
@@ -201,7 +255,9 @@ class UplinkQueue:
         }
 
     def close(self) -> None:
-        """Last try to put what waits in memory into the store; what cannot be is counted lost and logged."""
+        """Write what was handed over, last try to put what waits in memory into the store (what cannot be is
+        counted lost and logged), stop the writer thread (joined) and close the store."""
+        self._writer.drain()
         self._retry_at = 0.0
         self._retry()
         if self._memory:
@@ -209,17 +265,96 @@ class UplinkQueue:
             log.error("%s: %d uplinks held in memory could not be stored and are lost at stop: %s",
                       self.server, len(self._memory), self.problem)
             self._memory.clear()
+        self._writer.close()
         if self.store is not None:
             try:
                 self.store.close()
             except Exception as exc:  # closing never stops the rest of the shutdown
                 log.error("%s: closing the uplink store failed: %s", self.server, exc)
 
+    # -- the writer's side (these run on the writer thread) --------------------
+
+    def _write(self, store: QueueStore, batch: list[tuple[bytes, float]], behind_memory: bool) -> _Written:
+        if self._halted or behind_memory:
+            return _Written(None, None, len(store))  # behind what waits in memory: into memory too, in order
+        try:
+            ids = store.put_many(batch)
+        except Exception as exc:
+            self._halted = True
+            return _Written(None, _store_error(exc, store), len(store))
+        return _Written(ids, None, len(store))
+
+    @staticmethod
+    def _remove(store: QueueStore, ids: list[int]) -> tuple[StoreError | None, int]:
+        try:
+            store.ack(ids)
+        except Exception as exc:
+            return _store_error(exc, store), len(store)
+        return None, len(store)
+
+    def _recover(self, store: QueueStore, deletes: list[int], memory: list[StoredUplink]) -> _Recovered:
+        """Write the deletes that failed, then move what waits in memory into the store, oldest first."""
+        self._halted = True
+        result = _Recovered()
+        try:
+            if deletes:
+                result.error, _ = self._remove(store, deletes)
+                if result.error is not None:
+                    return result
+                result.deleted = True
+            for start in range(0, len(memory), MOVE_CHUNK):
+                chunk = memory[start : start + MOVE_CHUNK]
+                try:
+                    ids = store.put_many([(u.payload, u.received_at) for u in chunk])
+                except Exception as exc:
+                    result.error = _store_error(exc, store)
+                    return result
+                result.moved.append((chunk, ids))
+            has_room: Callable[[], bool] | None = getattr(store, "has_room", None)
+            result.room = bool(memory) or has_room is None or has_room()
+            self._halted = False
+            return result
+        finally:
+            result.count = len(store)
+
+    # -- back on the event loop ------------------------------------------------
+
+    def _written(self, batch: list[tuple[bytes, float]], result: _Written,
+                 done: Callable[[list[StoredUplink]], None] | None) -> None:
+        self._writing -= len(batch)
+        self._stored = result.count
+        if result.ids is None:
+            if result.error is not None:
+                self._failed(result.error)
+            accepted = self._to_memory(batch)
+        else:
+            kept = self._kept(batch, result.ids)
+            accepted = [StoredUplink(i, bytes(p), t) for i, (p, t) in zip(result.ids, kept, strict=True)]
+        if done is not None:
+            done(accepted)
+
+    def _removed(self, ids: list[int], outcome: tuple[StoreError | None, int]) -> None:
+        error, self._stored = outcome
+        self._deleting.difference_update(ids)
+        if error is None:
+            self._unsent_deletes.difference_update(ids)
+        else:
+            self._unsent_deletes.update(ids)
+            self._failed(error)
+
     # -- degradation and recovery --------------------------------------------
 
-    @property
-    def _store_policy(self) -> str:
-        return str(getattr(self.store, "policy", "drop-oldest"))
+    def _use(self, store: QueueStore) -> None:
+        self.store = store
+        self._stored = len(store)
+        # a memory store has nothing to wait for; anything else writes (and syncs) on a thread of its own
+        self._writer = InlineWriter() if isinstance(store, MemoryStore) else ThreadWriter(f"store-{self.server}")
+
+    def _kept(self, items: Sequence[_T], ids: Sequence[int]) -> Sequence[_T]:
+        """Which of ``items`` got the ``ids``: the first under ``drop-newest``, the last under ``drop-oldest``."""
+        if str(getattr(self.store, "policy", "drop-oldest")) == "drop-newest":
+            return items[: len(ids)]
+        return items[len(items) - len(ids) :]
 
     def _to_memory(self, items: Sequence[tuple[bytes, float]]) -> list[StoredUplink]:
         added: list[StoredUplink] = []
@@ -242,14 +377,10 @@ class UplinkQueue:
         if self.store is None:
             self._unsent_deletes.update(ids)
             return
-        wanted = ids + sorted(self._unsent_deletes)
-        try:
-            self.store.ack(wanted)
-        except StoreError as exc:
-            self._unsent_deletes.update(ids)
-            self._failed(exc)
-        else:
-            self._unsent_deletes.clear()
+        wanted = ids + sorted(self._unsent_deletes - self._deleting)  # those that failed ride along
+        self._deleting.update(wanted)
+        store = self.store
+        self._writer.submit(lambda: self._remove(store, wanted), lambda outcome: self._removed(wanted, outcome))
 
     def _failed(self, exc: StoreError) -> None:
         self.store_errors += 1
@@ -261,9 +392,11 @@ class UplinkQueue:
     def _open(self) -> None:
         assert self._opener is not None
         try:
-            self.store = self._opener()
+            store = self._opener()
         except StoreError as exc:
             self._failed(exc)
+        else:
+            self._use(store)
 
     async def upkeep(self) -> None:
         """Run beside the forwarder: while degraded, try the store every ``retry_s`` even when no uplink comes."""
@@ -272,7 +405,11 @@ class UplinkQueue:
             self._retry()
 
     def _retry(self) -> None:
-        """Every ``retry_s`` while degraded: reopen, write the deletes that failed, move memory into the store."""
+        """Every ``retry_s`` while degraded: reopen, write the deletes that failed, move memory into the store.
+
+        In step with the writer thread (the loop waits for it): degraded, the disk is not keeping up anyway,
+        and what waits in memory must not move while new batches queue behind it.
+        """
         if self.problem is None or self._clock() < self._retry_at:
             return
         self._retry_at = self._clock() + self.retry_s
@@ -280,29 +417,55 @@ class UplinkQueue:
             self._open()
             if self.store is None:
                 return
-        if self._unsent_deletes:
-            self._delete([])
-            if self._unsent_deletes:
-                return
+        store = self.store
+        self._writer.drain()  # what was handed over before is written, or back in memory
+        deletes = sorted(self._unsent_deletes - self._deleting)
+        memory = list(self._memory.values())
+        result = self._writer.call(lambda: self._recover(store, deletes, memory))
+        self._stored = result.count
+        if result.deleted:
+            self._unsent_deletes.difference_update(deletes)
         moved: dict[int, int] = {}
-        while self._memory:
-            chunk = list(islice(self._memory.values(), MOVE_CHUNK))
-            try:
-                ids = self.store.put_many([(u.payload, u.received_at) for u in chunk])
-            except StoreError as exc:
-                self._failed(exc)
-                break
-            kept = chunk[: len(ids)] if self._store_policy == "drop-newest" else chunk[len(chunk) - len(ids) :]
-            moved.update((u.id, i) for u, i in zip(kept, ids, strict=True))
+        for chunk, ids in result.moved:
+            moved.update((u.id, i) for u, i in zip(self._kept(chunk, ids), ids, strict=True))
             for u in chunk:
                 del self._memory[u.id]
         self._moved = moved
-        has_room: Callable[[], bool] | None = getattr(self.store, "has_room", None)
-        if not moved and has_room is not None and not has_room():
+        if result.error is not None:
+            self._failed(result.error)
+            return
+        if not result.room:
             return  # nothing was written to prove it works, and it would not take an uplink now
         if not self._memory and not self._unsent_deletes:
             log.info("%s: uplink store works again (%d uplinks moved into it from memory)", self.server, len(moved))
             self.problem = None
+
+
+@dataclass
+class _Written:
+    ids: list[int] | None
+    """None: not written (into memory)."""
+    error: StoreError | None
+    count: int
+    """The store's length after this write."""
+
+
+@dataclass
+class _Recovered:
+    deleted: bool = False
+    moved: list[tuple[list[StoredUplink], list[int]]] = field(default_factory=list)
+    error: StoreError | None = None
+    room: bool = True
+    count: int = 0
+
+
+def _store_error(exc: Exception, store: QueueStore) -> StoreError:
+    """A failure on the writer thread as a ``StoreError`` (unexpected ones logged with their traceback)."""
+    if isinstance(exc, StoreError):
+        return exc
+    log.error("uplink store %s: unexpected %s on the writer thread", getattr(store, "path", "in memory"),
+              type(exc).__name__, exc_info=exc)
+    return StoreError(f"write failed ({type(exc).__name__}: {exc})", path=Path(str(getattr(store, "path", "-"))))
 
 
 class UplinkIntake:
@@ -365,12 +528,15 @@ class UplinkIntake:
             self.flush()
 
     def flush(self) -> None:
-        """Write what was taken (never raises: what the disk cannot take waits in memory)."""
+        """Hand what was taken to the store's writer (never raises: what the disk cannot take waits in memory);
+        ``on_stored`` runs once it is durable."""
         if self._pending:
             items = self._pending[:]
             self._pending.clear()
-            self.queue.put(items)
-            self._on_stored()
+            self.queue.submit(items, self._stored)
+
+    def _stored(self, accepted: list[StoredUplink]) -> None:
+        self._on_stored()
 
 
 async def _close(iterator: AsyncIterator[object]) -> None:
