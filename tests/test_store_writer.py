@@ -1,0 +1,209 @@
+"""The store's writer thread: the event loop never waits for a sync, nothing is offered before it is durable,
+order holds through failures, a stop writes what was handed over, a power cut loses nothing reported."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import pytest
+
+from wisgate.lora.backhaul.store import StoredUplink, StoreFullError, UplinkStore
+from wisgate.lora.backhaul.store_writer import ThreadWriter
+from wisgate.lora.backhaul.uplink_queue import UplinkQueue
+
+
+class SlowDisk(UplinkStore):
+    """A real store whose puts wait until the test opens ``gate`` (a disk that has not synced yet); the
+    puts numbered in ``fail`` (from 1) fail as on a full disk."""
+
+    def __init__(self, path: Path, *, fail: Sequence[int] = ()) -> None:
+        super().__init__(path, server="q")
+        self.gate = threading.Event()
+        self.fail = set(fail)
+        self.puts = 0
+        self.threads: set[int] = set()
+
+    def put_many(self, items: Sequence[tuple[bytes, float]]) -> list[int]:
+        self.threads.add(threading.get_ident())
+        assert self.gate.wait(10), "the put ran on the thread that should open the gate"
+        self.puts += 1
+        if self.puts in self.fail:
+            raise StoreFullError("full (test)", path=self.path)
+        return super().put_many(items)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def until(check: Callable[[], bool], timeout: float = 5.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not check():
+            await asyncio.sleep(0.005)
+
+
+def batch(*payloads: bytes) -> list[tuple[bytes, float]]:
+    return [(p, float(n)) for n, p in enumerate(payloads)]
+
+
+def payloads(items: list[StoredUplink]) -> list[bytes]:
+    return [u.payload for u in items]
+
+
+def writer_threads(server: str) -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith(f"store-{server}")]
+
+
+def test_the_loop_runs_while_the_disk_syncs_and_nothing_is_offered_before_it_is_durable(tmp_path: Path) -> None:
+    store = SlowDisk(tmp_path / "q.db")
+    queue = UplinkQueue(store, server="q")
+    loop_thread = threading.get_ident()
+    durable: list[tuple[list[bytes], int]] = []
+
+    async def main() -> None:
+        queue.submit(batch(b"a", b"b"), lambda accepted: durable.append((payloads(accepted), threading.get_ident())))
+        queue.submit(batch(b"c"), lambda accepted: durable.append((payloads(accepted), threading.get_ident())))
+        ticks = 0
+        for _ in range(10):  # the loop keeps turning while the writer waits for the disk
+            await asyncio.sleep(0.001)
+            ticks += 1
+        assert ticks == 10 and durable == []
+        assert queue.peek(10) == [] and len(queue) == 3 and queue.writing == 3  # queued, not offered
+        store.gate.set()
+        await until(lambda: len(durable) == 2)
+        assert durable == [([b"a", b"b"], loop_thread), ([b"c"], loop_thread)]  # in order, on the loop
+        assert payloads(queue.peek(10)) == [b"a", b"b", b"c"] and queue.writing == 0
+        first = queue.peek(1)[0].id
+        queue.ack([first])  # hidden at once; the delete itself runs on the writer thread
+        assert payloads(queue.peek(10)) == [b"b", b"c"]
+        await until(lambda: len(store) == 2)
+        assert len(queue) == 2 and payloads(queue.peek(10, after=first + 1)) == [b"c"]
+
+    asyncio.run(main())
+    assert loop_thread not in store.threads and len(store.threads) == 1
+    queue.close()
+
+
+def test_a_failed_put_sends_what_was_queued_behind_it_to_memory_in_order_then_back(tmp_path: Path) -> None:
+    clock = Clock()
+    store = SlowDisk(tmp_path / "q.db", fail=[2])
+    queue = UplinkQueue(store, server="q", clock=clock)
+    for name in (b"1", b"2", b"3"):  # all three handed over before the second fails
+        queue.submit(batch(name + b"a", name + b"b"))
+    store.gate.set()
+    queue.drain()
+    assert queue.problem is not None and "full (test)" in queue.problem and queue.store_errors == 1
+    # the third batch would have fitted, but it is newer than the second: it waits behind it, in memory
+    assert store.puts == 2 and len(store) == 2 and queue.in_memory == 4 and queue.unprotected == 4
+    assert payloads(queue.peek(10)) == [b"1a", b"1b", b"2a", b"2b", b"3a", b"3b"]
+    clock.now += queue.retry_s
+    queue.submit(batch(b"4a"))  # the retry first moves memory into the store, oldest first
+    queue.drain()
+    assert queue.problem is None and queue.in_memory == 0
+    rows = queue.peek(10)
+    assert payloads(rows) == [b"1a", b"1b", b"2a", b"2b", b"3a", b"3b", b"4a"] and all(u.id > 0 for u in rows)
+    assert [u.id for u in rows] == sorted(u.id for u in rows)
+    queue.close()
+
+
+def test_a_stop_writes_everything_handed_over_and_joins_the_thread(tmp_path: Path) -> None:
+    store = SlowDisk(tmp_path / "q.db")
+    queue = UplinkQueue(store, server="stop")
+    for n in range(5):
+        queue.submit(batch(*(f"{n}-{k}".encode() for k in range(3))))
+    assert writer_threads("stop")
+    threading.Timer(0.1, store.gate.set).start()  # the disk catches up while close() waits for it
+    queue.close()
+    assert writer_threads("stop") == []
+    with UplinkStore(tmp_path / "q.db", server="q") as again:
+        assert payloads(again.peek(100)) == [f"{n}-{k}".encode() for n in range(5) for k in range(3)]
+
+
+def test_the_writer_runs_jobs_in_order_and_reports_a_failing_job_where_its_result_was_due() -> None:
+    writer = ThreadWriter("store-test")
+    seen: list[int] = []
+
+    def boom() -> int:
+        raise ValueError("bug")
+
+    async def main() -> None:
+        writer.submit(lambda: 1, seen.append)
+        writer.submit(boom, seen.append)
+        writer.submit(lambda: 3, seen.append)
+        with pytest.raises(ValueError, match="bug"):
+            writer.drain()
+        writer.drain()
+
+    asyncio.run(main())
+    assert seen == [1, 3] and writer.pending == 0
+    assert writer.call(lambda: 4) == 4
+    writer.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        writer.submit(lambda: 5, seen.append)
+
+
+_WRITER = textwrap.dedent(
+    """
+    import asyncio, sys
+    from pathlib import Path
+    from wisgate.lora.backhaul.store import UplinkStore
+    from wisgate.lora.backhaul.uplink_queue import UplinkQueue
+
+    def report(kind, ids):
+        sys.stdout.write(kind + " " + " ".join(map(str, ids)) + "\\n")
+        sys.stdout.flush()
+
+    async def main():
+        queue = UplinkQueue(UplinkStore(Path(sys.argv[1]), server="srv"), server="srv")
+        n = newest = 0
+        while True:
+            items = [(f"{n + i}".encode(), float(n + i)) for i in range(1 + n % 7)]
+            n += len(items)
+            # reported when the queue says durable, and whatever a sender's peek offers: both must survive
+            queue.submit(items, lambda accepted: report("D", [u.id for u in accepted]))
+            offered = queue.peek(50, after=newest)
+            if offered:
+                newest = offered[-1].id
+                report("P", [u.id for u in offered])
+            await asyncio.sleep(0)
+
+    asyncio.run(main())
+    """
+)
+
+
+def test_power_cut_keeps_every_uplink_reported_durable_or_offered(tmp_path: Path) -> None:
+    path = tmp_path / "cut.db"
+    child = subprocess.Popen([sys.executable, "-c", _WRITER, str(path)], stdout=subprocess.PIPE, text=True,
+                             env={**os.environ})
+    assert child.stdout is not None
+    reported: dict[str, list[int]] = {"D": [], "P": []}
+    try:
+        deadline = time.monotonic() + 30
+        while min(len(ids) for ids in reported.values()) < 300 and time.monotonic() < deadline:
+            line = child.stdout.readline()
+            assert line, "writer died early"
+            kind, *ids = line.split()
+            reported[kind].extend(int(x) for x in ids)
+    finally:
+        child.send_signal(signal.SIGKILL)  # no close, no checkpoint, writes in flight on the writer thread
+        child.wait()
+    assert min(len(ids) for ids in reported.values()) >= 300
+    with UplinkStore(path, server="srv") as store:
+        by_id = {u.id: u.payload for u in store.peek(1_000_000)}
+    for kind, ids in reported.items():
+        assert all(by_id.get(i) == str(i - 1).encode() for i in ids), kind  # id k holds payload "k-1"
+    assert reported["P"] == sorted(reported["P"])  # offered oldest first, never twice
