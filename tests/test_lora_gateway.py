@@ -216,6 +216,33 @@ def test_class_c_downlink_is_sent_immediately_on_a_synced_module(rig: Rig) -> No
     assert 80_000 <= sent.count_us - count0 <= 81_000
 
 
+def test_class_c_leaves_on_the_module_s_own_counter_when_our_estimate_of_it_lags(rig: Rig) -> None:
+    """The gateway maps a board's counter from its uplinks, each handled some time after the module stamped
+    it (the module's polling, ZeroMQ, a busy event loop: 134 ms for the first uplink of a daemon starting).
+    A class C downlink is "as soon as possible": the module reads its own counter and takes it at its now
+    + 80 ms, so the lag cannot make it TOO_LATE (it did from 37.5 ms of lag, departing at our now + 80 ms)."""
+    g = rig.gateway
+    stamped = rig.daemons[0].count_us()
+    rig.clock.advance(0.134)  # the uplink reaches the gateway's loop 134 ms after its count_us
+    g.handle(event(0, data(0x26000001, 1), stamped), now=rig.clock.monotonic())
+    request = TxRequest(b"\x60" + bytes(12), 869_525_000, 20, SF7, tx_class=TxClass.C)
+    result = asyncio.run(g.send_downlink(request))
+    assert result.ok and result.board == 0, result
+    (sent,) = rig.daemons[0].module.transmissions
+    assert sent.count_us == (rig.daemons[0].count_us() + 80_000) & 0xFFFFFFFF
+
+
+def test_class_c_goes_out_on_a_module_not_heard_from_yet(rig: Rig) -> None:
+    """Right after the gateway starts no uplink has mapped board 0's counter: the module still takes a
+    class C downlink (at its now + 80 ms), as a packet forwarder reading its concentrator's counter would."""
+    request = TxRequest(b"\x60" + bytes(12), 869_525_000, 20, SF7, tx_class=TxClass.C)
+    result = asyncio.run(rig.gateway.send_downlink(request))
+    assert result.ok and result.board == 0, result
+    (sent,) = rig.daemons[0].module.transmissions
+    assert sent.count_us == (rig.daemons[0].count_us() + 80_000) & 0xFFFFFFFF
+    assert rig.gateway.stats.module(0).tx_outcomes["OK"] == 1
+
+
 def test_a_downlink_moves_between_drifting_module_counters(rig: Rig) -> None:
     """Counters 80 ppm apart (8 ms per 100 s): each uplink re-syncs its board, so a moved downlink lands."""
     g = rig.gateway

@@ -258,6 +258,24 @@ def test_scheduler_needs_a_common_time_base_to_move_timestamped_packets() -> Non
     assert immediate.ok and immediate.board == 1
 
 
+def test_a_module_not_heard_from_yet_sends_class_c_but_no_timestamped_packet() -> None:
+    """No uplink from board 1 yet (no counter value for it): a class C downlink needs none (the module
+    places it on its own counter); a timestamped one cannot be placed."""
+    q0, q1 = _two_boards()
+    scheduler = TxScheduler([q0, q1])
+    immediate = scheduler.schedule(req(None, TxClass.C, board=0, frequency_hz=923_300_000), now_us={0: 0})
+    assert immediate.ok and immediate.board == 1 and immediate.count_us is None and len(q1) == 0
+    timed = scheduler.schedule(req(1_000_000, board=1, frequency_hz=923_300_000), now_us={0: 0})
+    assert not timed.ok and "common time base" in timed.detail
+    # the checks that need no time still hold
+    assert scheduler.schedule(req(None, TxClass.C, frequency_hz=700_000_000), now_us={}).outcome is TxOutcome.TX_FREQ
+    full = queue(size=1)
+    assert full.enqueue(req(1_000_000), now_us=0).ok
+    assert full.admit_unmapped(req(None, TxClass.C)).outcome is TxOutcome.COLLISION_PACKET
+    with pytest.raises(ValueError, match="class A downlink needs the module's counter"):
+        full.admit_unmapped(req(1_000_000))
+
+
 def test_expire_forgets_packets_only_once_they_have_left_the_air() -> None:
     q = queue()
     request = req(1_000_000)

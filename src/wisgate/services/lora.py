@@ -101,7 +101,7 @@ async def serve(context: Context, config: LoraSection, concentrators: Concentrat
         for module, backend in concentrators.modules
     ]
     gateway = Gateway(config.gateway_id, links, clock=context.target.clock, uplink_filter=uplink_filter(config))
-    context.state.lora.gateway = gateway
+    context.state.lora.set_gateway(gateway)
 
     def module_state(board: int, up: bool, detail: str) -> None:
         if up:
@@ -189,4 +189,4 @@ async def serve(context: Context, config: LoraSection, concentrators: Concentrat
             group.create_task(backhaul(), name="lora-backhaul")
     finally:
         publisher.close(linger=0)
-        context.state.lora.gateway = None
+        context.state.lora.set_gateway(None)

@@ -8,6 +8,7 @@ touches the bus.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
@@ -164,6 +165,13 @@ class LoraLinks:
     station: StationForwarder | None = None
     #: the last hour's traffic and the live packet feed (filled by the lora-traffic service)
     traffic: TrafficLog = field(default_factory=TrafficLog)
+    #: told of each gateway the lora service sets (None: it stopped) before that gateway carries anything
+    gateway_listeners: list[Callable[[Gateway | None], None]] = field(default_factory=list)
+
+    def set_gateway(self, gateway: Gateway | None) -> None:
+        self.gateway = gateway
+        for listener in list(self.gateway_listeners):
+            listener(gateway)
 
 
 @dataclass

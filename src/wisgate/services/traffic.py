@@ -1,8 +1,10 @@
 """The ``lora-traffic`` service: every merged uplink and every downlink of the running gateway into the
 traffic log.
 
-The gateway belongs to the lora service and is replaced when that service restarts, so this one
-follows whichever gateway the state holds now, checking once a second.
+The gateway belongs to the lora service and is replaced when that service restarts. This service is
+told of each one as it is set (``LoraLinks.set_gateway``), so its downlinks are recorded from the first
+(a downlink can be asked for the moment the gateway is there; polling for it once a second missed those
+of a daemon's first second).
 """
 
 from __future__ import annotations
@@ -17,19 +19,26 @@ from wisgate.lora.core.traffic import TrafficLog
 from wisgate.lora.core.types import TxRequest, TxResult
 from wisgate.services.supervisor import Context, ServiceFn
 
-CHECK_S = 1.0
+
+async def _uplinks(gateway: Gateway, log: TrafficLog) -> None:
+    async for received in gateway.uplinks():
+        log.add(received, time.time())
 
 
-async def _record(gateway: Gateway, log: TrafficLog) -> None:
-    def downlink(request: TxRequest, result: TxResult) -> None:
-        log.add_downlink(request, result, time.time())
+class _Recording:
+    """One gateway's traffic into the log: its downlinks from now, its uplinks from the task's first step
+    (before the gateway's own task emits any: created first)."""
 
-    stop = gateway.on_downlink(downlink)
-    try:
-        async for received in gateway.uplinks():
-            log.add(received, time.time())
-    finally:
-        stop()
+    def __init__(self, gateway: Gateway, log: TrafficLog) -> None:
+        def downlink(request: TxRequest, result: TxResult) -> None:
+            log.add_downlink(request, result, time.time())
+
+        self._stop = gateway.on_downlink(downlink)
+        self.task = asyncio.create_task(_uplinks(gateway, log), name="lora-traffic-record")
+
+    def end(self) -> None:
+        self._stop()
+        self.task.cancel()
 
 
 def traffic_service(region: str = "EU868") -> ServiceFn:
@@ -38,18 +47,34 @@ def traffic_service(region: str = "EU868") -> ServiceFn:
     async def run(context: Context) -> None:
         links = context.state.lora
         links.traffic.duty.regulation = regulation_for(region)
-        while True:
-            gateway = links.gateway
-            if gateway is None:
-                await asyncio.sleep(CHECK_S)
-                continue
-            recording = asyncio.create_task(_record(gateway, links.traffic), name="lora-traffic-record")
-            try:
-                while links.gateway is gateway and not recording.done():
-                    await asyncio.sleep(CHECK_S)
-            finally:
-                recording.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await recording
+        recording: _Recording | None = None
+        failed = asyncio.Event()
+
+        def ended(task: asyncio.Task[None]) -> None:
+            # the current recording failing fails the service (the supervisor restarts it); a replaced one
+            # was cancelled
+            if recording is not None and task is recording.task and not task.cancelled():
+                failed.set()
+
+        def follow(gateway: Gateway | None) -> None:
+            nonlocal recording
+            if recording is not None:
+                recording.end()
+            recording = None if gateway is None else _Recording(gateway, links.traffic)
+            if recording is not None:
+                recording.task.add_done_callback(ended)
+
+        links.gateway_listeners.append(follow)
+        try:
+            follow(links.gateway)  # the one set before this service started
+            await failed.wait()
+            if recording is not None:
+                await recording.task  # raises what ended it
+        finally:
+            links.gateway_listeners.remove(follow)
+            if recording is not None:
+                recording.end()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await recording.task
 
     return run

@@ -323,7 +323,7 @@ class Gateway:
             # the modules' own daemons hand packets to the chips; our queues only keep the air time booked
             self.links[board].jit.expire(count)
         result = self.scheduler.schedule(request, counters)
-        if not result.ok or result.board is None or result.count_us is None:
+        if not result.ok or result.board is None:
             return self._told(request, result)
         link = self.links[result.board]
         self._downlink_id += 1

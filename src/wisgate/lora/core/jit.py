@@ -129,6 +129,23 @@ class JitQueue:
         self._queue.append(QueuedTx(request, departure, power, pre, post))
         return TxResult(TxOutcome.OK, self.board, departure, power, warning)
 
+    def admit_unmapped(self, request: TxRequest) -> TxResult:
+        """A class C downlink for a module whose counter we cannot place yet (it has sent no uplink since
+        the gateway started): the checks that need no time (TX range, power table, queue size). The module
+        books it on its own counter and checks it against its own queue (Concentratord keeps the duty
+        cycle too); ours cannot book it, having no time for it, so its air time is not charged here."""
+        if request.tx_class is not TxClass.C:
+            raise ValueError(f"a class {request.tx_class.value} downlink needs the module's counter")
+        if not self.can_transmit(request.frequency_hz):
+            return self._fail(
+                TxOutcome.TX_FREQ,
+                f"{request.frequency_hz} Hz outside TX range {self.tx_freq_min_hz}..{self.tx_freq_max_hz} Hz",
+            )
+        if len(self._queue) >= self.size:
+            return self._fail(TxOutcome.COLLISION_PACKET, f"JIT queue full ({self.size} packets)")
+        power, warning = self._match_power(request.power_dbm)
+        return TxResult(TxOutcome.OK, self.board, None, power, warning)
+
     def pop_due(self, now_us: int) -> list[QueuedTx]:
         """Packets to hand to the chip now (departure within the 40 ms lead); missed ones are dropped."""
         now_us &= COUNTER_MASK

@@ -4,7 +4,8 @@ A downlink goes to the module that heard the uplink when that module can transmi
 frequency; otherwise, or when its queue refuses for a reason another module might not have
 (collision, duty cycle, full queue), to another TX-capable module. Timestamped downlinks are
 moved between boards through the boards' gateway-time mapping (:mod:`wisgate.lora.core.timebase`);
-a board with no sync sample cannot take over a timestamped packet. Time errors (TOO_LATE,
+a board with no sync sample cannot take over a timestamped packet, but sends a class C one (the module
+places it on its own counter). Time errors (TOO_LATE,
 TOO_EARLY) are the same on every board and end the search.
 """
 
@@ -43,9 +44,11 @@ class TxScheduler:
         first_failure: TxResult | None = None
         for queue in candidates:
             moved = self._on_board(request, queue.board)
-            if moved is None or queue.board not in now_us:
+            now = now_us.get(queue.board)
+            if moved is None or (now is None and moved.tx_class is not TxClass.C):
                 continue
-            result = queue.enqueue(moved, now_us[queue.board])
+            # class C leaves on the module's own counter: a module not heard from yet can still send it
+            result = queue.admit_unmapped(moved) if now is None else queue.enqueue(moved, now)
             if result.ok:
                 return result
             first_failure = first_failure or result

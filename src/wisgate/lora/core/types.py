@@ -244,7 +244,8 @@ class ModuleBackend(Protocol):
         ...
 
     async def send_downlink(self, request: TxRequest, *, gateway_id: str, downlink_id: int) -> TxResult:
-        """Hand over a request the JIT queue accepted (``board`` and ``count_us`` set); the module's verdict.
+        """Hand over a request the JIT queue accepted (``board`` set; ``count_us`` too, except for class C,
+        which the module sends as soon as it can on its own counter); the module's verdict.
 
         Raises :class:`~wisgate.lora.errors.BackendError` when the module does not answer.
         """

@@ -109,9 +109,8 @@ class ConcentratordBackend:
         return str(response.gateway_id)
 
     async def send_downlink(self, request: TxRequest, *, gateway_id: str, downlink_id: int) -> TxResult:
-        """Send one request the gateway's JIT queue accepted: at ``request.count_us`` on this board."""
-        if request.count_us is None:
-            raise ValueError("send_downlink needs the departure counter the JIT queue chose")
+        """Send one request the gateway's JIT queue accepted: at ``request.count_us`` on this board (class C:
+        as soon as the module can, on its own counter)."""
         frame = downlink_to_proto(request, request.count_us, gateway_id=gateway_id, downlink_id=downlink_id)
         frame.items[0].tx_info.board = self.board
         status = (await self.send_frame(frame)).items[0].status

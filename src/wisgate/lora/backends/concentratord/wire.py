@@ -109,8 +109,10 @@ def _modulation(proto: gw.Modulation, board: int) -> Modulation:
     raise ParseError(f"board {board}: uplink modulation {kind or 'missing'} not supported")
 
 
-def downlink_to_proto(request: TxRequest, count_us: int, *, gateway_id: str, downlink_id: int) -> gw.DownlinkFrame:
-    """One item the module must send at its counter value ``count_us`` (already checked by our JIT)."""
+def downlink_to_proto(request: TxRequest, count_us: int | None, *, gateway_id: str,
+                      downlink_id: int) -> gw.DownlinkFrame:
+    """One item the module must send at its counter value ``count_us`` (already checked by our JIT), or, for
+    class C, as soon as it can: on the module's own counter (``count_us`` is then only our estimate)."""
     frame = gw.DownlinkFrame(downlink_id=downlink_id, gateway_id=gateway_id)
     item = frame.items.add(phy_payload=request.payload)
     info = item.tx_info
@@ -130,8 +132,15 @@ def downlink_to_proto(request: TxRequest, count_us: int, *, gateway_id: str, dow
     else:
         info.modulation.fsk.datarate = request.modulation.datarate_bps
         info.modulation.fsk.frequency_deviation = request.modulation.freq_deviation_hz
-    info.context = (count_us & 0xFFFFFFFF).to_bytes(4, "big")
-    info.timing.delay.delay.seconds = 0
+    if request.tx_class is TxClass.C:
+        # the module reads its counter when the item arrives; ours is mapped from uplinks handled some ms
+        # (at a busy start, over 100 ms) after the module stamped them, and would make "now + 80 ms" late
+        info.timing.immediately.SetInParent()
+    elif count_us is None:
+        raise ValueError(f"a class {request.tx_class.value} downlink needs the counter value it leaves at")
+    else:
+        info.context = (count_us & 0xFFFFFFFF).to_bytes(4, "big")
+        info.timing.delay.delay.seconds = 0
     return frame
 
 
