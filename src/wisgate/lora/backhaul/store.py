@@ -58,6 +58,8 @@ SCHEMA_VERSION = 1
 
 #: WAL pages between checkpoints; the WAL file is truncated back to this size after one.
 WAL_CHECKPOINT_PAGES = 32
+#: Rows per INSERT statement (SQLite takes up to 32,766 parameters in one; the rest of a batch is one more).
+INSERT_ROWS = 64
 #: Ids deleted per transaction: a few pages each, well inside one checkpoint interval.
 ACK_CHUNK = 128
 #: Bytes a row costs beyond its payload (record header, id, time, cell pointer, page slack).
@@ -252,11 +254,10 @@ class UplinkStore:
                 self._count -= evict
             ids: list[int] = []
             if keep:
-                # One statement for the batch. Under AUTOINCREMENT each row gets one more than the largest id the
-                # table ever had, and this transaction is the only writer: the batch's ids are consecutive.
+                # Under AUTOINCREMENT each row gets one more than the largest id the table ever had, and this
+                # transaction is the only writer: the batch's ids are consecutive.
                 before = db.total_changes
-                db.executemany("INSERT INTO uplinks(received_at, payload) VALUES (?, ?)",
-                               [(received_at, bytes(payload)) for payload, received_at in keep])
+                _insert(db, keep)
                 last = int(db.execute("SELECT last_insert_rowid()").fetchone()[0])
                 if db.total_changes - before != len(keep):
                     raise sqlite3.DatabaseError(f"{db.total_changes - before} rows inserted of {len(keep)}")
@@ -455,6 +456,30 @@ def _is_corruption(exc: sqlite3.DatabaseError) -> bool:
 
 _SQLITE_CORRUPT = 11
 _SQLITE_NOTADB = 26
+
+
+def _values_sql(rows: int) -> str:
+    return "INSERT INTO uplinks(received_at, payload) VALUES " + ",".join(["(?,?)"] * rows)
+
+
+_INSERT_FULL = _values_sql(INSERT_ROWS)
+
+
+def _insert(db: sqlite3.Connection, items: Sequence[tuple[bytes, float]]) -> None:
+    """The rows in statements of ``INSERT_ROWS`` rows (and one for the rest), in order.
+
+    A row per statement costs a statement step each, and on the writer thread each step gives the GIL back
+    and waits to take it again from the busy event loop: multi-row statements write a batch in a few steps.
+    """
+    values: list[bytes | float] = []
+    for payload, received_at in items:
+        values += (received_at, bytes(payload))
+    step = 2 * INSERT_ROWS
+    full = len(values) - len(values) % step
+    if full:
+        db.executemany(_INSERT_FULL, [values[i : i + step] for i in range(0, full, step)])
+    if full < len(values):
+        db.execute(_values_sql((len(values) - full) // 2), values[full:])
 
 
 def _runs(ids: Sequence[int]) -> list[tuple[int, int]]:
