@@ -11,7 +11,7 @@ import sys
 import textwrap
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import pytest
@@ -31,6 +31,7 @@ class SlowDisk(UplinkStore):
         self.fail = set(fail)
         self.puts = 0
         self.threads: set[int] = set()
+        self.deletes: list[list[int]] = []
 
     def put_many(self, items: Sequence[tuple[bytes, float]]) -> list[int]:
         self.threads.add(threading.get_ident())
@@ -39,6 +40,11 @@ class SlowDisk(UplinkStore):
         if self.puts in self.fail:
             raise StoreFullError("full (test)", path=self.path)
         return super().put_many(items)
+
+    def ack(self, ids: Iterable[int]) -> None:
+        wanted = list(ids)
+        self.deletes.append(wanted)
+        super().ack(wanted)
 
 
 class Clock:
@@ -89,8 +95,8 @@ def test_the_loop_runs_while_the_disk_syncs_and_nothing_is_offered_before_it_is_
         first = queue.peek(1)[0].id
         queue.ack([first])  # hidden at once; the delete itself runs on the writer thread
         assert payloads(queue.peek(10)) == [b"b", b"c"]
-        await until(lambda: len(store) == 2)
-        assert len(queue) == 2 and payloads(queue.peek(10, after=first + 1)) == [b"c"]
+        await until(lambda: len(queue) == 2)  # counted until the writer has deleted it
+        assert len(store) == 2 and payloads(queue.peek(10, after=first + 1)) == [b"c"]
 
     asyncio.run(main())
     assert loop_thread not in store.threads and len(store.threads) == 1
@@ -207,3 +213,20 @@ def test_power_cut_keeps_every_uplink_reported_durable_or_offered(tmp_path: Path
     for kind, ids in reported.items():
         assert all(by_id.get(i) == str(i - 1).encode() for i in ids), kind  # id k holds payload "k-1"
     assert reported["P"] == sorted(reported["P"])  # offered oldest first, never twice
+
+
+def test_acknowledgements_that_come_while_the_disk_is_busy_are_deleted_in_one_go(tmp_path: Path) -> None:
+    store = SlowDisk(tmp_path / "q.db")
+    store.gate.set()
+    queue = UplinkQueue(store, server="q")
+    ids = [u.id for u in queue.put(batch(*(bytes([n]) for n in range(9))))]
+    store.gate.clear()
+    queue.submit(batch(b"later"))  # the writer is busy with this put (the disk has not synced it yet)
+    for start in (0, 3, 6):  # three windows acknowledged meanwhile
+        queue.ack(ids[start : start + 3])
+        assert len(queue.peek(20)) == 9 - start - 3  # hidden at once all the same
+    store.gate.set()
+    queue.drain()
+    assert store.deletes == [ids] and len(store) == 1 and len(queue) == 1
+    assert payloads(queue.peek(20)) == [b"later"]
+    queue.close()

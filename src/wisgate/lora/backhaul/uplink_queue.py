@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
@@ -133,6 +134,8 @@ class UplinkQueue:
         self._stored = 0  # the store's length after the last job whose result came back (the writer's own moves on)
         self._deleting: set[int] = set()  # acknowledged, their delete handed to the writer: never offered again
         self._unsent_deletes: set[int] = set()  # deletes that failed: never offered again, retried
+        self._next_delete: list[int] | None = None  # ids for the delete job the writer has not started yet
+        self._delete_lock = threading.Lock()
         self._moved: dict[int, int] = {}  # memory id -> store id, for acks of what was in flight when moved
         self._halted = False  # writer thread only: a put failed, later ones go to memory until recovery
         self._retry_at = 0.0
@@ -292,6 +295,13 @@ class UplinkQueue:
             return _store_error(exc, store), len(store)
         return None, len(store)
 
+    def _remove_next(self, store: QueueStore, batch: list[int]) -> tuple[list[int], tuple[StoreError | None, int]]:
+        """The deletes gathered in ``batch`` (acknowledgements that came while the writer was busy)."""
+        with self._delete_lock:
+            self._next_delete = None  # from now on, new deletes start a batch of their own
+            ids = list(batch)
+        return ids, self._remove(store, ids)
+
     def _recover(self, store: QueueStore, deletes: list[int], memory: list[StoredUplink]) -> _Recovered:
         """Write the deletes that failed, then move what waits in memory into the store, oldest first."""
         self._halted = True
@@ -379,8 +389,13 @@ class UplinkQueue:
             return
         wanted = ids + sorted(self._unsent_deletes - self._deleting)  # those that failed ride along
         self._deleting.update(wanted)
+        with self._delete_lock:
+            if self._next_delete is not None:  # a delete the writer has not started yet: one transaction for both
+                self._next_delete.extend(wanted)
+                return
+            self._next_delete = batch = wanted
         store = self.store
-        self._writer.submit(lambda: self._remove(store, wanted), lambda outcome: self._removed(wanted, outcome))
+        self._writer.submit(lambda: self._remove_next(store, batch), lambda outcome: self._removed(*outcome))
 
     def _failed(self, exc: StoreError) -> None:
         self.store_errors += 1
