@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from lora_pipeline import make_events
 
 from wisgate.clock import SimClock
-from wisgate.lora.backends.concentratord import ConcentratordBackend
+from wisgate.lora.backends.concentratord.client import ConcentratordBackend
 from wisgate.lora.backends.concentratord.wire import uplink_from_proto
 from wisgate.lora.backhaul import gwmp
 from wisgate.lora.backhaul.store import UplinkStore

@@ -21,7 +21,7 @@ import time
 from chirpstack_api import gw
 
 from wisgate.clock import SimClock
-from wisgate.lora.backends.concentratord import ConcentratordBackend
+from wisgate.lora.backends.concentratord.client import ConcentratordBackend
 from wisgate.lora.backends.concentratord.wire import uplink_from_proto
 from wisgate.lora.core.gateway import Gateway, ModuleLink
 from wisgate.lora.core.jit import JitQueue

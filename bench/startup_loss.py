@@ -16,7 +16,7 @@ import tempfile
 from typing import cast
 
 from wisgate.clock import SimClock
-from wisgate.lora.backends.concentratord import ConcentratordBackend
+from wisgate.lora.backends.concentratord.client import ConcentratordBackend
 from wisgate.lora.backhaul import gwmp
 from wisgate.lora.backhaul.udp_forwarder import UdpForwarder, UdpServerConfig
 from wisgate.lora.core.filters import UplinkFilter

@@ -9,7 +9,7 @@ from pathlib import Path
 from chirpstack_api import gw
 
 from wisgate.clock import SimClock
-from wisgate.lora.backends.concentratord import ConcentratordBackend
+from wisgate.lora.backends.concentratord.client import ConcentratordBackend
 from wisgate.lora.backends.concentratord.wire import uplink_from_proto
 from wisgate.lora.core.filters import UplinkFilter
 from wisgate.lora.core.gateway import Gateway, ModuleLink

@@ -77,3 +77,14 @@ def test_the_default_simulated_board_runs_its_lora_site_in_a_child_and_loads_no_
     # the site did run, beside the daemon: its log lines came through with their prefix, and it was stopped
     assert re.search(r"lora-site\[\d+\] wisgate.sim.lora_site: 3 module\(s\)", log), log[-3000:]
     assert re.search(r"lora-site\[\d+\] wisgate.sim.lora_site: stopped: \d+ transmissions", log), log[-3000:]
+
+
+def test_the_lora_site_process_loads_no_event_loop_config_schema_or_web_stack() -> None:
+    """The site's process (``wisgate.sim.lora_site_child``) is a few threads around ZeroMQ sockets and the radio:
+    asyncio alone would be a fifth of its memory (ssl and its OpenSSL), pydantic another."""
+    code = "import json, sys, wisgate.sim.lora_site_child; print(json.dumps(sorted(sys.modules)))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    modules = set(json.loads(result.stdout))
+    assert {"zmq", "chirpstack_api.gw", "cryptography", "wisgate.sim.radio"} <= modules
+    assert loaded(modules, *NEVER, "asyncio", "pydantic", "wisgate.config", "fastapi", "uvicorn", "PIL",
+                  "pymodbus", "wisgate.sim.board", "wisgate.services") == []

@@ -11,7 +11,7 @@ import zmq
 from chirpstack_api import gw
 
 from wisgate.clock import SimClock
-from wisgate.lora.backends.concentratord import ConcentratordBackend, ConcentratordError
+from wisgate.lora.backends.concentratord.client import ConcentratordBackend, ConcentratordError
 from wisgate.lora.core.types import LoraModulation, Malformed, UplinkFrame
 from wisgate.sim.concentratord import SimConcentratord, SimModule
 

@@ -36,7 +36,7 @@ from pydantic import ValidationError
 
 from wisgate.clock import SimClock
 from wisgate.errors import ConfigError
-from wisgate.lora.backends.concentratord import ConcentratordBackend
+from wisgate.lora.backends.concentratord.client import ConcentratordBackend
 from wisgate.lora.backends.concentratord.wire import uplink_from_proto
 from wisgate.lora.backhaul.mqtt_forwarder import MqttForwarder, MqttSettings, decode
 from wisgate.lora.backhaul.store import UplinkStore

@@ -89,7 +89,7 @@ def _lora_modules(config_path: Path) -> list[tuple[str, str, bool]]:
     import asyncio
 
     from wisgate.config import load_config
-    from wisgate.lora.backends.concentratord import ConcentratordBackend
+    from wisgate.lora.backends.concentratord.client import ConcentratordBackend
     from wisgate.lora.errors import BackendError
 
     async def ask(board: int, event_url: str, command_url: str) -> tuple[str, bool]:

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from wisgate.chips.rtc_kernel import KernelRTC
     from wisgate.chips.tpt29555_kernel import Expander
     from wisgate.config import LoraSection, SimSection
-    from wisgate.lora.backends.concentratord import ConcentratordBackend
+    from wisgate.lora.backends.concentratord.client import ConcentratordBackend
     from wisgate.lora.plans.allocation import Module
 
     Rtc = PCF85063A | KernelRTC
@@ -287,7 +287,7 @@ def open_target(
 
 def concentratord_set(config: LoraSection) -> ConcentratorSet:
     """One ChirpStack Concentratord per ``[[lora.modules]]`` entry, on whichever board they run beside."""
-    from wisgate.lora.backends.concentratord import ConcentratordBackend
+    from wisgate.lora.backends.concentratord.client import ConcentratordBackend
     from wisgate.lora.plans.site import configured_module
 
     return ConcentratorSet([

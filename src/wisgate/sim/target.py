@@ -107,7 +107,7 @@ class SimTarget(Target):
         if config.modules:
             # real Concentratord daemons named in the config run beside the simulated board
             return concentratord_set(config)
-        from wisgate.lora.backends.concentratord import ConcentratordBackend
+        from wisgate.lora.backends.concentratord.client import ConcentratordBackend
         from wisgate.lora.plans.site import sim_allocations
         from wisgate.sim.lora_site_process import SiteProcess
         from wisgate.sim.site_spec import SiteSpec, site_directory
