@@ -6,6 +6,8 @@ uplinks flow again, and no site outlives the daemon, whether the daemon stops or
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
 import re
@@ -22,8 +24,11 @@ from lora_rig import free_port
 
 from wisgate.lora.core.gateway import Gateway
 from wisgate.lora.core.timebase import counter_diff
+from wisgate.lora.plans.channels import Channel
 from wisgate.services.events import EventKind
+from wisgate.sim.lora_site_process import SiteProcess
 from wisgate.sim.shared_time import SharedClock, TimeShare
+from wisgate.sim.site_spec import RadioSpec, SiteSpec
 
 
 def until(condition: Callable[[], object], timeout: float, what: str) -> None:
@@ -162,3 +167,39 @@ def test_no_site_is_left_when_the_daemon_stops_or_is_killed(tmp_path: Path, how:
             daemon.kill()
         if alive(site):
             os.kill(site, signal.SIGKILL)
+
+
+def test_a_site_that_cannot_start_is_a_warning_with_its_last_words_and_is_tried_again(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="wisgate.lora.site")
+    share = TimeShare(tmp_path / "board-time", 0.0)
+    # its endpoints' folder does not exist: every start fails binding them
+    spec = SiteSpec((RadioSpec(0, (Channel(868_100_000),)),), tmp_path / "missing", share.path, devices=1)
+    site = SiteProcess(spec)
+    down: list[tuple[int, str]] = []
+
+    async def main() -> None:
+        await site.start()
+        assert site.pid is None
+        runner = asyncio.create_task(site.run(lambda board, why: down.append((board, why))))
+        while site.starts < 2:
+            await asyncio.sleep(0.05)
+        while site.pid is None and not runner.done() and caplog.text.count("before its endpoints") < 2:
+            await asyncio.sleep(0.05)
+        runner.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await runner
+
+    try:
+        asyncio.run(main())
+    finally:
+        site.close()
+        share.close()
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any(re.search(r"simulated LoRa site: process \d+ exited with code 1 before its endpoints were bound; "
+                         r"trying again in 1 s", w) for w in warnings), warnings
+    # its own one-line reason reached the daemon's log, prefixed, at its level
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert any(re.match(rf"lora-site\[\d+\] wisgate.sim.lora_site: cannot bind the site's endpoints in "
+                        rf"{tmp_path / 'missing'}: No such file or directory", e) for e in errors), errors
+    assert site.starts >= 2 and down == []  # it never ran: no module of it was ever up to go down

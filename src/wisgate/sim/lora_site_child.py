@@ -20,6 +20,8 @@ import signal
 import sys
 import threading
 
+import zmq
+
 from wisgate.sim.lora_site import SimLoraSite
 from wisgate.sim.shared_time import SharedClock
 from wisgate.sim.site_spec import SiteSpec
@@ -51,9 +53,17 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    spec = SiteSpec.from_json(args[0])
-    clock = SharedClock(spec.time_file)
-    site = SimLoraSite(spec, clock).start()
+    try:
+        spec = SiteSpec.from_json(args[0])
+        clock = SharedClock(spec.time_file)
+    except (ValueError, KeyError, TypeError, OSError) as exc:
+        log.error("unusable site description or board time file: %s", exc)
+        return 2
+    try:
+        site = SimLoraSite(spec, clock).start()
+    except zmq.ZMQError as exc:  # the runtime folder went away, or another process holds an endpoint
+        log.error("cannot bind the site's endpoints in %s: %s", spec.directory, exc)
+        return 1
     try:
         threading.Thread(target=_watch_parent, args=(stop,), name="parent", daemon=True).start()
         print(json.dumps({"ready": True, "pid": os.getpid(), "boards": [m.board for m in site.modules]}),

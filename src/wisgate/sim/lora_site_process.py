@@ -100,10 +100,13 @@ class SiteProcess:
             log.warning("simulated LoRa site: %s; trying again in %.0f s", exc, RESTART_FIRST_S)
 
     async def _spawn(self) -> None:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "wisgate.sim.lora_site_child", self.spec.to_json(),
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        )
+        try:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "wisgate.sim.lora_site_child", self.spec.to_json(),
+                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            )
+        except OSError as exc:  # no interpreter to run it, no process left to make
+            raise SiteError(f"cannot start {sys.executable}: {exc.strerror or exc}") from None
         self.starts += 1
         prefix = f"lora-site[{process.pid}]"
         assert process.stdout is not None and process.stderr is not None
