@@ -156,7 +156,10 @@ def test_no_site_is_left_when_the_daemon_stops_or_is_killed(tmp_path: Path, how:
     try:
         assert alive(site)
         daemon.send_signal(how)
-        daemon.communicate(timeout=30)
+        _, log = daemon.communicate(timeout=30)
+        if how == signal.SIGTERM:  # stopped cleanly: its last line came through, and nothing went wrong
+            assert re.search(r"lora-site\[\d+\] wisgate.sim.lora_site: stopped: \d+ transmissions", log), log
+            assert "WARNING wisgate.lora.site" not in log, log
         # stopped: the daemon stopped it before it exited; killed: the site saw its stdin close
         deadline = time.monotonic() + (0 if how == signal.SIGTERM else 10)
         while alive(site) and time.monotonic() < deadline:

@@ -34,8 +34,10 @@ RADIO_STEP_S = 0.02
 
 def _watch_parent(stop: threading.Event) -> None:
     """Block on stdin until the daemon's end of the pipe closes."""
+    # the file descriptor itself, not sys.stdin: a thread blocked in a buffered read holds its lock, and the
+    # interpreter's shutdown would then abort on it (a fatal error at every SIGTERM)
     try:
-        while sys.stdin.buffer.read(4096):
+        while os.read(0, 4096):
             pass
     except OSError:
         pass

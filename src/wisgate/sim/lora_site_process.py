@@ -196,6 +196,10 @@ class SiteProcess:
                 with contextlib.suppress(ProcessLookupError):
                     process.kill()
                 await process.wait()
+            else:
+                if process.returncode not in (0, -signal.SIGTERM):
+                    log.warning("the simulated LoRa site (PID %d) %s as it stopped", process.pid,
+                                exit_reason(process.returncode))
         await self._ended(process)
         self._process = self.pid = None
 
