@@ -189,7 +189,7 @@ class SiteProcess:
             with contextlib.suppress(ProcessLookupError):
                 process.terminate()
             try:
-                await asyncio.wait_for(process.wait(), STOP_TIMEOUT_S)
+                code = await asyncio.wait_for(process.wait(), STOP_TIMEOUT_S)
             except TimeoutError:
                 log.warning("the simulated LoRa site (PID %d) did not stop within %.0f s: killed", process.pid,
                             STOP_TIMEOUT_S)
@@ -197,9 +197,8 @@ class SiteProcess:
                     process.kill()
                 await process.wait()
             else:
-                if process.returncode not in (0, -signal.SIGTERM):
-                    log.warning("the simulated LoRa site (PID %d) %s as it stopped", process.pid,
-                                exit_reason(process.returncode))
+                if code not in (0, -signal.SIGTERM):
+                    log.warning("the simulated LoRa site (PID %d) %s as it stopped", process.pid, exit_reason(code))
         await self._ended(process)
         self._process = self.pid = None
 
