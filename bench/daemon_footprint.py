@@ -14,9 +14,11 @@ Configurations (each a fresh daemon with its own state folder and loopback ports
 The simulated LoRa site runs in a child process of the daemon (``wisgate.sim.lora_site_child``, as
 Concentratord runs beside the daemon on hardware): it is measured apart and the two are added up. Printed per
 run: the daemon's RSS at the end and its maximum, its share of one core (user + system time / wall time) and
-its threads; the site's RSS at the end and its share of a core; their RSS added (pages both map, libc and the
-shared libraries, counted twice) and their PSS added (each shared page split between the processes that map
-it: what the pair really costs); the daemon's RSS split into anonymous memory (Python objects, malloc) and
+its threads; the site's RSS at the end and its share of a core; their RSS added (pages both map, libpython, libc
+and the other shared libraries, counted twice: an upper bound) and the daemon's RSS plus the site's own pages
+(its unique set size: its heap and the files only it maps, such as cryptography's library; what the site adds
+to the daemon, when no other process maps its libraries: run one configuration at a time for this figure,
+two sites at once share their libraries); the daemon's RSS split into anonymous memory (Python objects, malloc) and
 mapped files (libpython, native extensions), with its largest mapped files.
 
 Run: .venv/bin/python bench/daemon_footprint.py [seconds per run, default 600] [configuration names...]
@@ -66,10 +68,11 @@ def sample(pid: int) -> tuple[float, float]:
     return rss_kb / 1024, (int(fields[11]) + int(fields[12])) / TICKS
 
 
-def pss(pid: int) -> float:
-    """Proportional set size (MB): shared pages split between the processes that map them."""
+def own(pid: int) -> float:
+    """Unique set size (MB): the pages only ``pid`` maps (its heap, and files no other process has open)."""
     rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
-    return int(next(line for line in rollup.splitlines() if line.startswith("Pss:")).split()[1]) / 1024
+    return sum(int(line.split()[1]) for line in rollup.splitlines()
+               if line.startswith(("Private_Clean:", "Private_Dirty:"))) / 1024
 
 
 def site_child(daemon: int) -> int | None:
@@ -164,29 +167,28 @@ def run(seconds: float, sections: Sections, broker: int) -> str:
             share = (cpu - cpu0) / wall
             threads = len(os.listdir(f"/proc/{daemon.pid}/task"))
             anon, files, top = mappings(daemon.pid)
-            daemon_pss = pss(daemon.pid)
             if site is not None and site != site_child(daemon.pid):
                 raise SystemExit(f"the LoRa site was restarted during the run: {errors.read_text()[-2000:]}")
             site_rss, site_cpu = (0.0, 0.0) if site is None else sample(site)
             site_share = (site_cpu - site_cpu0) / wall
-            site_pss = 0.0 if site is None else pss(site)
+            site_own = 0.0 if site is None else own(site)
         finally:
             daemon.terminate()
             daemon.wait(30)
         biggest = ", ".join(f"{name} {mb:.1f}" for mb, name in top)
         site_text = f"{'-':>8} {'-':>7}" if site is None else f"{site_rss:>8.1f} {100 * site_share:>7.2f}"
         return (f"{rss:>8.1f} {rss_max:>8.1f} {100 * share:>7.2f} {threads:>7d} {site_text} "
-                f"{rss + site_rss:>8.1f} {daemon_pss + site_pss:>8.1f} {anon:>7.1f} {files:>7.1f}   {biggest}")
+                f"{rss + site_rss:>8.1f} {rss + site_own:>8.1f} {anon:>7.1f} {files:>7.1f}   {biggest}")
 
 
 def main() -> None:
     seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 600.0
     wanted = sys.argv[2:] or list(CONFIGS)
     print(f"wisgate run --sim, {seconds:.0f} s per run after {START_S:.0f} s of start-up; MB and % of one core. "
-          "daemon: the wisgate run process; site: its simulated LoRa site's process; sum: both (RSS counts "
-          "shared libraries twice, PSS splits them)")
+          "daemon: the wisgate run process; site: its simulated LoRa site's process; RSS sum counts what both map "
+          "twice; + own: the daemon's RSS and what only the site maps")
     print(f"{'configuration':<26} {'daemon':>8} {'max':>8} {'CPU %':>7} {'threads':>7} {'site':>8} {'CPU %':>7} "
-          f"{'RSS sum':>8} {'PSS sum':>8} {'anon':>7} {'files':>7}   daemon's largest mapped files (MB)")
+          f"{'RSS sum':>8} {'+ own':>8} {'anon':>7} {'files':>7}   daemon's largest mapped files (MB)")
     with tempfile.TemporaryDirectory() as folder, Mosquitto(Path(folder)) as broker:
         for name in wanted:
             print(f"{name:<26} {run(seconds, CONFIGS[name], broker.port)}", flush=True)
