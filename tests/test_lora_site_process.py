@@ -11,6 +11,7 @@ import contextlib
 import logging
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -28,7 +29,7 @@ from wisgate.lora.plans.channels import Channel
 from wisgate.services.events import EventKind
 from wisgate.sim.lora_site_process import SiteProcess
 from wisgate.sim.shared_time import SharedClock, TimeShare
-from wisgate.sim.site_spec import RadioSpec, SiteSpec
+from wisgate.sim.site_spec import RadioSpec, SiteSpec, site_directory
 
 
 def until(condition: Callable[[], object], timeout: float, what: str) -> None:
@@ -206,3 +207,19 @@ def test_a_site_that_cannot_start_is_a_warning_with_its_last_words_and_is_tried_
     assert any(re.match(rf"lora-site\[\d+\] wisgate.sim.lora_site: cannot bind the site's endpoints in "
                         rf"{tmp_path / 'missing'}: No such file or directory", e) for e in errors), errors
     assert site.starts >= 2 and down == []  # it never ran: no module of it was ever up to go down
+
+
+def test_a_killed_daemons_site_folder_is_removed_by_the_next_one_and_a_running_ones_kept(tmp_path: Path) -> None:
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                          check=True)
+    stale = tmp_path / f"lora-site-{int(gone.stdout)}-abcd1234"
+    running = tmp_path / f"lora-site-{os.getppid()}-efgh5678"
+    for folder in (stale, running):
+        folder.mkdir()
+        (folder / "board-time").write_bytes(bytes(8))
+    mine = site_directory(tmp_path)
+    try:
+        assert not stale.exists() and running.exists()
+        assert mine.parent == tmp_path and mine.name.startswith(f"lora-site-{os.getpid()}-")
+    finally:
+        shutil.rmtree(mine)

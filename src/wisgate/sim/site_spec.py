@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -91,10 +92,31 @@ class SiteSpec:
 
 def site_directory(runtime: Path) -> Path:
     """A private folder for one site's endpoints and time file in the runtime directory ``runtime`` (or, where
-    that path is too long for a Unix socket, in the temporary directory)."""
+    that path is too long for a Unix socket, in the temporary directory), named after this daemon's PID; the
+    folders of daemons that no longer run (killed before they could remove theirs) are removed first."""
     runtime.mkdir(mode=0o700, parents=True, exist_ok=True)
-    directory = Path(tempfile.mkdtemp(prefix="lora-site-", dir=runtime))
+    remove_stale(runtime)
+    prefix = f"lora-site-{os.getpid()}-"
+    directory = Path(tempfile.mkdtemp(prefix=prefix, dir=runtime))
     if len(f"{directory}/command-00") <= IPC_PATH_MAX:
         return directory
     os.rmdir(directory)
-    return Path(tempfile.mkdtemp(prefix="wisgate-lora-site-"))
+    remove_stale(Path(tempfile.gettempdir()), prefix="wisgate-lora-site-")
+    return Path(tempfile.mkdtemp(prefix=f"wisgate-{prefix}"))
+
+
+def remove_stale(folder: Path, *, prefix: str = "lora-site-") -> None:
+    for path in folder.glob(f"{prefix}*-*"):
+        pid = path.name.removeprefix(prefix).split("-", 1)[0]
+        if pid.isdigit() and not _running(int(pid)) and path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
