@@ -18,6 +18,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from daemon_rig import LiveDaemon
@@ -104,13 +105,22 @@ def test_a_killed_site_is_reported_restarted_and_uplinks_flow_again(tmp_path: Pa
         first = site.pid
         assert first is not None and alive(first)
         os.kill(first, signal.SIGKILL)
+        # until it is back (1 s later), its modules are a failed part of the gateway in /api/health
+        health: dict[str, Any] = {}
+
+        def unhealthy() -> bool:
+            health.update(daemon.request("GET", "/api/health")[1])
+            return bool(health["lora_modules"])
+
+        until(unhealthy, 10, "the modules down in /api/health")
+        assert health["ok"] is False
+        assert all("killed by SIGKILL" in m["problem"] for m in health["lora_modules"]), health
         until(lambda: site.pid not in (None, first), 30, "the site's restart")
         second = site.pid
         assert second is not None
         restarted = daemon.on_loop(lambda: gateway.stats.uplinks)
         until(lambda: daemon.on_loop(lambda: gateway.stats.uplinks) > restarted + 2, 30, "uplinks after the restart")
         events = daemon.on_loop(lambda: daemon.history.events(limit=1000))
-        health = daemon.request("GET", "/api/health")[1]
     finally:
         daemon.stop()
     assert not alive(first) and not alive(second)
@@ -124,7 +134,6 @@ def test_a_killed_site_is_reported_restarted_and_uplinks_flow_again(tmp_path: Pa
     assert all("killed by SIGKILL" in str(e.data["error"]) for e in downs)
     ups_after = [e for e in events if e.kind is EventKind.LORA_MODULE_UP and e.seq > max(d.seq for d in downs)]
     assert ups_after, "no module came up again after the restart"
-    assert isinstance(health, dict) and "lora_modules" in health
     # the site's own log reached the daemon's, prefixed with its PID
     assert any(re.match(rf"lora-site\[{second}\] wisgate.sim.lora_site: \d+ module", r.getMessage())
                for r in caplog.records)
