@@ -5,11 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from wisgate.config import parse_config
 from wisgate.errors import ConfigError
-from wisgate.industrial.config import shipped_templates
+from wisgate.industrial.config import reading_name, shipped_templates
 from wisgate.industrial.modbus.codec import DataType
+from wisgate.services.readings import slug
 from wisgate.tomlfile import parse_toml
 
 
@@ -119,3 +122,61 @@ def test_wisblock_modules() -> None:
         '[[industrial.wisblock]]\nname = "b"\nslot = 1\nmodule = "RAK5811"\n')
     assert "range is for analog modules" in error(
         '[[industrial.wisblock]]\nname = "a"\nslot = 2\nmodule = "RAK13001"\nrange = [0, 1]\n')
+
+
+def test_two_points_that_would_be_one_mqtt_entity_are_refused() -> None:
+    """'.' becomes '_' in MQTT topics and Home Assistant ids, and names may hold '_': a_b.c and a.b_c collide."""
+    message = error("""
+[[industrial.modbus.buses]]
+name = "plc"
+host = "127.0.0.1"
+[[industrial.modbus.buses.devices]]
+name = "a_b"
+points = [{ name = "c", address = 0 }]
+[[industrial.modbus.buses]]
+name = "plc2"
+host = "127.0.0.2"
+[[industrial.modbus.buses.devices]]
+name = "a"
+points = [{ name = "b_c", address = 0 }]
+""")
+    assert message == ("t.toml: industrial.modbus: device 'a_b' point 'c' and device 'a' point 'b_c' would share "
+                       "the MQTT topic and Home Assistant id 'modbus_a_b_c' ('.' becomes '_'): rename one")
+
+
+_WORDS = st.from_regex(r"[ab][ab-]{0,2}", fullmatch=True)
+
+
+@st.composite
+def device_points(draw: st.DrawFn) -> dict[str, list[str]]:
+    """Devices and points, often cut from one '_'-joined text at different places (a_b + c, a + b_c)."""
+    devices: dict[str, list[str]] = {}
+    for _ in range(draw(st.integers(1, 5))):
+        words = draw(st.lists(_WORDS, min_size=2, max_size=4))
+        cut = draw(st.integers(1, len(words) - 1))
+        device, point = "_".join(words[:cut]), "_".join(words[cut:])
+        if point not in devices.setdefault(device, []):
+            devices[device].append(point)
+    return devices
+
+
+@settings(max_examples=300, deadline=None)
+@given(devices=device_points())
+def test_accepted_point_names_each_have_their_own_mqtt_id(devices: dict[str, list[str]]) -> None:
+    """Whatever the names: the configuration is refused naming the pair, or every point's id is its own."""
+    raw = {"industrial": {"modbus": {"buses": [{"name": "plc", "host": "127.0.0.1", "devices": [
+        {"name": device, "device_id": n + 1, "points": [{"name": p, "address": i} for i, p in enumerate(points)]}
+        for n, (device, points) in enumerate(devices.items())]}]}}}
+    pairs = [(d, p) for d, points in devices.items() for p in points]
+    ids = [slug(reading_name(d, p)) for d, p in pairs]
+    try:
+        parse_config(raw, source="t.toml")
+    except ConfigError as exc:
+        assert "would share the MQTT topic and Home Assistant id" in str(exc)
+        assert len(set(ids)) < len(ids)  # refused only when two would really share one
+    else:
+        assert len(set(ids)) == len(ids)
+    # the ids of names without '_' are what they always were: every '.' a '_'
+    for (device, point), made in zip(pairs, ids, strict=True):
+        if "_" not in device + point:
+            assert made == f"modbus_{device}_{point}"

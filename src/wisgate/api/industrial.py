@@ -19,10 +19,9 @@ from wisgate.api.errors import TOKEN_REFUSALS, errors
 from wisgate.api.industrial_models import DeviceOut, IndustrialOut, PointWritten, RelaySet
 from wisgate.api.state import reading_dict
 from wisgate.api.validation import STRICT_BODY, unprocessable
-from wisgate.industrial.config import PointSection
+from wisgate.industrial.config import PointSection, reading_name
 from wisgate.industrial.controls import WriteError
 from wisgate.industrial.modbus.link import LinkFailure
-from wisgate.industrial.modbus.poller import reading_name
 from wisgate.industrial.service import DeviceView, IndustrialGateway
 from wisgate.industrial.wisblock import ANALOG, wiring
 from wisgate.services.state import BoardState

@@ -17,6 +17,7 @@ from pydantic import Field, Strict, ValidationError, field_validator, model_vali
 
 from wisgate.board.expander_lines import RELAY_LINE, SLOT_LINE_OFFSET
 from wisgate.industrial.modbus.datatypes import WIDTH, DataType, Encoding, Order
+from wisgate.services.readings import slug
 from wisgate.settings import Host, Settings
 
 Name = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$")]
@@ -28,6 +29,11 @@ SLOT_PORTS = {"wisblock1": "/dev/ttyUSB0", "wisblock2": "/dev/ttyUSB1"}
 
 class Section(Settings):
     pass
+
+
+def reading_name(device: str, point: str) -> str:
+    """The reading a device's point publishes (history, API, metrics, MQTT)."""
+    return f"modbus.{device}.{point}"
 
 
 class PointSection(Section):
@@ -247,7 +253,22 @@ class ModbusSection(Section):
                 clash = overlaps(device.points)
                 if clash:
                     raise ValueError(f"device {device.name!r}: {clash}")
+        _one_id_each(self.buses)
         return self
+
+
+def _one_id_each(buses: list[BusSection]) -> None:
+    """MQTT topics and Home Assistant ids write ``modbus.DEVICE.POINT`` with ``_`` for the dots, and names may
+    hold ``_`` themselves: device ``a_b`` point ``c`` and device ``a`` point ``b_c`` would be one entity."""
+    ids: dict[str, tuple[str, str]] = {}
+    for device in (d for bus in buses for d in bus.devices):
+        for point in device.points:
+            key = slug(reading_name(device.name, point.name))
+            first = ids.setdefault(key, (device.name, point.name))
+            if first != (device.name, point.name):
+                raise ValueError(
+                    f"device {first[0]!r} point {first[1]!r} and device {device.name!r} point {point.name!r} "
+                    f"would share the MQTT topic and Home Assistant id {key!r} ('.' becomes '_'): rename one")
 
 
 WisblockModule = Literal["RAK5801", "RAK5811", "RAK13001", "RAK13007"]

@@ -6,7 +6,17 @@ Services publish readings; text is made only at the edges (OLED, CLI, API) with 
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+
+
+def slug(name: str) -> str:
+    """A reading's dotted name as an id in MQTT topics and Home Assistant unique_ids (``cpu.temperature`` →
+    ``cpu_temperature``). Not one-to-one by itself (``modbus.a_b.c`` and ``modbus.a.b_c`` share one), so the
+    configuration refuses names that would (industrial/config.py): the ids stay as they always were."""
+    return _UNSAFE.sub("_", name)
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
-_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
-
-
-def slug(name: str) -> str:
-    """A reading's dotted name as a Home Assistant id (``cpu.temperature`` → ``cpu_temperature``)."""
-    return _UNSAFE.sub("_", name)
+from wisgate.services.readings import slug as slug  # where the discovery and the commands take it from
 
 
 @dataclass(frozen=True)

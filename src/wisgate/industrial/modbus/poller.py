@@ -16,7 +16,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Literal
 
-from wisgate.industrial.config import BusSection, DeviceSection, PointSection
+from wisgate.industrial.config import BusSection, DeviceSection, PointSection, reading_name
 from wisgate.industrial.modbus.blocks import Block, plan_blocks
 from wisgate.industrial.modbus.codec import CodecError, DataType, Scaling, Value, bit_of, decode, encode
 from wisgate.industrial.modbus.link import LinkFailure, ModbusLink
@@ -52,10 +52,6 @@ class DeviceHealth:
     #: seconds until the next poll
     next_poll_s: float
     time: float
-
-
-def reading_name(device: str, point: str) -> str:
-    return f"modbus.{device}.{point}"
 
 
 def point_value(point: PointSection, registers: list[int]) -> Value:
