@@ -112,12 +112,11 @@ def create_app(context: Context, settings: ApiSection, *, stale_after_s: float =
     async def lora_traffic() -> dict[str, Any]:
         return state.lora.traffic.summary(time.time())
 
-    # the records are serialised once, when they arrive (the traffic log): sent as they are
+    # each record is serialised once, when first sent (the traffic log): sent as it is
     @app.get("/api/lora/packets", summary="The latest merged uplinks of every module, decoded, oldest first",
              responses={200: {"model": list[PacketOut], "description": "the packet records, oldest first"}})
     async def lora_packets(limit: Annotated[int, Query(ge=1, le=RECENT_PACKETS)] = 100) -> Response:
-        recent = list(state.lora.traffic.recent)[-limit:]
-        return Response("[" + ",".join(recent) + "]", media_type="application/json")
+        return Response("[" + ",".join(state.lora.traffic.recent(limit)) + "]", media_type="application/json")
 
     @app.get("/metrics", summary="Prometheus metrics", response_class=Response, responses={200: {
         "description": "Prometheus text format 0.0.4", "content": {"text/plain": {"schema": {"type": "string"}}}}})

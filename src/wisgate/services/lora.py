@@ -1,20 +1,19 @@
 """The LoRaWAN gateway service: modules (real Concentratord daemons or a simulated site) as one gateway.
 
-Decoded uplinks are published as JSON on a local ZeroMQ PUB socket (``lora.traffic_url``), which
-``wisgate lora traffic`` follows; the counters are logged at debug level every ``stats_interval_s`` (they
-are readings, not changes: the live view, the API, the metrics and systemd's status line show them).
+Decoded uplinks are published as JSON on a local ZeroMQ socket (``lora.traffic_url``, only while someone
+subscribes: services/traffic_feed.py), which ``wisgate lora traffic`` follows; the counters are logged at
+debug level every ``stats_interval_s`` (they are readings, not changes: the live view, the API, the metrics
+and systemd's status line show them).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from typing import TYPE_CHECKING
 
 from wisgate.aio import TaskGroup
 from wisgate.config import LoraSection
-from wisgate.lora.core.describe import describe
 from wisgate.lora.core.dutycycle import DutyCycleTracker
 from wisgate.lora.core.filters import UplinkFilter
 from wisgate.lora.core.gateway import Gateway, ModuleLink
@@ -92,9 +91,8 @@ def lora_service(config: LoraSection) -> ServiceFn:
 
 
 async def serve(context: Context, config: LoraSection, concentrators: ConcentratorSet) -> None:
-    """The gateway on ``concentrators`` with its traffic publisher and backhauls, until cancelled."""
-    import zmq
-    import zmq.asyncio
+    """The gateway on ``concentrators`` with its traffic feed and backhauls, until cancelled."""
+    from wisgate.services.traffic_feed import TrafficFeed  # ZeroMQ only where LoRa runs
 
     links = [
         ModuleLink(module.board, backend, module_jit(module, config.region), module)
@@ -113,14 +111,8 @@ async def serve(context: Context, config: LoraSection, concentrators: Concentrat
                             board=board, error=detail)
 
     gateway.on_module_state(module_state)
-    publisher = zmq.asyncio.Context.instance().socket(zmq.PUB)
-    publisher.setsockopt(zmq.LINGER, 0)
-    publisher.bind(config.traffic_url)
+    feed = TrafficFeed(config.traffic_url)
     log.info("LoRa gateway %s on %d module(s); traffic on %s", config.gateway_id, len(links), config.traffic_url)
-
-    async def publish() -> None:
-        async for received in gateway.uplinks():
-            await publisher.send(json.dumps(describe(received)).encode())
 
     async def radio() -> None:
         if concentrators.runner is not None:
@@ -183,10 +175,10 @@ async def serve(context: Context, config: LoraSection, concentrators: Concentrat
     try:
         async with TaskGroup() as group:
             group.create_task(gateway.run(), name="lora-gateway")
-            group.create_task(publish(), name="lora-traffic")
+            group.create_task(feed.run(gateway), name="lora-traffic")
             group.create_task(radio(), name="lora-radio")
             group.create_task(report(), name="lora-stats")
             group.create_task(backhaul(), name="lora-backhaul")
     finally:
-        publisher.close(linger=0)
+        feed.close()
         context.state.lora.set_gateway(None)

@@ -3,13 +3,15 @@ airtime, a channel heatmap, RSSI/SNR histograms, downlink outcomes, each module'
 sub-band (lora/core/dutyload.py), active devices, and the latest packets.
 
 Every merged uplink (all modules, sub-GHz and 2.4 GHz alike) is described once (:func:`describe`),
-serialised once, and offered to every live listener's bounded queue: fifty dashboards cost one
-``json.dumps`` per uplink, and a slow listener loses its oldest packets, never the gateway.
+serialised at most once, and offered to every live listener's bounded queue: fifty dashboards cost one
+``json.dumps`` per uplink, and a slow listener loses its oldest packets, never the gateway. With no
+listener a record is serialised only if ``/api/lora/packets`` asks for it: most never are.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import math
 from collections import Counter, deque
@@ -62,6 +64,23 @@ def _edges(bins: tuple[float, float, float]) -> list[float]:
 Packet = tuple[str, str]
 
 
+class _Logged:
+    """One packet record, written as JSON when first asked for (then only the text is kept)."""
+
+    __slots__ = ("_record", "_text")
+
+    def __init__(self, record: dict[str, Any]) -> None:
+        self._record: dict[str, Any] | None = record
+        self._text: str | None = None
+
+    @property
+    def text(self) -> str:
+        if self._text is None:
+            self._text = json.dumps(self._record, separators=(",", ":"))
+            self._record = None
+        return self._text
+
+
 class TrafficListener:
     """One live reader's queue of serialised packet records."""
 
@@ -85,8 +104,7 @@ class TrafficLog:
         self._minutes: deque[_Minute] = deque(maxlen=WINDOW_MINUTES)
         self._devices: dict[str, tuple[float, int]] = {}
         self._listeners: set[TrafficListener] = set()
-        #: the latest packets, serialised, oldest first (a new packet log's first screen)
-        self.recent: deque[str] = deque(maxlen=recent)
+        self._recent: deque[_Logged] = deque(maxlen=recent)
         self.uplinks = 0
         #: transmit airtime per module and regulated sub-band (the lora-traffic service sets the region's rules)
         self.duty = DutyLoad()
@@ -99,6 +117,12 @@ class TrafficLog:
     @property
     def listeners(self) -> int:
         return len(self._listeners)
+
+    def recent(self, limit: int = RECENT_PACKETS) -> list[str]:
+        """The latest ``limit`` packets as JSON texts, oldest first (a new packet log's first screen)."""
+        newest = [packet.text for packet in itertools.islice(reversed(self._recent), limit)]
+        newest.reverse()
+        return newest
 
     def _minute(self, now: float) -> _Minute:
         t = int(now // MINUTE_S * MINUTE_S)
@@ -137,10 +161,12 @@ class TrafficLog:
         return record
 
     def _share(self, kind: str, record: dict[str, Any]) -> None:
-        text = json.dumps(record, separators=(",", ":"))
-        self.recent.append(text)
-        for listener in list(self._listeners):
-            listener.offer((kind, text))
+        logged = _Logged(record)
+        self._recent.append(logged)
+        if self._listeners:
+            text = logged.text
+            for listener in list(self._listeners):
+                listener.offer((kind, text))
 
     def summary(self, now: float) -> dict[str, Any]:
         """The last hour, minute by minute (oldest first); minutes without traffic are zeros."""
