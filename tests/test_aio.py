@@ -220,3 +220,38 @@ def test_a_task_group_stops_a_task_that_swallows_its_cancellation(how: str) -> N
             assert isinstance(error, ExceptionGroup) and str(error.exceptions[0]) == how
 
     asyncio.run(main())
+
+
+@pytest.mark.parametrize("leftover", ["a failed group", "a swallowed cancellation"])
+def test_a_task_group_is_not_stopped_by_a_cancellation_its_task_had_before(
+        leftover: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The MQTT forwarder's reconnect loop: after a session whose group failed, the next session was cut at
+    ``RECANCEL_S`` (Python 3.11 left the failed group's cancellation of its owner counted), again and again."""
+    from wisgate.aio import TaskGroup
+
+    monkeypatch.setattr(TaskGroup, "RECANCEL_S", 0.02)
+
+    async def failing() -> None:
+        await asyncio.sleep(0.01)
+        raise ConnectionError("broker gone")
+
+    async def swallowed() -> None:
+        me = asyncio.current_task()
+        assert me is not None
+        me.cancel()
+        with contextlib.suppress(asyncio.CancelledError):  # as asyncio.wait_for can on Python 3.11
+            await asyncio.sleep(1)
+
+    async def reconnecting() -> bool:
+        if leftover == "a failed group":
+            with pytest.raises(ExceptionGroup):
+                async with TaskGroup() as session:
+                    session.create_task(failing())  # the body has ended: the group waits, then cancels its owner
+            assert asyncio.current_task().cancelling() == 0  # type: ignore[union-attr]
+        else:
+            await swallowed()
+        async with TaskGroup() as session:
+            work = session.create_task(asyncio.sleep(0.2))  # ten re-cancel periods
+        return work.cancelled()
+
+    assert asyncio.run(reconnecting()) is False

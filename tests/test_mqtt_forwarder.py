@@ -529,6 +529,8 @@ def test_long_outage_at_50_uplinks_per_second_replays_everything_in_order(tmp_pa
             await drained(rig, total)
         assert got == [n.to_bytes(4, "big") for n in range(total)]
         assert rig.forwarder.stats.replayed == total
+        # one session after the outage, nothing sent twice (a session cut at 0.5 s sent its window again)
+        assert rig.forwarder.stats.connects == 2 and rig.forwarder.stats.published == total
 
     run(tmp_path, broker, body)
 

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import sys
 from collections.abc import Callable, Coroutine, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+
+#: Python 3.11's TaskGroup cancels its owner when a task fails and, if its body has already ended, swallows
+#: that cancellation without ``uncancel()`` (3.12 takes it back after waiting for its tasks).
+_GROUP_KEEPS_ITS_CANCEL = sys.version_info < (3, 12)
 
 
 async def wait_event(event: asyncio.Event, timeout: float | None) -> bool:
@@ -90,6 +95,13 @@ class TaskGroup(asyncio.TaskGroup):
     The standard group cancels its tasks once when it stops early (its body failed or was cancelled, a task
     failed, or its own task was cancelled); a task that swallowed that cancellation (see
     :func:`cancel_and_wait`) kept the group, its service and the daemon's stop waiting for ever.
+
+    Whether its own task is being cancelled is judged against the owner's count of cancellation requests when
+    the group was entered: on Python 3.11 that count stays raised by a cancellation something swallowed earlier
+    (``asyncio.wait_for``; the standard group itself, which cancels its owner when a task fails and, once its
+    body has ended, swallows that cancellation without taking it back). Read as "being cancelled", such a
+    leftover stopped the next group of the same task after ``RECANCEL_S``: the MQTT forwarder's next broker
+    session was cut half a second in, and its window of uplinks sent again.
     """
 
     RECANCEL_S = 0.5
@@ -97,6 +109,14 @@ class TaskGroup(asyncio.TaskGroup):
     def __init__(self) -> None:
         super().__init__()
         self._parts: list[asyncio.Task[Any]] = []
+        self._owner: asyncio.Task[Any] | None = None
+        self._cancelling_at_entry = 0
+
+    async def __aenter__(self) -> TaskGroup:
+        await super().__aenter__()
+        self._owner = asyncio.current_task()
+        self._cancelling_at_entry = self._owner.cancelling() if self._owner is not None else 0
+        return self
 
     def create_task(self, coro: Coroutine[Any, Any, T], *, name: str | None = None,  # type: ignore[override]
                     context: contextvars.Context | None = None) -> asyncio.Task[T]:
@@ -106,18 +126,21 @@ class TaskGroup(asyncio.TaskGroup):
 
     async def __aexit__(self, et: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> None:
-        owner = asyncio.current_task()
+        owner = self._owner
         recancel = asyncio.create_task(self._recancel(owner, stopping=et is not None))
         try:
             await super().__aexit__(et, exc, tb)
         finally:
             recancel.cancel()
+            if _GROUP_KEEPS_ITS_CANCEL and owner is not None and et is not asyncio.CancelledError \
+                    and getattr(self, "_parent_cancel_requested", False) and owner.cancelling():
+                owner.uncancel()  # what Python 3.12's group does: the cancellation it swallowed is taken back
 
     async def _recancel(self, owner: asyncio.Task[Any] | None, *, stopping: bool) -> None:
         while True:
             await asyncio.sleep(self.RECANCEL_S)
             failed = any(t.done() and not t.cancelled() and t.exception() is not None for t in self._parts)
-            if stopping or failed or (owner is not None and owner.cancelling()):
+            if stopping or failed or (owner is not None and owner.cancelling() > self._cancelling_at_entry):
                 for task in self._parts:
                     if not task.done():
                         task.cancel()
