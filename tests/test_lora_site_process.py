@@ -24,13 +24,17 @@ import pytest
 from daemon_rig import LiveDaemon
 from lora_rig import free_port
 
+from wisgate.config import parse_config
+from wisgate.errors import WisgateError
 from wisgate.lora.core.gateway import Gateway
 from wisgate.lora.core.timebase import counter_diff
-from wisgate.lora.plans.channels import Channel
+from wisgate.lora.plans.channels import Channel, ChannelKind
+from wisgate.lora.plans.site import sim_allocations
 from wisgate.services.events import EventKind
 from wisgate.sim.lora_site_process import SiteProcess
 from wisgate.sim.shared_time import SharedClock, TimeShare
 from wisgate.sim.site_spec import RadioSpec, SiteSpec, site_directory
+from wisgate.sim.target import SimTarget
 
 
 def until(condition: Callable[[], object], timeout: float, what: str) -> None:
@@ -232,3 +236,23 @@ def test_a_killed_daemons_site_folder_is_removed_by_the_next_one_and_a_running_o
         assert mine.parent == tmp_path and mine.name.startswith(f"lora-site-{os.getpid()}-")
     finally:
         shutil.rmtree(mine)
+
+
+@pytest.mark.parametrize("region", ["EU868-16", "US915", "AS923"])
+def test_the_site_description_crosses_to_the_child_as_it_was_made(tmp_path: Path, region: str) -> None:
+    config = parse_config({"lora": {"region": region, "sim": {"devices": 7, "radius_m": 1500.0, "seed": 3}}}).lora
+    allocations = sim_allocations(config)
+    spec = SiteSpec.build(allocations, config.sim, tmp_path, tmp_path / "board-time")
+    again = SiteSpec.from_json(spec.to_json())
+    assert again == spec
+    assert [(r.board, list(r.channels)) for r in again.radios] == [(a.module.board, a.channels) for a in allocations]
+    assert any(c.kind is ChannelKind.LORA_2G4 for r in again.radios for c in r.channels)
+
+
+def test_the_site_needs_a_board_clock_that_follows_wall_time() -> None:
+    target = SimTarget.open()  # a SimClock that moves only when told: no process beside it could follow it
+    try:
+        with pytest.raises(WisgateError, match="realtime=True"):
+            target.concentrators(parse_config({}).lora)
+    finally:
+        target.close()

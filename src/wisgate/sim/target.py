@@ -44,7 +44,7 @@ class SimTarget(Target):
         self.addresses = dict(board.addresses)
         #: host time (UTC) when the RTC was set from the kept offset
         self._host_at_start = datetime.now(UTC).replace(tzinfo=None)
-        #: the simulated LoRa sites' processes started for the LoRa service (for tests; services never look here)
+        #: the simulated LoRa sites' processes of the running LoRa service (for tests; services never look here)
         self.lora_sites: list[SiteProcess] = []
         self._time_shares: list[TimeShare] = []
 
@@ -121,6 +121,7 @@ class SimTarget(Target):
         self._time_shares.append(share)
 
         def closed() -> None:
+            self.lora_sites.remove(site)
             self._time_shares.remove(share)
             share.close()
             shutil.rmtree(directory, ignore_errors=True)
