@@ -146,12 +146,14 @@ def test_the_writer_runs_jobs_in_order_and_reports_a_failing_job_where_its_resul
         raise ValueError("bug")
 
     async def main() -> None:
-        writer.submit(lambda: 1, seen.append)
+        gate = threading.Event()
+        writer.submit(lambda: gate.wait(5) and 1, seen.append)
         writer.submit(boom, seen.append)
         writer.submit(lambda: 3, seen.append)
+        gate.set()
         with pytest.raises(ValueError, match="bug"):
             writer.drain()
-        writer.drain()
+        assert seen == [1, 3]  # the job after the failing one was not held up
 
     asyncio.run(main())
     assert seen == [1, 3] and writer.pending == 0

@@ -16,12 +16,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Protocol, TypeVar
 
 T = TypeVar("T")
+
+log = logging.getLogger("wisgate.lora.store")
 
 
 class Writer(Protocol):
@@ -75,7 +78,7 @@ class ThreadWriter:
         """Run ``job`` on the writer thread after those before it; ``then(result)`` on the loop afterwards.
 
         ``job`` must not raise (a store job turns a failure into its result); if it does anyway, the
-        exception is raised on the loop where ``then`` would have run.
+        exception is logged and raised on the loop where ``then`` would have run (see ``collect``).
         """
         if self._closed:
             raise RuntimeError(f"{self.name}: the store writer is closed")
@@ -91,11 +94,22 @@ class ThreadWriter:
         return self._executor.submit(job).result()
 
     def collect(self) -> None:
-        """Run the ``then`` of every finished job at the head of the line, in order."""
+        """Run the ``then`` of every finished job at the head of the line, in order.
+
+        A job or ``then`` that raised (a bug) does not hold up the rest: each is logged, and the first is
+        raised once the others have run.
+        """
         jobs = self._jobs
+        first: Exception | None = None
         while jobs and jobs[0][0].done():
             future, then = jobs.popleft()  # popped first: a then that drains again does not see it twice
-            then(future.result())
+            try:
+                then(future.result())
+            except Exception as exc:
+                log.error("%s: a store job failed", self.name, exc_info=exc)
+                first = first or exc
+        if first is not None:
+            raise first
 
     def drain(self) -> None:
         """Wait until every submitted job has run, and run their ``then`` callbacks."""
