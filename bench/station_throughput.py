@@ -33,7 +33,7 @@ from websockets.exceptions import ConnectionClosed
 
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parent.parent / "tests"))
-from gwmp_throughput import FAR_US, cpu_line, feed, make_gateway, pin
+from gwmp_throughput import FAR_US, cpu_line, feed, make_gateway, pin, tail_line, waited_ns
 from lns_peer import EU868_DRS, Certificates
 from lora_pipeline import make_events
 
@@ -147,12 +147,12 @@ async def uplinks(forwarder: StationForwarder, clock: SimClock, events: list[tup
 
 async def downlinks(forwarder: StationForwarder, conn: Connection, count: int) -> None:
     gateway: Any = forwarder.gateway
-    enqueued: list[int] = []
+    enqueued: list[tuple[int, int]] = []
     schedule = gateway.scheduler.schedule
 
     def timed(request: TxRequest, now_us: Mapping[int, int]) -> TxResult:
         result = schedule(request, now_us)
-        enqueued.append(time.monotonic_ns())
+        enqueued.append((time.monotonic_ns(), waited_ns()))
         for queue in gateway.scheduler.queues.values():  # the module's TX thread would have sent them
             queue.pop_due((now_us.get(queue.board, 0) + FAR_US) & 0xFFFFFFFF)
         return result
@@ -167,10 +167,11 @@ async def downlinks(forwarder: StationForwarder, conn: Connection, count: int) -
                         LoraModulation(7, 125_000), RxInfo(board=0, count_us=count0, rssi=-80, snr=5))
     gateway.handle(frame, clock.monotonic())
     gateway.emit_due(float("inf"))
+    start_wait = waited_ns()
     conn.send(("downlinks", count, 0.005))
     sent: list[int] = await asyncio.get_running_loop().run_in_executor(None, conn.recv)
     await asyncio.sleep(0.2)
-    latencies = sorted((e - s) / 1e6 for s, e in zip(sent, enqueued, strict=False))
+    latencies = sorted((e - s) / 1e6 for s, (e, _) in zip(sent, enqueued, strict=False))
     if not latencies:
         print("downlinks: none enqueued FAIL")
         return
@@ -178,6 +179,7 @@ async def downlinks(forwarder: StationForwarder, conn: Connection, count: int) -
     print(f"dnmsg → JIT enqueue over {len(latencies)} downlinks: p50 {p50:.3f} ms, p99 {p99:.3f} ms, "
           f"max {latencies[-1]:.3f} ms (goal p99 ≤ {GOAL_P99_MS} ms) {'PASS' if p99 <= GOAL_P99_MS else 'FAIL'}; "
           f"{forwarder.stats.downlinks.get('OK', 0)} sent OK")
+    print(tail_line(sent, enqueued, start_wait))
 
 
 async def main_async(events: list[tuple[int, bytes]], downlink_count: int, tls: bool) -> None:
