@@ -22,21 +22,29 @@ from wisgate.lora.backhaul.uplink_queue import UplinkQueue
 
 
 class SlowDisk(UplinkStore):
-    """A real store whose puts wait until the test opens ``gate`` (a disk that has not synced yet); the
-    puts numbered in ``fail`` (from 1) fail as on a full disk."""
+    """A real store whose puts wait until the test opens ``gate`` (a disk that has not synced yet), or with
+    ``hold``, put number n (from 1) waits for ``release[n]`` and the others do not wait; the puts numbered in
+    ``fail`` fail as on a full disk."""
 
-    def __init__(self, path: Path, *, fail: Sequence[int] = ()) -> None:
+    def __init__(self, path: Path, *, fail: Sequence[int] = (), hold: Sequence[int] = ()) -> None:
         super().__init__(path, server="q")
         self.gate = threading.Event()
+        self.release = {n: threading.Event() for n in hold}
         self.fail = set(fail)
+        self.entered = 0
         self.puts = 0
         self.threads: set[int] = set()
         self.deletes: list[list[int]] = []
+        self.batches: list[int] = []
 
     def put_many(self, items: Sequence[tuple[bytes, float]]) -> list[int]:
         self.threads.add(threading.get_ident())
-        assert self.gate.wait(10), "the put ran on the thread that should open the gate"
+        self.entered += 1
+        gate = self.release.get(self.entered) if self.release else self.gate
+        if gate is not None:
+            assert gate.wait(10), "the put ran on the thread that should open the gate"
         self.puts += 1
+        self.batches.append(len(items))
         if self.puts in self.fail:
             raise StoreFullError("full (test)", path=self.path)
         return super().put_many(items)
@@ -103,13 +111,24 @@ def test_the_loop_runs_while_the_disk_syncs_and_nothing_is_offered_before_it_is_
     queue.close()
 
 
+def wait_until(check: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + 5
+    while not check():
+        assert time.monotonic() < deadline
+        time.sleep(0.001)
+
+
 def test_a_failed_put_sends_what_was_queued_behind_it_to_memory_in_order_then_back(tmp_path: Path) -> None:
     clock = Clock()
-    store = SlowDisk(tmp_path / "q.db", fail=[2])
+    store = SlowDisk(tmp_path / "q.db", fail=[2], hold=[1, 2])
     queue = UplinkQueue(store, server="q", clock=clock)
-    for name in (b"1", b"2", b"3"):  # all three handed over before the second fails
-        queue.submit(batch(name + b"a", name + b"b"))
-    store.gate.set()
+    queue.submit(batch(b"1a", b"1b"))
+    wait_until(lambda: store.entered == 1)
+    queue.submit(batch(b"2a", b"2b"))
+    store.release[1].set()
+    wait_until(lambda: store.entered == 2)  # the second put is under way (and will fail)...
+    queue.submit(batch(b"3a", b"3b"))  # ...when the third is handed over
+    store.release[2].set()
     queue.drain()
     assert queue.problem is not None and "full (test)" in queue.problem and queue.store_errors == 1
     # the third batch would have fitted, but it is newer than the second: it waits behind it, in memory
@@ -231,4 +250,41 @@ def test_acknowledgements_that_come_while_the_disk_is_busy_are_deleted_in_one_go
     queue.drain()
     assert store.deletes == [ids] and len(store) == 1 and len(queue) == 1
     assert payloads(queue.peek(20)) == [b"later"]
+    queue.close()
+
+
+def test_batches_handed_over_while_the_writer_is_busy_share_one_transaction(tmp_path: Path) -> None:
+    store = SlowDisk(tmp_path / "q.db", hold=[1])
+    queue = UplinkQueue(store, server="q")
+    accepted: list[list[bytes]] = []
+    queue.submit(batch(b"a"), lambda got: accepted.append(payloads(got)))
+    wait_until(lambda: store.entered == 1)  # the disk is busy with the first...
+    for name in (b"b", b"c", b"d"):  # ...while three more come
+        queue.submit(batch(name + b"1", name + b"2"), lambda got: accepted.append(payloads(got)))
+    assert len(queue) == 7 and queue.writing == 7
+    store.release[1].set()
+    queue.drain()
+    assert store.batches == [1, 6]  # one transaction for the three
+    assert accepted == [[b"a"], [b"b1", b"b2"], [b"c1", b"c2"], [b"d1", b"d2"]]  # each told of its own, in order
+    rows = queue.peek(10)
+    assert payloads(rows) == [b"a", b"b1", b"b2", b"c1", b"c2", b"d1", b"d2"]
+    assert [u.id for u in rows] == list(range(rows[0].id, rows[0].id + 7))
+    queue.close()
+
+
+@pytest.mark.parametrize(("policy", "kept"), [("drop-oldest", [[], [b"b2"], [b"c1", b"c2"]]),
+                                                ("drop-newest", [[b"a"], [b"b1", b"b2"], []])])
+def test_a_group_at_the_cap_tells_each_batch_which_of_its_uplinks_were_kept(
+    tmp_path: Path, policy: str, kept: list[list[bytes]]
+) -> None:
+    queue = UplinkQueue(UplinkStore(tmp_path / "q.db", server="q", max_items=3, policy=policy), server="q")
+    accepted: list[list[bytes]] = []
+    gate = threading.Event()
+    queue._writer.submit(lambda: gate.wait(5), lambda _: None)  # the writer busy: the three form one group
+    for names in ((b"a",), (b"b1", b"b2"), (b"c1", b"c2")):
+        queue.submit(batch(*names), lambda got: accepted.append(payloads(got)))
+    gate.set()
+    queue.drain()
+    assert accepted == kept
+    assert payloads(queue.peek(10)) == [p for group in kept for p in group]
     queue.close()

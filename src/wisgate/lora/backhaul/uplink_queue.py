@@ -134,8 +134,10 @@ class UplinkQueue:
         self._stored = 0  # the store's length after the last job whose result came back (the writer's own moves on)
         self._deleting: set[int] = set()  # acknowledged, their delete handed to the writer: never offered again
         self._unsent_deletes: set[int] = set()  # deletes that failed: never offered again, retried
+        self._next_put: list[_Batch] | None = None  # batches for the put job the writer has not started yet
+        self._next_put_behind = False
         self._next_delete: list[int] | None = None  # ids for the delete job the writer has not started yet
-        self._delete_lock = threading.Lock()
+        self._lock = threading.Lock()  # the two above, shared with the writer thread
         self._moved: dict[int, int] = {}  # memory id -> store id, for acks of what was in flight when moved
         self._halted = False  # writer thread only: a put failed, later ones go to memory until recovery
         self._retry_at = 0.0
@@ -173,8 +175,12 @@ class UplinkQueue:
             return
         store, behind = self.store, bool(self._memory)
         self._writing += len(batch)
-        self._writer.submit(lambda: self._write(store, batch, behind),
-                            lambda result: self._written(batch, result, done))
+        with self._lock:
+            if self._next_put is not None and self._next_put_behind == behind:
+                self._next_put.append((batch, done))  # the writer has not started the last put: the same transaction
+                return
+            self._next_put, self._next_put_behind = (group := [(batch, done)]), behind
+        self._writer.submit(lambda: self._write(store, group, behind), self._written)
 
     def put(self, items: Sequence[tuple[bytes, float]]) -> list[StoredUplink]:
         """``submit``, waiting until the batch is written; returns those accepted (see ``submit``)."""
@@ -277,15 +283,21 @@ class UplinkQueue:
 
     # -- the writer's side (these run on the writer thread) --------------------
 
-    def _write(self, store: QueueStore, batch: list[tuple[bytes, float]], behind_memory: bool) -> _Written:
+    def _write(self, store: QueueStore, group: list[_Batch], behind_memory: bool) -> _Written:
+        """The batches submitted while the writer was busy, as one transaction (a busy loop hands the GIL over
+        only every few milliseconds: one put per batch would fall behind a loop that makes batches faster)."""
+        with self._lock:
+            if self._next_put is group:
+                self._next_put = None  # from now on, new batches start a group of their own
+            batches = list(group)
         if self._halted or behind_memory:
-            return _Written(None, None, len(store))  # behind what waits in memory: into memory too, in order
+            return _Written(batches, None, None, len(store))  # behind what waits in memory: into memory, in order
         try:
-            ids = store.put_many(batch)
+            ids = store.put_many([item for batch, _ in batches for item in batch])
         except Exception as exc:
             self._halted = True
-            return _Written(None, _store_error(exc, store), len(store))
-        return _Written(ids, None, len(store))
+            return _Written(batches, None, _store_error(exc, store), len(store))
+        return _Written(batches, ids, None, len(store))
 
     @staticmethod
     def _remove(store: QueueStore, ids: list[int]) -> tuple[StoreError | None, int]:
@@ -297,7 +309,7 @@ class UplinkQueue:
 
     def _remove_next(self, store: QueueStore, batch: list[int]) -> tuple[list[int], tuple[StoreError | None, int]]:
         """The deletes gathered in ``batch`` (acknowledgements that came while the writer was busy)."""
-        with self._delete_lock:
+        with self._lock:
             self._next_delete = None  # from now on, new deletes start a batch of their own
             ids = list(batch)
         return ids, self._remove(store, ids)
@@ -329,19 +341,26 @@ class UplinkQueue:
 
     # -- back on the event loop ------------------------------------------------
 
-    def _written(self, batch: list[tuple[bytes, float]], result: _Written,
-                 done: Callable[[list[StoredUplink]], None] | None) -> None:
-        self._writing -= len(batch)
+    def _written(self, result: _Written) -> None:
+        self._writing -= sum(len(batch) for batch, _ in result.batches)
         self._stored = result.count
-        if result.ids is None:
-            if result.error is not None:
-                self._failed(result.error)
-            accepted = self._to_memory(batch)
-        else:
-            kept = self._kept(batch, result.ids)
-            accepted = [StoredUplink(i, bytes(p), t) for i, (p, t) in zip(result.ids, kept, strict=True)]
-        if done is not None:
-            done(accepted)
+        if result.ids is None and result.error is not None:
+            self._failed(result.error)
+        ids = result.ids
+        # which of the group's uplinks got the ids: the first under drop-newest, the last under drop-oldest
+        total = sum(len(batch) for batch, _ in result.batches)
+        first = 0 if ids is None or self._store_policy == "drop-newest" else total - len(ids)
+        offset = 0
+        for batch, done in result.batches:
+            if ids is None:
+                accepted = self._to_memory(batch)
+            else:
+                start, end = max(first - offset, 0), min(first + len(ids) - offset, len(batch))
+                accepted = [StoredUplink(ids[offset + k - first], bytes(batch[k][0]), batch[k][1])
+                            for k in range(start, end)]
+            offset += len(batch)
+            if done is not None:
+                done(accepted)
 
     def _removed(self, ids: list[int], outcome: tuple[StoreError | None, int]) -> None:
         error, self._stored = outcome
@@ -360,9 +379,13 @@ class UplinkQueue:
         # a memory store has nothing to wait for; anything else writes (and syncs) on a thread of its own
         self._writer = InlineWriter() if isinstance(store, MemoryStore) else ThreadWriter(f"store-{self.server}")
 
+    @property
+    def _store_policy(self) -> str:
+        return str(getattr(self.store, "policy", "drop-oldest"))
+
     def _kept(self, items: Sequence[_T], ids: Sequence[int]) -> Sequence[_T]:
         """Which of ``items`` got the ``ids``: the first under ``drop-newest``, the last under ``drop-oldest``."""
-        if str(getattr(self.store, "policy", "drop-oldest")) == "drop-newest":
+        if self._store_policy == "drop-newest":
             return items[: len(ids)]
         return items[len(items) - len(ids) :]
 
@@ -389,7 +412,7 @@ class UplinkQueue:
             return
         wanted = ids + sorted(self._unsent_deletes - self._deleting)  # those that failed ride along
         self._deleting.update(wanted)
-        with self._delete_lock:
+        with self._lock:
             if self._next_delete is not None:  # a delete the writer has not started yet: one transaction for both
                 self._next_delete.extend(wanted)
                 return
@@ -456,8 +479,13 @@ class UplinkQueue:
             self.problem = None
 
 
+_Batch = tuple[list[tuple[bytes, float]], Callable[[list[StoredUplink]], None] | None]
+
+
 @dataclass
 class _Written:
+    batches: list[_Batch]
+    """What was submitted, in order, with its ``done``."""
     ids: list[int] | None
     """None: not written (into memory)."""
     error: StoreError | None
