@@ -10,6 +10,7 @@ and the duty-cycle load has something to show.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import threading
@@ -23,7 +24,7 @@ from daemon_rig import LiveDaemon
 from join_server import JoinServer
 from modbus_rig import FieldDevice, tcp_server
 from selenium import webdriver
-from selenium.common.exceptions import StaleElementReferenceException
+from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -138,9 +139,18 @@ def test_the_page_loads_live_with_no_console_errors(page: WebDriver, daemon: Liv
     serial = daemon.supervisor.state.readings["secure_element.serial"].value
     assert text(page, "serial") == serial
     assert "°C" in text(page, "cpu") and "RPM" in text(page, "fan")
-    states = {g.get_attribute("id"): g.get_attribute("class") for g in page.find_elements(By.CSS_SELECTOR, "g.dev")}
-    for device in ("cpu", "fan", "rtc", "adc", "secure_element", "temperature_sensor", "power", "lora-0"):
-        assert states[f"dev-{device}"] == "dev ok", (device, states)
+    devices = ("cpu", "fan", "rtc", "adc", "secure_element", "temperature_sensor", "power", "lora-0")
+
+    def states(d: WebDriver) -> dict[str, str]:
+        return {g.get_attribute("id"): g.get_attribute("class") for g in d.find_elements(By.CSS_SELECTOR, "g.dev")}
+
+    # the states follow the status stream: a module counted after the first packets showed (the second
+    # module heard first, or a loaded machine) turns ok at the next status, not before the packets
+    with contextlib.suppress(TimeoutException):
+        wait(page, lambda d: all(states(d).get(f"dev-{x}") == "dev ok" for x in devices), timeout=20)
+    now = states(page)
+    for device in devices:
+        assert now[f"dev-{device}"] == "dev ok", (device, now)
     oled = page.find_element(By.ID, "oled")
     wait(page, lambda d: d.execute_script("return arguments[0].naturalWidth", oled) == 128)
     # the packet log's rows are the packets the daemon decoded (uplinks: a join-accept names no device)

@@ -131,7 +131,7 @@ class UplinkQueue:
         self._memory: OrderedDict[int, StoredUplink] = OrderedDict()
         self._next_memory_id = -1  # memory ids are negative: never confused with the store's
         self._writing = 0  # uplinks handed to the writer and not written yet
-        self._stored = 0  # the store's length after the last job whose result came back (the writer's own moves on)
+        self._stored = 0  # the store's length as of the last job whose result is back (len(store) runs ahead)
         self._deleting: set[int] = set()  # acknowledged, their delete handed to the writer: never offered again
         self._unsent_deletes: set[int] = set()  # deletes that failed: never offered again, retried
         self._next_put: list[_Batch] | None = None  # batches for the put job the writer has not started yet
