@@ -109,13 +109,12 @@ class TaskGroup(asyncio.TaskGroup):
     def __init__(self) -> None:
         super().__init__()
         self._parts: list[asyncio.Task[Any]] = []
-        self._owner: asyncio.Task[Any] | None = None
         self._cancelling_at_entry = 0
 
     async def __aenter__(self) -> TaskGroup:
         await super().__aenter__()
-        self._owner = asyncio.current_task()
-        self._cancelling_at_entry = self._owner.cancelling() if self._owner is not None else 0
+        owner = asyncio.current_task()
+        self._cancelling_at_entry = owner.cancelling() if owner is not None else 0
         return self
 
     def create_task(self, coro: Coroutine[Any, Any, T], *, name: str | None = None,  # type: ignore[override]
@@ -126,7 +125,7 @@ class TaskGroup(asyncio.TaskGroup):
 
     async def __aexit__(self, et: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> None:
-        owner = self._owner
+        owner = asyncio.current_task()
         recancel = asyncio.create_task(self._recancel(owner, stopping=et is not None))
         try:
             await super().__aexit__(et, exc, tb)
