@@ -44,3 +44,24 @@ def test_sim_and_bus_together_is_a_usage_error() -> None:
     result = CliRunner().invoke(cli, ["scan", "--sim", "--bus", "/dev/i2c-1"])
     assert result.exit_code == 2
     assert "not both" in result.output
+
+
+def test_every_command_module_is_listed_under_its_own_name() -> None:
+    import importlib
+    import pkgutil
+
+    import wisgate.commands
+    from wisgate.cli import COMMANDS
+
+    modules = {m.name for m in pkgutil.iter_modules(wisgate.commands.__path__) if not m.name.startswith("_")}
+    assert set(COMMANDS.values()) == modules
+    for name, module in COMMANDS.items():
+        assert importlib.import_module(f"wisgate.commands.{module}").command.name == name
+
+
+def test_a_command_imports_only_its_own_module() -> None:
+    """``wisgate run`` carries no other command's imports (the daemon's memory), a quick command not the daemon's."""
+    code = ("import sys\nfrom wisgate.cli import main\ntry:\n    main(['fan', '--help'])\n"
+            "except SystemExit:\n    pass\nprint(sorted(m for m in sys.modules if m.startswith('wisgate.commands.')))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert result.stdout.strip().splitlines()[-1] == "['wisgate.commands._options', 'wisgate.commands.fan']"

@@ -18,8 +18,12 @@ from pathlib import Path
 from lora_rig import free_port
 
 #: libraries no configuration of the daemon needs: rich only for the live view (these runs are --plain, as under
-#: systemd), the app catalog's Docker SDK only for app commands, the test tools never
-NEVER = ("docker", "schemathesis", "hypothesis", "pytest", "websockets", "rich")
+#: systemd), the app catalog's Docker SDK only for app commands, the test tools never; prometheus_client only
+#: once /metrics is scraped (nobody does here), pydantic.v1 never (FastAPI only checks for it), no other
+#: command's module
+NEVER = ("docker", "schemathesis", "hypothesis", "pytest", "websockets", "rich", "prometheus_client", "pydantic.v1",
+         *(f"wisgate.commands.{c}" for c in ("adc", "apps", "buzzer", "check", "events", "fan", "gpio", "history",
+                                              "install_service", "lora", "modbus", "oled", "rtc", "secure_element")))
 
 RUN = textwrap.dedent("""
     import json, sys
@@ -29,7 +33,7 @@ RUN = textwrap.dedent("""
     except SystemExit as exc:
         if exc.code:
             raise
-    print(json.dumps(sorted(sys.modules)))
+    print(json.dumps(sorted(name for name, module in sys.modules.items() if module is not None)))
 """)
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import pkgutil
 import sys
 from pathlib import Path
 
@@ -15,8 +14,28 @@ from wisgate.commands._options import bus_options, console
 from wisgate.errors import NackError, WisgateError
 from wisgate.target import Target
 
+#: subcommand -> its module in wisgate.commands (tests/test_cli.py checks every module is listed)
+COMMANDS = {name.replace("_", "-"): name for name in (
+    "adc", "apps", "buzzer", "check", "events", "fan", "gpio", "history", "install_service", "lora", "modbus",
+    "oled", "rtc", "run", "secure_element")}
 
-@click.group()
+
+class LazyCommands(click.Group):
+    """Imports a subcommand's module when that command runs (or help lists it): ``wisgate run`` then carries
+    none of the other commands' imports, and a quick command starts without the daemon's."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is None and cmd_name in COMMANDS:
+            command = importlib.import_module(f"wisgate.commands.{COMMANDS[cmd_name]}").command
+            self.add_command(command)
+        return command
+
+
+@click.group(cls=LazyCommands)
 @click.version_option(package_name="wisgate")
 def cli() -> None:
     """wisgate: the RAK7391 WisGate Connect from Python (real board or simulated)."""
@@ -106,19 +125,6 @@ def _lora_modules(config_path: Path) -> list[tuple[str, str, bool]]:
         answer, ok = asyncio.run(ask(m.board, m.event_url, m.command_url))
         rows.append((f"board {m.board} ({m.chip}, {m.command_url})", answer, ok))
     return rows
-
-
-def _register_commands() -> None:
-    import wisgate.commands
-
-    for info in sorted(pkgutil.iter_modules(wisgate.commands.__path__), key=lambda m: m.name):
-        if info.name.startswith("_"):
-            continue
-        module = importlib.import_module(f"wisgate.commands.{info.name}")
-        cli.add_command(module.command)
-
-
-_register_commands()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, FastAPI, Query, Response
 from fastapi.exceptions import RequestValidationError
-from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import TypeAdapter
 
 from wisgate.api import state as board
@@ -24,11 +23,9 @@ from wisgate.api.backhaul import problems as backhaul_problems
 from wisgate.api.backhaul import router as backhaul_router
 from wisgate.api.controls import controls_router
 from wisgate.api.errors import TOO_MANY_CONNECTIONS
-from wisgate.api.exposition import ScrapeCache
 from wisgate.api.guard import RequestGuard
 from wisgate.api.industrial import industrial_router
 from wisgate.api.lora_models import LoraStatsOut, PacketOut, TrafficOut
-from wisgate.api.metrics import registry_for
 from wisgate.api.models import HealthOut, StatusOut
 from wisgate.api.records import records_router
 from wisgate.api.streams import StreamGate, streams_router
@@ -37,6 +34,9 @@ from wisgate.api.web import mount_web
 from wisgate.config import ApiSection
 from wisgate.lora.core.traffic import RECENT_PACKETS
 from wisgate.services.supervisor import Context
+
+if TYPE_CHECKING:
+    from wisgate.api.exposition import ScrapeCache
 
 log = logging.getLogger("wisgate.api")
 #: writes a JSON-ready dict in pydantic's core, without checking it against a model
@@ -49,7 +49,7 @@ def create_app(context: Context, settings: ApiSection, *, stale_after_s: float =
     app.add_exception_handler(RequestValidationError, validation_failed)
     state = context.state
     clock = context.target.clock
-    scrapes = ScrapeCache(registry_for(state), settings.metrics_max_age_s)
+    scrapes = LazyScrapes(context, settings.metrics_max_age_s)
     tokens = TokenCheck(resolve_token(settings))
     app.add_middleware(RequestGuard, tokens=tokens)
     authorised = Depends(token_guard(tokens))
@@ -121,7 +121,8 @@ def create_app(context: Context, settings: ApiSection, *, stale_after_s: float =
     @app.get("/metrics", summary="Prometheus metrics", response_class=Response, responses={200: {
         "description": "Prometheus text format 0.0.4", "content": {"text/plain": {"schema": {"type": "string"}}}}})
     async def metrics() -> Response:
-        return Response(scrapes.body(), media_type=CONTENT_TYPE_LATEST)
+        body = scrapes.body()  # the first one sets the content type
+        return Response(body, media_type=scrapes.content_type)
 
     app.include_router(backhaul_router(state))
     app.include_router(records_router(state))
@@ -132,6 +133,28 @@ def create_app(context: Context, settings: ApiSection, *, stale_after_s: float =
     mount_web(app, context)
 
     return app
+
+
+class LazyScrapes:
+    """``/metrics`` bodies, with prometheus_client (1.1 MB with the http.server, urllib and wsgiref it loads)
+    imported at the first scrape: a board nobody scrapes never loads it."""
+
+    def __init__(self, context: Context, max_age_s: float) -> None:
+        self.context = context
+        self.max_age_s = max_age_s
+        self.content_type = ""
+        self._cache: ScrapeCache | None = None
+
+    def body(self) -> bytes:
+        if self._cache is None:
+            from prometheus_client import CONTENT_TYPE_LATEST
+
+            from wisgate.api.exposition import ScrapeCache
+            from wisgate.api.metrics import registry_for
+
+            self.content_type = CONTENT_TYPE_LATEST
+            self._cache = ScrapeCache(registry_for(self.context.state), self.max_age_s)
+        return self._cache.body()
 
 
 def close_streams(app: FastAPI) -> None:

@@ -7,12 +7,9 @@ back. A device that does not answer is a 504, one that answers with an exception
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, params, status
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
 from pydantic import BaseModel, Field
 
 from wisgate.api.errors import TOKEN_REFUSALS, errors
@@ -24,7 +21,6 @@ from wisgate.industrial.controls import WriteError
 from wisgate.industrial.modbus.link import LinkFailure
 from wisgate.industrial.service import DeviceView, IndustrialGateway
 from wisgate.industrial.wisblock import ANALOG, wiring
-from wisgate.services.state import BoardState
 from wisgate.services.supervisor import Context
 
 NamePath = Annotated[str, Path(max_length=40, pattern=r"^[a-z0-9][a-z0-9_-]*$")]
@@ -149,29 +145,3 @@ def industrial_router(context: Context, authorised: params.Depends, stale_after_
         return {"module": module, "on": reading.value == 1.0}
 
     return router
-
-
-class IndustrialCollector(Collector):
-    """ModBUS device health for Prometheus (the values themselves are wisgate_reading gauges)."""
-
-    def __init__(self, state: BoardState) -> None:
-        self.state = state
-
-    def collect(self) -> Iterator[Metric]:
-        labels = ["device", "bus"]
-        up = GaugeMetricFamily("wisgate_modbus_device_ok", "1 while the device answers its polls", labels=labels)
-        disabled = GaugeMetricFamily("wisgate_modbus_device_disabled",
-                                     "1 while the device is disabled (retried every retry_s)", labels=labels)
-        rate = GaugeMetricFamily("wisgate_modbus_error_rate", "Failed requests over the last 100", labels=labels)
-        requests = CounterMetricFamily("wisgate_modbus_requests", "Requests sent to the device", labels=labels)
-        errors = CounterMetricFamily("wisgate_modbus_errors",
-                                     "Requests that failed (timeout, CRC, exception, connection)", labels=labels)
-        gateway = self.state.industrial
-        for view in gateway.devices() if gateway is not None else []:
-            health, key = view.health, [view.health.device, view.health.bus]
-            up.add_metric(key, 1.0 if health.status == "ok" else 0.0)
-            disabled.add_metric(key, 1.0 if health.status == "disabled" else 0.0)
-            rate.add_metric(key, health.error_rate)
-            requests.add_metric(key, health.requests)
-            errors.add_metric(key, health.errors)
-        yield from (up, disabled, rate, requests, errors)

@@ -10,8 +10,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 from prometheus_client.samples import Sample
 
-from wisgate.api.backhaul import BackhaulCollector
-from wisgate.api.industrial import IndustrialCollector
+from wisgate.api.backhaul_metrics import BackhaulCollector
+from wisgate.api.industrial_metrics import IndustrialCollector
 from wisgate.services.state import BoardState
 
 _UNIT_NAMES = {"°C": "celsius", "%RH": "percent_rh", "%": "percent", "V": "volts", "RPM": "rpm"}

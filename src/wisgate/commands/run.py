@@ -35,6 +35,9 @@ def command(config_path: Path | None, use_sim: bool, bus_path: str | None, durat
     from wisgate.config import load_config
     from wisgate.runlock import RunLock
 
+    # FastAPI asks of every response model whether it is a pydantic.v1 model by importing pydantic.v1 (1.4 MB
+    # of the daemon's memory); none is, and nothing the daemon runs uses v1: an import refused here answers "no"
+    sys.modules.setdefault("pydantic.v1", None)  # type: ignore[arg-type]
     config = load_config(config_path)
     if use_sim and bus_path:
         raise click.UsageError("give --sim or --bus, not both")
