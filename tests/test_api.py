@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import os
 import re
@@ -23,15 +24,16 @@ import pytest
 from chirpstack_api import gw
 from fastapi.testclient import TestClient
 from lora_rig import data, event, free_port
-from PIL import ImageChops
+from PIL import Image
 from prometheus_client import REGISTRY, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 
+from tests.conftest import HardwareLikeTarget
 from wisgate.api.http import create_app
 from wisgate.api.models import StatusOut
 from wisgate.api.service import _listen, api_service
-from wisgate.chips.ssd1306 import render_text
+from wisgate.chips.ssd1306 import SSD1306, render_text
 from wisgate.clock import SimClock
 from wisgate.config import ApiSection, parse_config
 from wisgate.lora.core.gateway import Gateway
@@ -43,6 +45,7 @@ from wisgate.services.readings import format_value
 from wisgate.services.state import BoardState, FanOverride, OledOverride, Overrides, ServiceHealth
 from wisgate.services.status import read_status
 from wisgate.services.supervisor import Supervisor
+from wisgate.sim.board import SimBoard
 from wisgate.sim.chips.ssd1306 import SSD1306Model
 from wisgate.sim.target import SimTarget
 from wisgate.target import Target, open_target
@@ -257,15 +260,44 @@ def test_posted_text_reaches_the_simulated_panel() -> None:
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
-        expected = render_text(lines).convert("1")
-        loop.call_later(0.3, lambda: shown.append(
-            ImageChops.difference(model.framebuffer().convert("1"), expected).getbbox() is None))
+        expected = render_text(lines)
+        loop.call_later(0.3, lambda: shown.append(model.ram_frame() == expected))
         loop.call_later(0.4, stop.set)
         await supervisor.run(stop)
 
     asyncio.run(main())
     assert shown == [True]
     target.close()
+
+
+def oled_png(client: TestClient) -> bytes:
+    response = client.get("/api/oled.png")
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "image/png" and response.headers["cache-control"] == "no-store"
+    with Image.open(io.BytesIO(response.content)) as image:
+        assert (image.size, image.mode) == ((128, 64), "1")
+        return image.tobytes()
+
+
+def test_the_oled_picture_is_the_simulated_glass_else_the_frame_the_display_sent() -> None:
+    target = open_target("sim")
+    assert isinstance(target, SimTarget)
+    model = target.board.models["oled"]
+    assert isinstance(model, SSD1306Model)
+    client = TestClient(create_app(Supervisor(target).context, ApiSection()))
+    oled = SSD1306(target.bus, target.addresses["oled"], clock=target.clock)
+    oled.init(render_text(["on the glass"]))
+    oled.invert()  # the glass shows it inverted; the picture is the glass
+    assert oled_png(client) == model.image().tobytes() != render_text(["on the glass"]).image().tobytes()
+    target.close()
+
+    hardware = HardwareLikeTarget(SimBoard())  # a panel that cannot be read back
+    supervisor = Supervisor(hardware)
+    client = TestClient(create_app(supervisor.context, ApiSection()))
+    assert client.get("/api/oled.png").status_code == 404
+    supervisor.state.display_image = render_text(["sent"])
+    assert oled_png(client) == render_text(["sent"]).image().tobytes()
+    hardware.close()
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

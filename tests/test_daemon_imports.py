@@ -16,12 +16,15 @@ import textwrap
 from pathlib import Path
 
 from lora_rig import free_port
+from PIL import Image
 
 #: libraries no configuration of the daemon needs: rich only for the live view (these runs are --plain, as under
-#: systemd), the app catalog's Docker SDK only for app commands, the test tools never; prometheus_client only
+#: systemd), the app catalog's Docker SDK only for app commands, Pillow only for users' drivers (the OLED draws
+#: with our own font, its picture is encoded by wisgate.png), the test tools never; prometheus_client only
 #: once /metrics is scraped (nobody does here), pydantic.v1 never (FastAPI only checks for it), no other
 #: command's module
-NEVER = ("docker", "schemathesis", "hypothesis", "pytest", "websockets", "rich", "prometheus_client", "pydantic.v1",
+NEVER = ("docker", "schemathesis", "hypothesis", "pytest", "websockets", "rich", "PIL", "prometheus_client",
+         "pydantic.v1",
          *(f"wisgate.commands.{c}" for c in ("adc", "apps", "buzzer", "check", "events", "fan", "gpio", "history",
                                               "install_service", "lora", "modbus", "oled", "rtc", "secure_element")))
 
@@ -47,8 +50,10 @@ def daemon_modules(tmp_path: Path, config: str) -> tuple[set[str], str]:
                             check=False, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     modules = set(json.loads(result.stdout.strip().splitlines()[-1]))
-    # the services really ran: the API built its app and the display drew
-    assert {"wisgate.api.http", "uvicorn", "PIL.ImageDraw"} <= modules
+    # the services really ran: the API built its app and the display drew, and mirrored the panel as PNG
+    assert {"wisgate.api.http", "uvicorn", "wisgate.services.display", "wisgate.png"} <= modules
+    with Image.open(tmp_path / "oled.png") as picture:
+        assert picture.size == (128, 64) and picture.getbbox() is not None
     return modules, result.stderr
 
 
@@ -90,5 +95,5 @@ def test_the_lora_site_process_loads_no_event_loop_config_schema_or_web_stack() 
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     modules = set(json.loads(result.stdout))
     assert {"zmq", "chirpstack_api.gw", "cryptography", "wisgate.sim.radio"} <= modules
-    assert loaded(modules, *NEVER, "asyncio", "pydantic", "wisgate.config", "fastapi", "uvicorn", "PIL",
+    assert loaded(modules, *NEVER, "asyncio", "pydantic", "wisgate.config", "fastapi", "uvicorn",
                   "pymodbus", "wisgate.sim.board", "wisgate.services") == []

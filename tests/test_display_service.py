@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 
-from PIL import ImageChops
-
 from wisgate.chips.ssd1306 import render_text
 from wisgate.services.display import display_service, page_lines
 from wisgate.services.events import EventKind
@@ -80,7 +78,7 @@ def test_service_draws_readings_then_says_goodbye_and_sleeps() -> None:
         loop = asyncio.get_running_loop()
 
         def look() -> None:
-            shown.append(model.display_on and model.image().getbbox() is not None)
+            shown.append(model.display_on and model.screen().lit() > 0)
 
         loop.call_later(0.5, look)
         loop.call_later(0.7, stop.set)
@@ -89,8 +87,7 @@ def test_service_draws_readings_then_says_goodbye_and_sleeps() -> None:
     asyncio.run(main())
     assert shown == [True]
     assert not model.display_on  # asleep after shutdown
-    goodbye = render_text(["", "  SYSTEM SHUTDOWN"]).convert("1")
-    assert ImageChops.difference(model.framebuffer().convert("1"), goodbye).getbbox() is None
+    assert model.ram_frame() == render_text(["", "  SYSTEM SHUTDOWN"])
     assert all(s.restarts == 0 for s in supervisor.services)
 
 

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from PIL import ImageChops
 
 from wisgate.bus.gpio import GpioLine, LineProvider
 from wisgate.bus.input_events import EV_KEY, KEY_PROG1, KeyLine, event_struct
@@ -167,12 +166,14 @@ def test_service_shows_the_message_would_halt_and_rides_through() -> None:
     assert isinstance(oled, SSD1306Model)
     state = supervisor.state
     looks: dict[str, tuple[PowerState | None, bool]] = {}
-    message = render_text(["", MESSAGE]).convert("1")
-    box = message.getbbox()
+    message = render_text(["", MESSAGE])
+    box = message.lit_box()
+    assert box is not None
+    left, top, right, bottom = box
 
     def message_shown() -> bool:
-        shown = oled.framebuffer().convert("1").crop(box)
-        return ImageChops.difference(shown, message.crop(box)).getbbox() is None
+        shown = oled.ram_frame()
+        return all(shown.pixel(x, y) == message.pixel(x, y) for y in range(top, bottom) for x in range(left, right))
 
     async def main() -> None:
         stop = asyncio.Event()

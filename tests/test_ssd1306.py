@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageDraw
 
+from wisgate.bitmap import Frame
 from wisgate.bus.i2c import Message, Write
 from wisgate.chips.ssd1306 import SSD1306, pack, render_text
 from wisgate.clock import SimClock
@@ -50,7 +51,7 @@ def pixels(image: Image.Image) -> list[list[int]]:
     return [[1 if image.getpixel((x, y)) else 0 for x in range(128)] for y in range(64)]
 
 
-def status_screen(clock: str, temperature: str) -> Image.Image:
+def status_screen(clock: str, temperature: str) -> Frame:
     return render_text(["WisGate RAK7391", clock, f"PCB {temperature} °C", "fan 1200 rpm"])
 
 
@@ -69,7 +70,7 @@ def test_reset_state_is_the_datasheet_one() -> None:
     assert model.pointer == (0, 0)
     # charge pump and display off: nothing to see whatever GDDRAM holds (noise at power-up)
     assert any(model.ram)
-    assert model.image().getbbox() is None
+    assert model.screen().lit() == 0 and model.image().getbbox() is None
 
 
 def test_horizontal_mode_window_wraps_to_start_column_and_page() -> None:
@@ -185,8 +186,12 @@ def one_pixel_model(x: int, y: int) -> tuple[SimI2CBus, SSD1306Model]:
 
 
 def lit(model: SSD1306Model) -> list[tuple[int, int]]:
+    screen = model.screen()
+    shown = [(x, y) for y in range(64) for x in range(128) if screen.pixel(x, y)]
+    # the Pillow view (luma.oled and Adafruit users compare against it) shows the same
     image = model.image()
-    return [(x, y) for y in range(64) for x in range(128) if image.getpixel((x, y))]
+    assert shown == [(x, y) for y in range(64) for x in range(128) if image.getpixel((x, y))]
+    return shown
 
 
 def test_image_follows_ram_with_the_usual_orientation() -> None:
@@ -227,11 +232,14 @@ def test_display_off_charge_pump_off_all_on_and_inverse() -> None:
 
 
 def test_save_png(tmp_path: Path) -> None:
-    _, model = one_pixel_model(3, 10)
+    bus, model = one_pixel_model(3, 10)
+    bus.write(OLED, bytes([0x80, 0xA7]))  # inverse: the file shows what the glass shows
     path = tmp_path / "oled.png"
     model.save_png(path)
     with Image.open(path) as saved:
-        assert saved.size == (128, 64) and saved.getpixel((3, 10))
+        assert saved.size == (128, 64) and saved.mode == "1"
+        assert saved.tobytes() == model.image().tobytes()
+        assert not saved.getpixel((3, 10)) and saved.getpixel((4, 10))
 
 
 # -- driver against the model -----------------------------------------------------------------
@@ -253,11 +261,12 @@ def test_full_and_partial_updates_match_pixel_by_pixel() -> None:
     oled.init()
     first = status_screen("12:00:01", "41.2")
     oled.show(first)
-    assert pixels(model.image()) == pixels(first)
+    assert model.screen() == first
     second = status_screen("12:00:02", "41.3")
     oled.show(second)
-    assert pixels(model.image()) == pixels(second)
-    assert pixels(model.framebuffer()) == pixels(second)
+    assert model.screen() == second != first
+    assert model.ram_frame() == second
+    assert pixels(model.image()) == pixels(second.image())
 
 
 def test_partial_update_touches_only_changed_bytes() -> None:
@@ -320,7 +329,7 @@ def test_writes_respect_max_data() -> None:
     image = status_screen("12:00:01", "41.2")
     oled.show(image)
     assert max(len(w) for w in writes) <= 33
-    assert pixels(model.image()) == pixels(image)
+    assert model.screen() == image
 
 
 def test_contrast_sleep_wake_invert() -> None:
@@ -332,15 +341,15 @@ def test_contrast_sleep_wake_invert() -> None:
     oled.contrast(0x11)
     assert model.contrast == 0x11
     oled.sleep()
-    assert not model.display_on and model.image().getbbox() is None
+    assert not model.display_on and model.screen().lit() == 0
     oled.wake()
-    assert pixels(model.image()) == pixels(image)
+    assert model.screen() == image
     oled.invert()
     assert model.inverse
-    inverted = model.image()
-    assert all(inverted.getpixel((x, 0)) != image.getpixel((x, 0)) for x in range(128))
+    inverted = model.screen()
+    assert all(inverted.pixel(x, y) != image.pixel(x, y) for x in range(128) for y in range(64))
     oled.invert(False)
-    assert pixels(model.image()) == pixels(image)
+    assert model.screen() == image
 
 
 def test_bad_image_size_and_contrast_are_config_errors() -> None:
@@ -348,6 +357,8 @@ def test_bad_image_size_and_contrast_are_config_errors() -> None:
     oled = SSD1306(bus, clock=bus.clock)
     with pytest.raises(ConfigError, match="128×64"):
         oled.show(Image.new("1", (128, 32)))
+    with pytest.raises(ConfigError, match="128×64"):
+        oled.show(Frame.blank(128, 32))
     with pytest.raises(ConfigError, match="contrast"):
         oled.contrast(300)
 
@@ -376,16 +387,17 @@ def test_data_nack_raises_and_the_next_upload_is_a_full_frame() -> None:
     assert not isinstance(info.value, NoDeviceError)
     model.write = original  # type: ignore[method-assign]
     assert oled.show(image) >= 1024
-    assert pixels(model.image()) == pixels(image)
+    assert model.screen() == image
 
 
-def test_render_text_fits_five_lines_of_the_default_font() -> None:
-    image = render_text([f"line {n}" for n in range(8)])
-    assert image.mode == "1" and image.size == (128, 64)
-    rows = [y for y in range(64) if any(image.getpixel((x, y)) for x in range(128))]
-    assert rows[0] == 0 and rows[-1] < 64
-    assert render_text(["x"] * 5).tobytes() != render_text(["x"] * 4).tobytes()
-    assert render_text(["x"] * 6).tobytes() == render_text(["x"] * 5).tobytes()
+def test_a_pillow_image_and_the_same_frame_upload_the_same_bytes() -> None:
+    frame = status_screen("12:00:01", "41.2")
+    assert pack(frame.image()) == pack(frame) == frame.data
+    bus, model = make_bus()
+    oled = SSD1306(bus, clock=bus.clock)
+    oled.init(frame)
+    assert oled.show(frame.image()) == 0  # the shadow compares GDDRAM bytes, whatever the picture's type
+    assert model.screen() == frame
 
 
 def test_pack_layout() -> None:
@@ -457,7 +469,7 @@ def test_oled_command_on_the_simulated_board_saves_what_the_panel_shows(tmp_path
     assert result.exit_code == 0, result.output
     assert "2 line(s), contrast 64, display on" in result.output
     with Image.open(path) as saved:
-        assert saved.convert("1").tobytes() == render_text(["WisGate", "12:00"]).tobytes()
+        assert saved.convert("1").tobytes() == render_text(["WisGate", "12:00"]).image().tobytes()
 
 
 def test_oled_command_off_saves_a_dark_panel(tmp_path: Path) -> None:
@@ -489,8 +501,8 @@ def test_oled_command_on_hardware_saves_the_image_sent(tmp_path: Path, monkeypat
     result = CliRunner().invoke(cli, ["oled", "--bus", "/dev/i2c-1", "--text", "hello", "--png", str(path)])
     assert result.exit_code == 0, result.output
     with Image.open(path) as saved:
-        assert saved.convert("1").tobytes() == render_text(["hello"]).tobytes()
-    assert model.lit and model.image().tobytes() == render_text(["hello"]).tobytes()
+        assert saved.convert("1").tobytes() == render_text(["hello"]).image().tobytes()
+    assert model.lit and model.screen() == render_text(["hello"])
 
 
 def test_oled_command_rejects_contrast_out_of_range() -> None:

@@ -29,7 +29,7 @@ from wisgate.services.supervisor import Context
 
 log = logging.getLogger("wisgate.api")
 
-#: The panel shows five lines of Pillow's default font, about 21 characters each.
+#: The panel shows five lines of 21 characters (chips/font5x7.py: 5×7 glyphs in 6×13 cells).
 OLED_LINES = 5
 OLED_CHARS = 21
 #: the alarm's fields are day of month, hour, minute, second (no month): a time within this many days

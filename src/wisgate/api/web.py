@@ -3,7 +3,6 @@ package (no CDN: a gateway's network is often offline or fenced)."""
 
 from __future__ import annotations
 
-import io
 import tempfile
 from importlib import resources
 from pathlib import Path
@@ -68,12 +67,8 @@ def oled_router(context: Context) -> APIRouter:
             path = Path(folder) / "oled.png"
             if target.save_display(path):
                 return path.read_bytes()
-        image = state.display_image
-        if image is None:
-            return None
-        out = io.BytesIO()
-        image.save(out, format="PNG")
-        return out.getvalue()
+        frame = state.display_image
+        return None if frame is None else frame.png()
 
     @router.get("/api/oled.png", summary="The OLED panel as a 128x64 PNG",
                 responses={200: {"content": {"image/png": {"schema": {"type": "string", "format": "binary"}}}},

@@ -13,8 +13,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from wisgate.bitmap import Frame
 from wisgate.bus.i2c import I2CBus
 from wisgate.chips.device import I2CDevice
+from wisgate.chips.font5x7 import CELL_WIDTH, glyph_columns
 from wisgate.chips.ssd1306_plan import CONTROL_COMMANDS, FRAME_BYTES, PAGES, WIDTH, Pointer, plan
 from wisgate.clock import Clock
 from wisgate.errors import ConfigError
@@ -59,8 +61,13 @@ def init_sequence(contrast: int = DEFAULT_CONTRAST) -> bytes:
     ])  # fmt: skip
 
 
-def pack(image: Image.Image) -> bytes:
-    """A 128×64 image as GDDRAM bytes: page-major, one byte = 8 rows of a column, bit 0 on top."""
+def pack(image: Frame | Image.Image) -> bytes:
+    """A 128×64 frame or Pillow image as GDDRAM bytes: page-major, one byte = 8 rows of a column, bit 0 on
+    top (a :class:`Frame` holds them already; Pillow is loaded only for a Pillow image)."""
+    if isinstance(image, Frame):
+        if (image.width, image.height) != (WIDTH, HEIGHT):
+            raise ConfigError(f"frame is {image.width}×{image.height}; the SSD1306 panel is {WIDTH}×{HEIGHT}")
+        return image.data
     from PIL import Image
 
     if image.size != (WIDTH, HEIGHT):
@@ -75,26 +82,31 @@ def pack(image: Image.Image) -> bytes:
     return bytes(out)
 
 
-#: What fits on the 128x64 panel in Pillow's default font: five lines of about 21 characters.
+#: What fits on the 128x64 panel in our 5×7 font (6-pixel cells, 13-pixel lines): five lines of 21 characters.
 TEXT_LINES = 5
 TEXT_COLUMNS = 21
+#: Text layout: the first line's top row, the line pitch and the first column, so the text sits centred.
+TEXT_TOP = 1
+LINE_PITCH = 13
+TEXT_LEFT = 1
 
 
-def render_text(lines: Sequence[str], *, size: tuple[int, int] = (WIDTH, HEIGHT)) -> Image.Image:
-    """Lines of text in Pillow's default font on a 1-bit image; lines that do not fit are dropped."""
-    from PIL import Image, ImageDraw, ImageFont
-
-    image = Image.new("1", size, 0)
-    draw = ImageDraw.Draw(image)
-    font = ImageFont.load_default()
-    _, top, _, bottom = draw.textbbox((0, 0), "Ág°", font=font)
-    y = -top  # first line's highest ink on row 0
-    for line in lines:
-        if y + bottom > size[1]:
-            break
-        draw.text((0, y), line, font=font, fill=255)
-        y += bottom - top + 1
-    return image
+def render_text(lines: Sequence[str]) -> Frame:
+    """Lines of text in :mod:`~wisgate.chips.font5x7` on a 128×64 frame; lines past the fifth are dropped and
+    characters past the 21st clipped (the CLI and the API refuse such text before it gets here)."""
+    # each column of the panel as one int, bit y = row y: a glyph's columns shift down to their line
+    panel = [0] * WIDTH
+    for number, line in enumerate(lines[:TEXT_LINES]):
+        top = TEXT_TOP + number * LINE_PITCH
+        for position, char in enumerate(line[:TEXT_COLUMNS]):
+            left = TEXT_LEFT + position * CELL_WIDTH
+            for offset, bits in enumerate(glyph_columns(char)):
+                panel[left + offset] |= bits << top
+    data = bytearray(FRAME_BYTES)
+    for x, bits in enumerate(panel):
+        if bits:
+            data[x::WIDTH] = bits.to_bytes(PAGES, "little")  # byte k: rows 8k..8k+7, page k
+    return Frame(bytes(data))
 
 
 class SSD1306(I2CDevice):
@@ -124,10 +136,8 @@ class SSD1306(I2CDevice):
         for offset in range(0, len(commands), self.max_data):
             self.write(bytes([CONTROL_COMMANDS, *commands[offset : offset + self.max_data]]))
 
-    def init(self, image: Image.Image | None = None, *, contrast: int = DEFAULT_CONTRAST) -> None:
+    def init(self, image: Frame | Image.Image | None = None, *, contrast: int = DEFAULT_CONTRAST) -> None:
         """Configure the panel, upload ``image`` (blank if None), then switch the display on."""
-        from PIL import Image
-
         self._check_contrast(contrast)
         self.shadow = None
         self.pointer = Pointer()
@@ -136,11 +146,12 @@ class SSD1306(I2CDevice):
         self.display_on = False
         self.inverted = False
         self.contrast_value = contrast
-        self.show(image if image is not None else Image.new("1", (WIDTH, HEIGHT), 0))
+        self.show(image if image is not None else Frame.blank(WIDTH, HEIGHT))
         self.wake()
 
-    def show(self, image: Image.Image) -> int:
-        """Upload ``image`` (128×64, any mode; non-zero = lit), sending only what changed.
+    def show(self, image: Frame | Image.Image) -> int:
+        """Upload ``image`` (a 128×64 :class:`Frame`, or a Pillow image of any mode, non-zero lit), sending
+        only what changed.
 
         Returns the bytes it put on the wire, address bytes included.
         """

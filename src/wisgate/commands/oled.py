@@ -11,7 +11,7 @@ from wisgate.commands._options import bus_options, console
 from wisgate.target import Target
 
 if TYPE_CHECKING:
-    from PIL import Image
+    from wisgate.bitmap import Frame
 
 
 def _fitting_lines(_ctx: click.Context, _param: click.Parameter, texts: tuple[str, ...]) -> tuple[str, ...]:
@@ -38,7 +38,7 @@ def _fitting_lines(_ctx: click.Context, _param: click.Parameter, texts: tuple[st
 )
 @bus_options
 def command(target: Target, texts: tuple[str, ...], contrast: int | None, off: bool, png: Path | None) -> None:
-    """Show text on the OLED (Pillow's default font, five lines fit)."""
+    """Show text on the OLED (5×7 font: five lines of 21 characters fit)."""
     from wisgate.chips.ssd1306 import DEFAULT_CONTRAST, SSD1306, render_text
 
     address = target.addresses["oled"]
@@ -55,9 +55,9 @@ def command(target: Target, texts: tuple[str, ...], contrast: int | None, off: b
         console.print(f"saved {png}")
 
 
-def _save_png(target: Target, sent: Image.Image, path: Path) -> None:
+def _save_png(target: Target, sent: Frame, path: Path) -> None:
     try:
         if not target.save_display(path):
-            sent.save(path, format="PNG")
+            path.write_bytes(sent.png())
     except OSError as exc:
         raise click.ClickException(f"cannot write {path}: {exc.strerror or exc}") from exc

@@ -1,6 +1,6 @@
 """The OLED's pages, as RAK's own OLED service shows them: who the board is, its climate and fan, its supply,
 the LoRa modules, alarms first when there are any, then every other reading. Made from the typed state;
-text only here, at the edge, each line at most 21 columns (what the 128 x 64 panel shows in Pillow's font).
+text only here, at the edge, each line at most 21 columns (what the 128 x 64 panel shows in our 5×7 font).
 """
 
 from __future__ import annotations

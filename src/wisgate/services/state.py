@@ -17,8 +17,7 @@ from wisgate.services.events import EventBus
 from wisgate.services.readings import Reading
 
 if TYPE_CHECKING:
-    from PIL.Image import Image
-
+    from wisgate.bitmap import Frame
     from wisgate.industrial.service import IndustrialGateway
     from wisgate.lora.backhaul.mqtt_forwarder import MqttForwarder
     from wisgate.lora.backhaul.station import StationForwarder
@@ -190,8 +189,8 @@ class BoardState:
     industrial: IndustrialGateway | None = None
     #: when the monitor last finished a round (epoch s)
     readings_time: float | None = None
-    #: the image the display service last sent to the OLED (the API's picture where the panel cannot be read)
-    display_image: Image | None = None
+    #: the frame the display service last sent to the OLED (the API's picture where the panel cannot be read)
+    display_image: Frame | None = None
     #: the board's identity on fleet-wide interfaces (the LoRa gateway ID): the ``gateway`` metrics label
     gateway_label: str | None = None
 

@@ -9,7 +9,7 @@ offset, COM pins) that decides which RAM bit lights which pixel.
 The command decoder is independent of transactions, so a command's arguments may arrive in later
 transactions (drivers that send every byte as its own ``0x80`` pair rely on this).
 
-:meth:`SSD1306Model.image` renders what a viewer sees on the module glass. The module is mounted
+:meth:`SSD1306Model.screen` renders what a viewer sees on the module glass. The module is mounted
 the way the usual 128×64 modules are (and the way every driver configures them, ``0xA1`` + ``0xC8``):
 SEG0 at the viewer's right, COM0 at the bottom, rows wired for the alternative COM pin order (``0xDA
 0x12``). Other settings therefore show mirrored or interleaved pictures, as the real glass would.
@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from wisgate.bitmap import Frame
 from wisgate.clock import SimClock
 from wisgate.sim.device import I2CModel
 
@@ -79,7 +80,10 @@ def _alternative_row_pin(row: int) -> int:
     return row // 2 + 32 * (row % 2)
 
 
-_BIT_REVERSED = bytes(int(f"{b:08b}"[::-1], 2) for b in range(256))
+#: rows of one byte a pixel (as :meth:`Frame.rows`): all lit, all dark, and a lit/dark swap
+_ALL_ON = bytes([1]) * WIDTH
+_ALL_OFF = bytes(WIDTH)
+_INVERT = bytes.maketrans(b"\x00\x01", b"\x01\x00")
 
 #: Panel row wired to each COM pin (the glass is made for the alternative order, 0xDA 0x12).
 _PIN_TO_PANEL_ROW = {_alternative_row_pin(row): row for row in range(HEIGHT)}
@@ -278,37 +282,36 @@ class SSD1306Model(I2CModel):
             rows[_PIN_TO_PANEL_ROW[com]] = ram_row
         return rows
 
-    def framebuffer(self) -> Image.Image:
-        """GDDRAM as a 128×64 1-bit image (column x, row y), without the display mapping."""
-        from PIL import Image
+    def ram_frame(self) -> Frame:
+        """GDDRAM as a 128×64 frame (column x, row y), without the display mapping."""
+        return Frame(bytes(self.ram), WIDTH, HEIGHT)
 
-        # each page byte is one column of 8 rows, bit 0 on top: lay pages out transposed
-        reverse = _BIT_REVERSED
-        transposed = bytearray(WIDTH * PAGES)
-        for page in range(PAGES):
-            for column in range(WIDTH):
-                transposed[column * PAGES + page] = reverse[self.ram[page * WIDTH + column]]
-        rows_by_columns = Image.frombytes("1", (HEIGHT, WIDTH), bytes(transposed))
-        return rows_by_columns.transpose(Image.Transpose.TRANSPOSE)
-
-    def image(self) -> Image.Image:
-        """The visible display as a 128×64 1-bit image (white = lit pixel)."""
-        from PIL import Image, ImageChops
-
+    def screen(self) -> Frame:
+        """The visible display as a 128×64 frame (lit pixels on)."""
         s = self.settings
         if not self.lit:
-            return Image.new("1", (WIDTH, HEIGHT), 0)
-        source = Image.new("1", (WIDTH, HEIGHT), 1) if s.entire_on else self.framebuffer()
-        if not s.entire_on and s.inverse:
-            source = ImageChops.invert(source.convert("L")).convert("1")
+            return Frame.blank(WIDTH, HEIGHT)
+        if s.entire_on:
+            source = [_ALL_ON] * HEIGHT
+        else:
+            source = self.ram_frame().rows()
+            if s.inverse:
+                source = [row.translate(_INVERT) for row in source]
         if not s.segment_remap:
             # SEG0 (RAM column 0) sits at the viewer's right on this module
-            source = source.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-        out = Image.new("1", (WIDTH, HEIGHT), 0)
+            source = [row[::-1] for row in source]
+        out = [_ALL_OFF] * HEIGHT
         for panel_row, ram_row in self._panel_rows().items():
-            line = source.crop((0, ram_row, WIDTH, ram_row + 1))
-            out.paste(line, (0, HEIGHT - 1 - panel_row))  # COM0 at the viewer's bottom
-        return out
+            out[HEIGHT - 1 - panel_row] = source[ram_row]  # COM0 at the viewer's bottom
+        return Frame.from_rows(out)
+
+    def framebuffer(self) -> Image.Image:
+        """:meth:`ram_frame` as a Pillow image (loads Pillow: for tests and users' code, not the daemon)."""
+        return self.ram_frame().image()
+
+    def image(self) -> Image.Image:
+        """:meth:`screen` as a Pillow 1-bit image, white = lit (loads Pillow, as :meth:`framebuffer`)."""
+        return self.screen().image()
 
     def save_png(self, path: str | Path) -> None:
-        self.image().save(path, format="PNG")
+        Path(path).write_bytes(self.screen().png())
