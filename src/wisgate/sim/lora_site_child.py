@@ -54,7 +54,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    terminated: list[int] = []
+    # only a flag: the handler runs on the main thread between two bytecodes, maybe while that thread holds the
+    # event's lock inside stop.wait(), and Event.set() there would wait on it for ever (the daemon then killed
+    # the site after its 5 s)
+    signal.signal(signal.SIGTERM, lambda signum, _: terminated.append(signum))
     try:
         spec = SiteSpec.from_json(args[0])
         clock = SharedClock(spec.time_file)
@@ -72,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
               flush=True)
         log.info("%d module(s) (endpoints in %s), %d device(s) within %.0f m", len(site.modules), spec.directory,
                  len(site.radio.devices), spec.radius_m)
-        while not stop.wait(RADIO_STEP_S):
+        while not stop.wait(RADIO_STEP_S) and not terminated:
             site.step()
     finally:
         site.stop()
