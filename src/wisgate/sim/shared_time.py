@@ -34,15 +34,19 @@ class TimeShare:
         finally:
             os.close(fd)
         self._last = round(offset_s * 1e9)
+        #: published on the bus worker's thread, closed on the event loop's when the site ends
+        self._lock = threading.Lock()
 
     def publish(self, offset_s: float) -> None:
         ns = round(offset_s * 1e9)
-        if ns != self._last and not self._map.closed:
-            LAYOUT.pack_into(self._map, 0, ns)
-            self._last = ns
+        with self._lock:
+            if ns != self._last and not self._map.closed:
+                LAYOUT.pack_into(self._map, 0, ns)
+                self._last = ns
 
     def close(self) -> None:
-        self._map.close()
+        with self._lock:
+            self._map.close()
 
 
 class SharedClock:

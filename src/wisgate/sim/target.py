@@ -178,12 +178,17 @@ class SimTarget(Target):
         return await self.worker.run(func)
 
     async def run_background(self) -> None:
-        """Move the simulation to wall time every few milliseconds, on the bus worker (its one thread), and
-        tell the simulated LoRa site's process where the board's time now is."""
-        while True:
-            await self.worker.run(self.clock.sync)
-            if self._time_shares and isinstance(self.clock, RealtimeSimClock):
-                offset = self.clock.wall_offset()
-                for share in self._time_shares:
-                    share.publish(offset)
-            await asyncio.sleep(TICK_S)
+        """Move the simulation to wall time every ``TICK_S``, on the bus worker (its one thread), and tell the
+        simulated LoRa site's process where the board's time now is; until cancelled."""
+        self.worker.tick(self._tick, TICK_S)
+        try:
+            await asyncio.Future()  # the worker's thread does the ticking
+        finally:
+            self.worker.tick(None)
+
+    def _tick(self) -> None:
+        self.clock.sync()
+        if self._time_shares and isinstance(self.clock, RealtimeSimClock):
+            offset = self.clock.wall_offset()
+            for share in list(self._time_shares):
+                share.publish(offset)
