@@ -36,6 +36,11 @@ def test_pages_like_rak_s_oled_service_with_a_clock_header() -> None:
     assert made[3] == [f"{f'reading {i}':<17} {i} V" for i in (4, 5)]
     first = page_lines(made, 0, now)
     assert first[0] == "wisgate 12:34:56  1/4" and page_lines(made, 4, now) == first  # pages wrap
+    # the page count stays whole on the panel's 21 columns, however many pages there are
+    many = [["x"]] * 12
+    assert page_lines(many, 2, now)[0] == "wisgate 12:34:56 3/12"
+    assert page_lines(many, 10, now)[0] == "12:34:56        11/12"
+    assert all(len(page_lines([["x"]] * n, i, now)[0]) == 21 for n in (1, 9, 10, 99, 100) for i in range(n))
     assert all(len(line) <= 21 for page in made for line in page)
     lost = failed("adc.error", "adc", "adc", 0.0, "no acknowledge")
     assert row_text(lost) == f"adc{'':12}{'ERROR':>6}"

@@ -15,7 +15,7 @@ import logging
 import time
 from pathlib import Path
 
-from wisgate.chips.ssd1306 import SSD1306, render_text
+from wisgate.chips.ssd1306 import SSD1306, TEXT_COLUMNS, render_text
 from wisgate.errors import WisgateError
 from wisgate.services.oled_pages import Page, pages
 from wisgate.services.power import power_screen
@@ -29,7 +29,13 @@ log = logging.getLogger("wisgate.display")
 def page_lines(page_list: list[Page], index: int, now: dt.datetime) -> list[str]:
     """Header with the time and the page number, then page ``index`` (wrapping)."""
     index %= len(page_list)
-    return [f"wisgate {now:%H:%M:%S}  {index + 1}/{len(page_list)}", *page_list[index]]
+    clock, page = f"{now:%H:%M:%S}", f"{index + 1}/{len(page_list)}"
+    # the page count right-aligned in the panel's 21 columns; "wisgate" gives way when it would push it off
+    # (10 pages and more: "3/1" was shown for "3/11")
+    header = f"wisgate {clock}"
+    if len(header) + 1 + len(page) > TEXT_COLUMNS:
+        header = clock
+    return [f"{header}{page:>{TEXT_COLUMNS - len(header)}}", *page_list[index]]
 
 
 def display_service(interval_s: float, *, page_s: float = 5.0, png: Path | None = None,
