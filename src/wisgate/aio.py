@@ -78,11 +78,11 @@ class BusWorker:
     def _serve(self) -> None:
         due = time.monotonic()
         while True:
-            tick = self._tick
             try:
-                job = self._jobs.get(timeout=max(0.0, due - time.monotonic()) if tick is not None else None)
+                job = self._jobs.get(timeout=max(0.0, due - time.monotonic()) if self._tick is not None else None)
             except queue.Empty:
                 job = None
+            tick = self._tick  # read after the wait: a tick just set runs at once
             if tick is not None and time.monotonic() >= due:
                 due = time.monotonic() + self._every_s
                 try:
