@@ -44,7 +44,7 @@ class BusWorker:
     this one thread, so the bus has one caller at a time and the event loop stays free. On the simulated
     board the simulation also advances here, so the models have one thread too: :meth:`tick` runs a function
     on this thread every few milliseconds, timed by the thread itself, not by an event-loop round trip (at
-    50 a second those were a quarter of an idle daemon's CPU).
+    50 a second those were about a third of an idle daemon's CPU).
     """
 
     def __init__(self) -> None:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from wisgate.png import encode_gray
+from wisgate.png import encode_gray, row_bytes
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -90,7 +90,7 @@ class Frame:
     def png(self) -> bytes:
         """A 1-bit grayscale PNG, lit pixels white."""
         width = self.width
-        size = (width + 7) // 8
+        size = row_bytes(width, 1)
         pad = b"\x00" * (size * 8 - width)
         packed = [int((row + pad).translate(_DIGITS), 2).to_bytes(size) for row in self.rows()]
         return encode_gray(width, self.height, packed, bit_depth=1)

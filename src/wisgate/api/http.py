@@ -121,8 +121,7 @@ def create_app(context: Context, settings: ApiSection, *, stale_after_s: float =
     @app.get("/metrics", summary="Prometheus metrics", response_class=Response, responses={200: {
         "description": "Prometheus text format 0.0.4", "content": {"text/plain": {"schema": {"type": "string"}}}}})
     async def metrics() -> Response:
-        body = scrapes.body()  # the first one sets the content type
-        return Response(body, media_type=scrapes.content_type)
+        return scrapes.response()
 
     app.include_router(backhaul_router(state))
     app.include_router(records_router(state))
@@ -136,25 +135,23 @@ def create_app(context: Context, settings: ApiSection, *, stale_after_s: float =
 
 
 class LazyScrapes:
-    """``/metrics`` bodies, with prometheus_client (1.1 MB with the http.server, urllib and wsgiref it loads)
+    """``/metrics`` responses, with prometheus_client (1.1 MB with the http.server, urllib and wsgiref it loads)
     imported at the first scrape: a board nobody scrapes never loads it."""
 
     def __init__(self, context: Context, max_age_s: float) -> None:
         self.context = context
         self.max_age_s = max_age_s
-        self.content_type = ""
         self._cache: ScrapeCache | None = None
 
-    def body(self) -> bytes:
-        if self._cache is None:
-            from prometheus_client import CONTENT_TYPE_LATEST
+    def response(self) -> Response:
+        from prometheus_client import CONTENT_TYPE_LATEST
 
+        if self._cache is None:
             from wisgate.api.exposition import ScrapeCache
             from wisgate.api.metrics import registry_for
 
-            self.content_type = CONTENT_TYPE_LATEST
             self._cache = ScrapeCache(registry_for(self.context.state), self.max_age_s)
-        return self._cache.body()
+        return Response(self._cache.body(), media_type=CONTENT_TYPE_LATEST)
 
 
 def close_streams(app: FastAPI) -> None:
